@@ -1,0 +1,152 @@
+"""raw, staging and ledger for one agency partition, written in one transaction."""
+
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.assets.common import markdown, preview
+from pipeline.ingest import AgencyLoad, load_agency
+from pipeline.registry import agency_codes, get_agency
+from pipeline.resources import DropFolderResource, WarehouseResource
+from pipeline.schemas.cases import staged_schema
+from pipeline.warehouse import query_df, replace_agency_slices
+from pathlib import Path
+
+RAW = dg.AssetKey(["raw", "case_rows"])
+CASE_VICTIMS = dg.AssetKey(["staging", "case_victims"])
+REJECTED = dg.AssetKey(["staging", "rejected_rows"])
+WARNINGS = dg.AssetKey(["staging", "cell_warnings"])
+SUPERSEDED = dg.AssetKey(["staging", "superseded_rows"])
+INGEST_LOG = dg.AssetKey(["meta", "ingest_log"])
+SHEETS = dg.AssetKey(["meta", "sheets"])
+POOL = "warehouse"
+
+
+def accounting_errors(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Files where data rows != staged + rejected + superseded."""
+    live = ledger[ledger["status"] != "removed"]
+    total = live["rows_staged"] + live["rows_rejected"] + live["rows_superseded"]
+    return live.loc[live["data_rows"] != total, ["path", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
+
+
+def contract_failures(staged: pd.DataFrame, agencies: list[str]) -> pd.DataFrame:
+    try:
+        staged_schema(agencies).validate(staged, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return exc.failure_cases[["column", "check", "index"]].astype(str)
+    return pd.DataFrame(columns=["column", "check", "index"])
+
+
+def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(RAW, group_name="raw", kinds={"duckdb", "excel"},
+                     description="Register rows as the agency wrote them, as text: only the schema's columns, "
+                                 "plus lineage. Personal-data columns never enter."),
+        dg.AssetSpec(CASE_VICTIMS, group_name="staging", deps=[RAW], kinds={"duckdb", "pandera"},
+                     description="Typed, canonical, validated rows: one row per victim per case."),
+        dg.AssetSpec(REJECTED, group_name="staging", deps=[RAW], kinds={"duckdb", "pandera"},
+                     description="Rows that broke a row rule, with every reason in Bahasa Indonesia and English."),
+        dg.AssetSpec(WARNINGS, group_name="staging", deps=[RAW], kinds={"duckdb"},
+                     description="Cells set to empty because their label was not recognised; the row still loads."),
+        dg.AssetSpec(SUPERSEDED, group_name="staging", deps=[RAW], kinds={"duckdb"},
+                     description="Rows replaced by the same case and victim in a more recently modified file."),
+        dg.AssetSpec(INGEST_LOG, group_name="meta", deps=[CASE_VICTIMS, REJECTED, SUPERSEDED], kinds={"duckdb"},
+                     description="The ledger: every file seen in an agency folder and what became of it."),
+        dg.AssetSpec(SHEETS, group_name="meta", deps=[RAW], kinds={"duckdb"},
+                     description="Every sheet of every file: register or skipped, header row and column mapping."),
+    ]
+    checks = [
+        dg.AssetCheckSpec("row_accounting", asset=CASE_VICTIMS, blocking=True,
+                          description="For every file: data rows = staged + rejected + superseded."),
+        dg.AssetCheckSpec("staging_contract", asset=CASE_VICTIMS, blocking=True,
+                          description="The staged rows keep to the pandera contract (schemas/cases.py)."),
+        dg.AssetCheckSpec("rows_rejected", asset=REJECTED,
+                          description="Warns when rows were rejected; counts per rule and a sample without values."),
+        dg.AssetCheckSpec("files_rejected", asset=INGEST_LOG,
+                          description="Warns when a whole file was rejected (unreadable, not a register, no row loaded)."),
+    ]
+
+    @dg.multi_asset(specs=specs, check_specs=checks, partitions_def=partitions, pool=POOL,
+                    backfill_policy=dg.BackfillPolicy.single_run(), name="agency_load", can_subset=False)
+    def agency_load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, drop_folder: DropFolderResource):
+        """Read every file in each agency's folder, validate the rows against the shared
+        pandera contract, and replace that agency's raw, staging, rejects and ledger rows
+        in one DuckDB transaction."""
+        registry_path = Path(drop_folder.registry_path)
+        codes = agency_codes(registry_path)
+        loads: list[AgencyLoad] = []
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        for code in context.partition_keys:
+            agency = get_agency(code, registry_path)
+            load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
+            with warehouse.connect() as con:
+                previous = query_df(con, "SELECT * FROM meta.ingest_log WHERE agency = ?", [code])
+            load = load_agency(agency, Path(drop_folder.raw_dir), previous, context.run_id, now, load_date,
+                               drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
+            with warehouse.connect() as con:
+                replace_agency_slices(con, code, load.frames)
+            context.log.info(
+                f"{code}: {len(load.ledger)} files, {len(load.staging.staged)} staged, "
+                f"{len(load.staging.rejected)} rejected, {len(load.staging.superseded)} superseded")
+            loads.append(load)
+
+        yield from _results(loads, codes)
+
+    return agency_load
+
+
+def _concat(loads: list[AgencyLoad], table: str) -> pd.DataFrame:
+    frames = [load.frames[table] for load in loads if len(load.frames[table])]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _results(loads: list[AgencyLoad], codes: list[str]):
+    ledger = _concat(loads, "meta.ingest_log")
+    staged = _concat(loads, "staging.case_victims")
+    rejected = _concat(loads, "staging.rejected_rows")
+    summary = pd.DataFrame([{
+        "agency": load.agency, "files": len(load.ledger), "data_rows": int(load.ledger["data_rows"].sum()),
+        "staged": len(load.staging.staged), "rejected": len(load.staging.rejected),
+        "superseded": len(load.staging.superseded), "warnings": len(load.staging.warnings),
+    } for load in loads])
+    for key, table in ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
+                       (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
+                       (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets")):
+        rows = sum(len(load.frames[table]) for load in loads)
+        metadata = {"dagster/row_count": rows, "dagster/table_name": table, "agencies": markdown(summary)}
+        if key == CASE_VICTIMS:
+            metadata["preview"] = preview(staged)
+        if key == INGEST_LOG and len(ledger):
+            metadata["files"] = markdown(ledger[["path", "status", "data_rows", "rows_staged", "rows_rejected",
+                                                 "rows_superseded"]], limit=200)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+    errors = accounting_errors(ledger) if len(ledger) else pd.DataFrame()
+    yield dg.AssetCheckResult(
+        asset_key=CASE_VICTIMS, check_name="row_accounting", passed=errors.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"files_checked": int((ledger["status"] != "removed").sum()) if len(ledger) else 0,
+                  "files_failing": len(errors), "failing": markdown(errors)})
+    failures = contract_failures(staged, codes) if len(staged) else pd.DataFrame()
+    yield dg.AssetCheckResult(
+        asset_key=CASE_VICTIMS, check_name="staging_contract", passed=failures.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"rows_checked": len(staged), "failures": len(failures), "sample": markdown(failures)})
+    by_rule = (rejected.explode("rules").groupby("rules").size().rename("rows").reset_index()
+               if len(rejected) else pd.DataFrame())
+    yield dg.AssetCheckResult(
+        asset_key=REJECTED, check_name="rows_rejected", passed=rejected.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rows_rejected": len(rejected), "by_rule": markdown(by_rule),
+                  "sample": markdown(rejected[["agency", "_source_file", "_source_sheet", "_source_row", "rules"]]
+                                     if len(rejected) else rejected)})
+    bad_files = ledger[ledger["status"] == "rejected"] if len(ledger) else ledger
+    yield dg.AssetCheckResult(
+        asset_key=INGEST_LOG, check_name="files_rejected", passed=bad_files.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"files_rejected": len(bad_files),
+                  "files": markdown(bad_files[["path", "reason_code", "message"]] if len(bad_files) else bad_files)})

@@ -1,0 +1,57 @@
+"""Year-on-year marts (CREATE OR REPLACE) and the researchers' read-only copy."""
+
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from pipeline import marts as mart_sql
+from pipeline.assets.common import markdown
+from pipeline.assets.ingest import CASE_VICTIMS, POOL
+from pipeline.publish import publish
+from pipeline.registry import load_registry
+from pipeline.resources import DropFolderResource, WarehouseResource
+from pipeline.warehouse import query_df
+
+MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in mart_sql.MARTS}
+ANALYTICS = dg.AssetKey(["analytics", "warehouse_copy"])
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key, group_name="marts", deps=[CASE_VICTIMS], kinds={"duckdb", "sql"},
+                     description=f"{description}\n\n{mart_sql.USAGE_WARNING}",
+                     metadata={"sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```")})
+        for (name, (description, sql)), key in zip(mart_sql.MARTS.items(), MART_KEYS.values())
+    ],
+    pool=POOL,
+    can_subset=False,
+    name="marts",
+)
+def build_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, drop_folder: DropFolderResource):
+    """Rebuild every mart from staging.case_victims in one transaction, with the
+    registry's population figures as denominators."""
+    agencies = load_registry(Path(drop_folder.registry_path))
+    with warehouse.connect() as con:
+        counts = mart_sql.build_marts(con, agencies)
+        yoy = query_df(con, "SELECT * FROM marts.yoy_by_region ORDER BY agency, year")
+    for name, key in MART_KEYS.items():
+        metadata = {"dagster/row_count": counts[name], "dagster/table_name": f"marts.{name}"}
+        if name == "yoy_by_region":
+            metadata["preview"] = markdown(yoy, limit=60)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+
+@dg.asset(key=ANALYTICS, group_name="analytics", deps=list(MART_KEYS.values()), pool=POOL,
+          kinds={"duckdb", "parquet"})
+def analytics_copy(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """analytics.duckdb and marts Parquet files for researchers: the marts and de-identified
+    staging rows (no file names, case ids replaced by a keyed hash), replaced atomically so an
+    open notebook never blocks a run and never sees a half-built mart."""
+    with warehouse.connect() as con:
+        counts = publish(con, Path(warehouse.warehouse_dir))
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(Path(warehouse.warehouse_dir) / "analytics.duckdb")),
+        "tables": markdown(pd.DataFrame(sorted(counts.items()), columns=["table", "rows"])),
+    })

@@ -1,0 +1,192 @@
+"""`ppa`: the command line for analysts.
+
+ppa run [--agency A]        run the pipeline (no daemon needed), print the year-on-year table
+ppa status [--agency A]     the ledger in short: files, status, row counts
+ppa validate FILE --agency A   a dry run of one file, without touching the warehouse
+ppa yoy                     print the year-on-year table
+ppa sample                  regenerate the synthetic sample in the raw folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from pipeline.config import ensure_dagster_home, settings
+from pipeline.registry import agency_codes, get_agency
+
+
+def _table(frame: pd.DataFrame) -> str:
+    from tabulate import tabulate
+
+    return tabulate(frame, headers="keys", tablefmt="simple", showindex=False, missingval="–")
+
+
+def run(agency: str | None, verbose: bool) -> int:
+    ensure_dagster_home()
+    import dagster as dg
+
+    from pipeline.definitions import FULL_REFRESH, defs
+
+    codes = agency_codes()
+    if agency and agency not in codes:
+        print(f"unknown agency {agency!r}; registered: {', '.join(codes)}", file=sys.stderr)
+        return 2
+    job = defs.resolve_job_def(FULL_REFRESH)
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    kwargs = {"partition_key": agency} if agency else {"tags": {
+        "dagster/asset_partition_range_start": codes[0], "dagster/asset_partition_range_end": codes[-1]}}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
+    print(f"run {result.run_id}: {'ok' if result.success else 'FAILED'}")
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure:
+                print(f"  {event.step_key}: {event.message}", file=sys.stderr)
+        return 1
+    status(agency, brief=True)
+    print()
+    yoy()
+    return 0
+
+
+def _ledger(agency: str | None) -> pd.DataFrame:
+    from pipeline.warehouse import connect, query_df
+
+    path = settings().warehouse_path
+    if not path.exists():
+        return pd.DataFrame()
+    with connect(path) as con:
+        sql = "SELECT * FROM meta.ingest_log" + (" WHERE agency = ?" if agency else "") + " ORDER BY agency, path"
+        return query_df(con, sql, [agency] if agency else [])
+
+
+def status(agency: str | None = None, brief: bool = False) -> int:
+    ledger = _ledger(agency)
+    if ledger.empty:
+        print("the ledger is empty: run `ppa run` first")
+        return 0
+    counts = ["data_rows", "rows_staged", "rows_rejected", "rows_superseded"]
+    per_agency = ledger.groupby("agency")[counts].sum().reset_index()
+    files = ledger.groupby("agency").size().rename("files").reset_index()
+    print(_table(files.merge(per_agency)))
+    if brief:
+        return 0
+    for code, group in ledger.groupby("agency"):
+        print(f"\n{code}")
+        shown = group.assign(note=group["message"].fillna("").str.slice(0, 90))[
+            ["path", "status", *counts, "note"]].rename(columns=lambda c: c.replace("rows_", ""))
+        print(_table(shown))
+    return 0
+
+
+def yoy() -> int:
+    import duckdb
+
+    path = settings().analytics_path
+    if not path.exists():
+        print("no analytics copy yet: run `ppa run` first")
+        return 0
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        frame = con.execute(
+            "SELECT y.agency, y.year, y.victims, y.victims_prev_year AS prev, y.change_abs, y.change_pct, "
+            "y.cases, v.victims_per_100k AS per_100k FROM marts.yoy_by_region y "
+            "JOIN marts.victims_by_region_year v USING (agency, year) ORDER BY y.agency, y.year").df()
+    finally:
+        con.close()
+    print("Victims per agency and year (korban per wilayah dan tahun)")
+    print(_table(frame))
+    return 0
+
+
+def validate(file: Path, agency_code: str) -> int:
+    """Dry run: what the pipeline would make of one file."""
+    from pipeline.contract import load_contract
+    from pipeline.ingest import FileEntry, raw_frame, read_file, sha256_file
+    from pipeline.messages import render
+    from pipeline.staging import stage_agency
+
+    cfg = settings()
+    agency = get_agency(agency_code)
+    contract = load_contract()
+    stat = file.stat()
+    entry = FileEntry(path=file, rel=file.name, size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(file))
+    outcome = read_file(entry, contract, cfg.max_file_bytes, cfg.max_rows_per_sheet)
+    print(f"File {file.name} ({stat.st_size} bytes), agency {agency.code}")
+    if outcome.error_code and outcome.error_code != "no_register_sheet":
+        print(f"  REJECTED: {render(outcome.error_code, detail=outcome.error_detail)}")
+        return 1
+    for sheet in outcome.sheets:
+        if not sheet.is_register:
+            print(f"\nSheet '{sheet.name}': {render(sheet.reason, sheet=sheet.name)}")
+            continue
+        h = sheet.header
+        print(f"\nSheet '{sheet.name}'{'' if sheet.visible else ' (hidden)'}: header at row {h.row}"
+              f"{' (two rows)' if h.rows == 2 else ''}; {len(sheet.rows)} data rows, "
+              f"{sheet.total_rows} total rows and {sheet.blank_rows} blank rows skipped")
+        for column, header in h.written.items():
+            print(f"  {header!r:32} -> {column}")
+        for header in h.personal:
+            print(f"  {header!r:32} -> dropped (personal data)")
+        for header in h.unknown:
+            print(f"  {header!r:32} -> ignored ({render('header_unknown', header=header)})")
+    if outcome.error_code == "no_register_sheet":
+        print(f"\nREJECTED: {render('no_register_sheet')}")
+        return 1
+    now = dt.datetime.now()
+    raw = raw_frame(agency.code, [outcome], "validate", now)
+    headers = {(entry.rel, s.name): s.header.written for s in outcome.sheets if s.is_register and s.header}
+    result = stage_agency(raw, agency, headers, {entry.rel: (0, entry.rel)},
+                          dt.datetime.now(ZoneInfo(agency.timezone)).date(), contract)
+    print(f"\nWould load {len(result.staged)} rows, reject {len(result.rejected)}, "
+          f"with {len(result.warnings)} cell warnings.")
+    for _, row in result.rejected.iterrows():
+        print(f"  row {row['_source_row']} ({row['_source_sheet']}): {row['reasons']}")
+    for _, row in result.warnings.iterrows():
+        print(f"  row {row['_source_row']} ({row['_source_sheet']}) warning: {row['message']}")
+    return 0
+
+
+def sample() -> int:
+    from pipeline.sample import write_sample
+
+    raw_dir = settings().raw_dir
+    manifest = write_sample(raw_dir)
+    total = sum(manifest.expected_victims.values())
+    print(f"wrote {len(manifest.files)} files to {raw_dir}: {total} victims expected")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ppa", description="ppa-pipeline: agency case registers to year-on-year marts")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the whole pipeline (or one agency) and print the year-on-year table")
+    p.add_argument("--agency")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Dagster's step log")
+    p = sub.add_parser("status", help="the ledger: per agency, the files, their status and row counts")
+    p.add_argument("--agency")
+    p = sub.add_parser("validate", help="dry run of one file: sheets, header, mapping, rows that would load or be rejected")
+    p.add_argument("file", type=Path)
+    p.add_argument("--agency", required=True)
+    sub.add_parser("yoy", help="print the year-on-year table")
+    sub.add_parser("sample", help="regenerate the synthetic sample in the raw folder")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.agency, args.verbose)
+    if args.command == "status":
+        return status(args.agency)
+    if args.command == "validate":
+        return validate(args.file, args.agency)
+    if args.command == "yoy":
+        return yoy()
+    return sample()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The mapping files under pipeline/schemas/, loaded into lookup tables.
+
+Everything agency-specific about headers and labels is data in contract.yaml;
+this module only normalises text and builds dictionaries from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from pipeline.config import SCHEMAS_DIR
+
+_PUNCT = re.compile(r"[^\w\s+<>]", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+_VALUE_SEPS = re.compile(r"[-_\s]+")
+
+
+def norm_header(text: object) -> str:
+    """Lower case, punctuation to spaces, spaces collapsed: 'No. Reg ' -> 'no reg'."""
+    if text is None:
+        return ""
+    s = str(text).lower().replace("_", " ")
+    s = _PUNCT.sub(" ", s)
+    return _SPACES.sub(" ", s).strip()
+
+
+def norm_value(text: object) -> str:
+    """Lower case, trimmed, spaces/hyphens/underscores alike: 'Laki-laki' -> 'laki laki'."""
+    if text is None:
+        return ""
+    return _VALUE_SEPS.sub(" ", str(text).strip().lower()).strip()
+
+
+@dataclass(frozen=True)
+class Contract:
+    columns: tuple[str, ...]
+    header_to_column: dict[str, str]
+    personal_headers: frozenset[str]
+    register_all: tuple[str, ...]
+    register_any: tuple[str, ...]
+    total_markers: frozenset[str]
+    empty_markers: frozenset[str]
+    multi_split: re.Pattern
+    vocab: dict[str, dict[str, str]]  # column -> normalised label -> code
+    kdrt_labels: frozenset[str]
+    luar_wilayah: frozenset[str]
+    months: dict[str, int]
+    weekdays: frozenset[str]
+
+    def is_empty(self, value: object) -> bool:
+        return value is None or norm_value(value) in self.empty_markers
+
+    def lookup(self, column: str, value: object) -> str | None:
+        return self.vocab[column].get(norm_value(value))
+
+    def split_multi(self, value: str) -> list[str]:
+        return [p.strip() for p in self.multi_split.split(value) if p and p.strip()]
+
+    def vocabulary_codes(self, column: str) -> list[str]:
+        return sorted(set(self.vocab[column].values()))
+
+
+def _build(data: dict) -> Contract:
+    header_to_column: dict[str, str] = {}
+    for column, spec in data["columns"].items():
+        for header in spec["headers"]:
+            key = norm_header(header)
+            if header_to_column.get(key, column) != column:
+                raise ValueError(f"header {header!r} maps to two columns")
+            header_to_column[key] = column
+    personal = frozenset(norm_header(h) for h in data["personal_headers"])
+    clash = personal & set(header_to_column)
+    if clash:
+        raise ValueError(f"headers both personal and canonical: {sorted(clash)}")
+
+    vocab: dict[str, dict[str, str]] = {}
+    for column, codes in data["vocabularies"].items():
+        if not isinstance(codes, dict):
+            continue
+        table: dict[str, str] = {}
+        for code, labels in codes.items():
+            for label in [code, *labels]:
+                table[norm_value(label)] = str(code)
+        vocab[column] = table
+
+    seps = "|".join(re.escape(s) for s in data["multi_separators"])
+    months: dict[str, int] = {}
+    for number, names in data["months"].items():
+        for name in names:
+            months[name.lower()] = int(number)
+    return Contract(
+        columns=tuple(data["columns"]),
+        header_to_column=header_to_column,
+        personal_headers=personal,
+        register_all=tuple(data["register_requires"]["all"]),
+        register_any=tuple(data["register_requires"]["any"]),
+        total_markers=frozenset(norm_value(t) for t in data["total_markers"]),
+        empty_markers=frozenset(norm_value(t) for t in data["empty_markers"]),
+        multi_split=re.compile(rf"(?:{seps}|\bdan\b)", re.IGNORECASE),
+        vocab=vocab,
+        kdrt_labels=frozenset(norm_value(t) for t in data["vocabularies"]["kdrt_labels"]),
+        luar_wilayah=frozenset(norm_value(t) for t in data["vocabularies"]["luar_wilayah"]),
+        months=months,
+        weekdays=frozenset(w.lower() for w in data["weekdays"]),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_contract(path: Path = SCHEMAS_DIR / "contract.yaml") -> Contract:
+    return _build(yaml.safe_load(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,39 @@
+"""The only place that builds the Dagster Definitions."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipeline.assets.ingest import build_agency_load
+from pipeline.assets.marts import analytics_copy, build_marts
+from pipeline.config import Settings, settings
+from pipeline.registry import agency_codes
+from pipeline.resources import DropFolderResource, WarehouseResource
+
+FULL_REFRESH = "full_refresh"
+
+
+def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
+    cfg = cfg or settings()
+    partitions = dg.StaticPartitionsDefinition(agency_codes(cfg.registry_path))
+    agency_load = build_agency_load(partitions)
+    full_refresh = dg.define_asset_job(
+        FULL_REFRESH, selection=dg.AssetSelection.all(),
+        description="Every agency's files to staging, then the marts and the analytics copy, in one run.",
+    )
+    return dg.Definitions(
+        assets=[agency_load, build_marts, analytics_copy],
+        jobs=[full_refresh],
+        resources={
+            "warehouse": WarehouseResource(warehouse_dir=str(cfg.warehouse_dir)),
+            "drop_folder": DropFolderResource(
+                raw_dir=str(cfg.raw_dir), archive_dir=str(cfg.archive_dir), reports_dir=str(cfg.reports_dir),
+                registry_path=str(cfg.registry_path), max_file_bytes=cfg.max_file_bytes,
+                max_rows_per_sheet=cfg.max_rows_per_sheet,
+            ),
+        },
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,69 @@
+"""Detectors for personal data typed into cells, and masking.
+
+Personal-data *columns* are dropped by header (contract.yaml). These detectors
+catch personal data typed into a kept column: a NIK (16 digits, also as a float
+such as 6.4021E+15), a phone number or an e-mail address. Matching cells are
+masked before anything is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from pathlib import Path
+
+NIK = re.compile(r"(?<!\d)\d{16}(?!\d)|(?<![\d.])\d(?:[.,]\d+)?[eE]\+?15(?!\d)")
+PHONE = re.compile(r"(?<![\w])(?:\+62|62|0)[\s\-.]?8\d(?:[\s\-.]?\d){6,11}(?!\d)|(?<![\w])\(?0\d{2,3}\)?[\s\-.]\d{5,8}(?!\d)")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+MASKS = {"nik": "[NIK]", "phone": "[TELEPON]", "email": "[EMAIL]"}
+_DETECTORS = (("nik", NIK), ("phone", PHONE), ("email", EMAIL))
+
+# Words that make an unrecognised header a personal-data column.
+PERSONAL_WORDS = frozenset(
+    {"nama", "nik", "alamat", "telp", "telepon", "hp", "ktp", "kronologi", "kronologis",
+     "uraian", "email", "lahir", "ttl", "wa", "whatsapp", "kk"}
+)
+
+
+def detect(text: str) -> list[str]:
+    """Kinds of personal data found in a text ('nik', 'phone', 'email')."""
+    return [kind for kind, pattern in _DETECTORS if pattern.search(text)]
+
+
+def mask(text: str) -> tuple[str, list[str]]:
+    """The text with every detected personal value replaced, and the kinds found."""
+    found: list[str] = []
+    for kind, pattern in _DETECTORS:
+        text, n = pattern.subn(MASKS[kind], text)
+        if n:
+            found.append(kind)
+    return text, found
+
+
+def is_personal_header(normalised: str, personal_headers: frozenset[str]) -> bool:
+    if normalised in personal_headers:
+        return True
+    return bool(PERSONAL_WORDS.intersection(normalised.split()))
+
+
+def _secret() -> bytes:
+    value = os.environ.get("PPA_HASH_SECRET")
+    if value:
+        return value.encode()
+    from pipeline.config import project_root
+
+    path = Path(os.environ.get("PPA_SECRET_FILE", project_root() / ".ppa_secret"))
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def keyed_hash(*parts: str) -> str:
+    """HMAC-SHA256 of the parts with the pipeline's secret (never the value itself)."""
+    message = "\x1f".join(parts).encode()
+    return hmac.new(_secret(), message, hashlib.sha256).hexdigest()

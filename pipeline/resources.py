@@ -1,0 +1,39 @@
+"""Dagster resources: the DuckDB warehouse and the drop folder."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipeline import warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse folder. Every write goes through `connect()`, which
+    holds the one-writer lock for as long as the connection is open."""
+
+    warehouse_dir: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.warehouse_dir) / "warehouse.duckdb"
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(self.path) as con:
+            yield con
+
+
+class DropFolderResource(dg.ConfigurableResource):
+    """Where agencies drop files, where they are archived, and the limits for reading them."""
+
+    raw_dir: str
+    archive_dir: str
+    reports_dir: str
+    registry_path: str
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_rows_per_sheet: int = 200_000

@@ -1,0 +1,234 @@
+"""From raw text rows to typed, validated staging rows (pure, no Dagster).
+
+parse -> pandera row rules (schemas/cases.py) -> duplicates across files.
+Every data row ends in exactly one of: staged, rejected, superseded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline import values as V
+from pipeline.contract import Contract, load_contract
+from pipeline.messages import catalogue, render
+from pipeline.registry import Agency
+from pipeline.schemas.cases import candidate_schema
+
+SOURCE_COLUMNS = (
+    "case_id", "victim_seq", "report_date", "incident_date", "victim_sex", "victim_age",
+    "victim_age_group", "violence_forms", "is_kdrt", "child_role", "place", "perp_relation",
+    "kecamatan", "services", "case_status",
+)
+LINEAGE = ["_source_file", "_source_sha256", "_source_sheet", "_source_row", "_load_id", "_ingested_at"]
+STAGED_COLUMNS = [
+    "agency", "case_id", "victim_seq", "report_date", "incident_date", "year", "victim_sex",
+    "victim_age", "victim_age_group", "is_child", "violence_forms", "is_kdrt", "child_role",
+    "place", "perp_relation", "kecamatan_code", "services", "case_status", *LINEAGE,
+]
+TEXT_COLUMNS = ["agency", "case_id", "victim_sex", "victim_age_group", "child_role", "place", "perp_relation",
+                "kecamatan_code", "case_status"]
+WARNING_COLUMNS = ["agency", "_source_file", "_source_sheet", "_source_row", "column", "header",
+                   "value", "code", "message", "message_en", "_load_id"]
+REJECT_COLUMNS = ["agency", "_source_file", "_source_sheet", "_source_row", "case_id", "rules",
+                  "reasons", "reasons_en", "details", "values", "_source_sha256", "_load_id", "_ingested_at"]
+
+
+@dataclass
+class StagingResult:
+    staged: pd.DataFrame
+    rejected: pd.DataFrame
+    warnings: pd.DataFrame
+    superseded: pd.DataFrame  # lineage of superseded rows + superseded_by
+
+
+def _memo(series: pd.Series, fn) -> pd.Series:
+    """Apply fn to each distinct non-null value once."""
+    uniques = series.dropna().unique()
+    table = {u: fn(u) for u in uniques}
+    return series.map(table)
+
+
+def _header(headers: dict, row: pd.Series, column: str) -> str:
+    return headers.get((row["_source_file"], row["_source_sheet"]), {}).get(column, column)
+
+
+def parse_rows(raw: pd.DataFrame, agency: Agency, contract: Contract, headers: dict) -> tuple[pd.DataFrame, list[dict]]:
+    """Typed candidate rows and the cell warnings found while parsing."""
+    df = pd.DataFrame(index=raw.index)
+    df["agency"] = agency.code
+    for column in LINEAGE:
+        df[column] = raw[column]
+    for column in SOURCE_COLUMNS:
+        text = raw[column].where(~raw[column].map(contract.is_empty, na_action="ignore").fillna(True).astype(bool))
+        df[f"_raw_{column}"] = text.astype(object).where(text.notna(), None)
+    raw_ = lambda c: df[f"_raw_{c}"]  # noqa: E731
+
+    df["case_id"] = raw_("case_id").map(lambda s: s.strip(), na_action="ignore")
+    df["victim_seq"] = pd.array(_memo(raw_("victim_seq"), V.parse_int), dtype="Int64")
+    for column in ("report_date", "incident_date"):
+        parsed = _memo(raw_(column), lambda s: V.parse_date(s, contract))
+        df[column] = pd.to_datetime(parsed, errors="coerce").astype("datetime64[us]")
+    df["victim_sex"] = _memo(raw_("victim_sex"), lambda s: contract.lookup("victim_sex", s))
+    df["victim_age"] = pd.array(_memo(raw_("victim_age"), V.parse_age), dtype="Int64")
+    df["_group_given"] = _memo(raw_("victim_age_group"), lambda s: contract.lookup("victim_age_group", s))
+    df["_group_from_age"] = df["victim_age"].map(lambda a: V.age_group(int(a)) if pd.notna(a) else None).astype(object)
+    df["victim_age_group"] = df["_group_from_age"].where(df["_group_from_age"].notna(), df["_group_given"])
+
+    forms = _memo(raw_("violence_forms"), lambda s: V.parse_forms(s, contract))
+    df["violence_forms"] = forms.map(lambda t: t[0] if isinstance(t, tuple) else [])
+    form_kdrt = forms.map(lambda t: t[1] if isinstance(t, tuple) else False).astype(bool)
+    df["_forms_unknown"] = forms.map(lambda t: ", ".join(t[2]) if isinstance(t, tuple) and t[2] else None)
+
+    kdrt_value = _memo(raw_("is_kdrt"), lambda s: contract.lookup("is_kdrt", s))
+    df["is_kdrt"] = (form_kdrt | kdrt_value.eq("true").fillna(False)).astype(bool)
+    df["child_role"] = _memo(raw_("child_role"), lambda s: contract.lookup("child_role", s))
+    for column in ("place", "perp_relation", "case_status"):
+        df[column] = _memo(raw_(column), lambda s, c=column: contract.lookup(c, s))
+    kec_table = V.kecamatan_lookup(agency.kecamatan, contract)
+    df["kecamatan_code"] = _memo(raw_("kecamatan"), lambda s: kec_table.get(V.norm_value(s)))
+    services = _memo(raw_("services"), lambda s: V.parse_multi("services", s, contract))
+    df["services"] = services.map(lambda t: t[0] if isinstance(t, tuple) else [])
+    services_unknown = services.map(lambda t: ", ".join(t[1]) if isinstance(t, tuple) and t[1] else None)
+
+    _derive_victim_seq(df)
+    for column in TEXT_COLUMNS:
+        df[column] = df[column].astype("str")
+
+    warnings: list[dict] = []
+    checks = [
+        ("place", "place", df["place"].isna()),
+        ("perp_relation", "perp_relation", df["perp_relation"].isna()),
+        ("kecamatan", "kecamatan", df["kecamatan_code"].isna()),
+        ("case_status", "case_status", df["case_status"].isna()),
+        ("is_kdrt", "is_kdrt", kdrt_value.isna()),
+        ("victim_age_group", "age_group", df["_group_given"].isna()),
+    ]
+    for source, code, unmatched in checks:
+        bad = raw_(source).notna() & unmatched
+        for idx in df.index[bad]:
+            warnings.append(_warning(df.loc[idx], headers, source, f"{code}_unknown", df.at[idx, f"_raw_{source}"]))
+    for idx in df.index[services_unknown.notna()]:
+        warnings.append(_warning(df.loc[idx], headers, "services", "services_unknown", services_unknown[idx]))
+    return df, warnings
+
+
+def _derive_victim_seq(df: pd.DataFrame) -> None:
+    """Rows without a victim number: victims 1, 2, … of their case in row order within the file."""
+    missing = df["_raw_victim_seq"].isna() & df["case_id"].notna()
+    if missing.any():
+        part = df.loc[missing, ["_source_file", "case_id"]]
+        df.loc[missing, "victim_seq"] = part.groupby(["_source_file", "case_id"], sort=False).cumcount() + 1
+
+
+def _warning(row: pd.Series, headers: dict, column: str, code: str, value: object) -> dict:
+    header = _header(headers, row, column)
+    return {
+        "agency": row["agency"], "_source_file": row["_source_file"], "_source_sheet": row["_source_sheet"],
+        "_source_row": int(row["_source_row"]), "column": column, "header": header, "value": str(value),
+        "code": code, "message": render(code, header=header, value=value, hint=True),
+        "message_en": render(code, "en", header=header, value=value), "_load_id": row["_load_id"],
+    }
+
+
+def apply_rules(candidate: pd.DataFrame, load_date: dt.date) -> pd.DataFrame:
+    """(index, rule) for every rule every row breaks; pandera validates lazily."""
+    try:
+        candidate_schema(load_date).validate(candidate, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        fc = fc[fc["index"].notna() & fc["check"].isin(catalogue())]
+        return fc[["index", "check"]].rename(columns={"check": "rule"}).drop_duplicates().astype({"index": int})
+    return pd.DataFrame({"index": pd.Series(dtype=int), "rule": pd.Series(dtype=object)})
+
+
+def _reason_value(row: pd.Series, rule: str) -> tuple[str, object, object]:
+    column = catalogue()[rule].column
+    source = {"victim_age_group": "victim_age_group"}.get(column, column)
+    value = row.get(f"_raw_{source}")
+    other = None
+    if rule == "age_group_mismatch":
+        other = row["_raw_victim_age"]
+    elif rule == "child_role_adult":
+        other = row["_raw_victim_age"] or row["_raw_victim_age_group"]
+    elif rule == "key_duplicate_in_file":
+        other = row["victim_seq"]
+    elif rule == "form_unknown":
+        value = row["_forms_unknown"]
+    return column, value, other
+
+
+def build_rejects(candidate: pd.DataFrame, issues: pd.DataFrame, headers: dict) -> pd.DataFrame:
+    records = []
+    for idx, rules in issues.groupby("index")["rule"]:
+        row = candidate.loc[idx]
+        ordered = sorted(set(rules), key=list(catalogue()).index)
+        details, reasons, reasons_en = [], [], []
+        for rule in ordered:
+            column, value, other = _reason_value(row, rule)
+            header = _header(headers, row, column)
+            reasons.append(render(rule, header=header, value=value, other=other))
+            reasons_en.append(render(rule, "en", header=header, value=value, other=other))
+            details.append({"rule": rule, "column": column, "header": header,
+                            "value": None if value is None else str(value),
+                            "message": render(rule, header=header, value=value, other=other, hint=True),
+                            "message_en": reasons_en[-1]})
+        values = {c: row[f"_raw_{c}"] for c in SOURCE_COLUMNS if row[f"_raw_{c}"] is not None}
+        records.append({
+            "agency": row["agency"], "_source_file": row["_source_file"], "_source_sheet": row["_source_sheet"],
+            "_source_row": int(row["_source_row"]), "case_id": row["case_id"], "rules": ordered,
+            "reasons": "; ".join(reasons), "reasons_en": "; ".join(reasons_en),
+            "details": json.dumps(details, ensure_ascii=False), "values": json.dumps(values, ensure_ascii=False),
+            "_source_sha256": row["_source_sha256"], "_load_id": row["_load_id"], "_ingested_at": row["_ingested_at"],
+        })
+    return pd.DataFrame.from_records(records, columns=REJECT_COLUMNS)
+
+
+def resolve_duplicates(valid: pd.DataFrame, file_rank: dict[str, tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same (case_id, victim_seq) in several files: the newest file wins.
+
+    `file_rank[file]` sorts newer last: (mtime to the second, file name).
+    """
+    if valid.empty:
+        return valid, valid.assign(superseded_by=pd.Series(dtype=object))
+    rank = valid["_source_file"].map(lambda f: file_rank[f])
+    order = valid.assign(_rank=rank).sort_values("_rank", kind="stable")
+    winners = order.drop_duplicates(["case_id", "victim_seq"], keep="last")
+    losers = order.drop(winners.index)
+    winner_file = winners.set_index(["case_id", "victim_seq"])["_source_file"]
+    by = [winner_file.get((c, s)) for c, s in zip(losers["case_id"], losers["victim_seq"])]
+    return valid.loc[valid.index.isin(winners.index)], losers.drop(columns="_rank").assign(superseded_by=by)
+
+
+def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: dict[str, tuple],
+                 load_date: dt.date, contract: Contract | None = None) -> StagingResult:
+    contract = contract or load_contract()
+    raw = raw.reset_index(drop=True)
+    candidate, warnings = parse_rows(raw, agency, contract, headers)
+    issues = apply_rules(candidate, load_date)
+    rejected_idx = set(issues["index"])
+    valid = candidate.loc[~candidate.index.isin(rejected_idx)]
+    kept, superseded = resolve_duplicates(valid, file_rank)
+
+    staged = kept.copy()
+    staged["year"] = pd.array(staged["report_date"].dt.year, dtype="Int64")
+    child = pd.Series(pd.NA, index=staged.index, dtype="boolean")
+    has_age = staged["victim_age"].notna()
+    child[has_age] = staged.loc[has_age, "victim_age"] < 18
+    has_group = ~has_age & staged["victim_age_group"].notna()
+    child[has_group] = staged.loc[has_group, "victim_age_group"].isin(V.CHILD_GROUPS)
+    staged["is_child"] = child
+    staged = staged[STAGED_COLUMNS].reset_index(drop=True)
+
+    warnings_df = pd.DataFrame.from_records(warnings, columns=WARNING_COLUMNS)
+    # warnings of rows that were rejected are kept: they are still true of the cell
+    return StagingResult(
+        staged=staged,
+        rejected=build_rejects(candidate, issues, headers),
+        warnings=warnings_df,
+        superseded=superseded[["agency", "case_id", "victim_seq", *LINEAGE, "superseded_by"]].reset_index(drop=True),
+    )

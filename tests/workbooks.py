@@ -1,0 +1,41 @@
+"""Small generated workbooks for tests (never the real data/ folder)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+
+HEADER = ["No Reg", "Tanggal Pengaduan", "Tanggal Kejadian", "Nama Korban", "NIK", "Jenis Kelamin", "Usia",
+          "Jenis Kekerasan", "Tempat Kejadian", "Hubungan Pelaku", "Kecamatan", "Layanan", "Status"]
+
+
+def row(case_id="001/PPA/2024", report=dt.date(2024, 3, 5), incident=dt.date(2024, 3, 1), name="Siti Contoh",
+        nik="6402011234560001", sex="P", age="12 th", forms="Seksual", place="Rumah Tangga", relation="Ayah Tiri",
+        kecamatan="Tenggarong", services="Pengaduan, Kesehatan", status="Proses"):
+    return [case_id, report, incident, name, nik, sex, age, forms, place, relation, kecamatan, services, status]
+
+
+def write_workbook(path: Path, sheets: dict[str, list[list]], hidden: tuple[str, ...] = (),
+                   merges: dict[str, list[str]] | None = None) -> Path:
+    """Write sheets of rows (lists of cell values) to an .xlsx file."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+        if name in hidden:
+            ws.sheet_state = "hidden"
+        for rng in (merges or {}).get(name, []):
+            ws.merge_cells(rng)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def register(path: Path, rows: list[list], title: bool = True, header: list[str] = HEADER) -> Path:
+    """A one-sheet register with a title block above the header."""
+    top = [["REGISTER KASUS KEKERASAN TERHADAP PEREMPUAN DAN ANAK TAHUN 2024"], ["DP3A CONTOH"], []] if title else []
+    return write_workbook(path, {"Register": [*top, header, *rows]})
