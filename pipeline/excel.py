@@ -97,14 +97,16 @@ def cell_text(value: object) -> str | None:
 def find_header(rows: list[list[object]], contract: Contract) -> Header | None:
     """The first row (or pair of rows) that names a register's required columns."""
     limit = min(len(rows), HEADER_SCAN_ROWS)
+    singles = [_map_header([rows[r]], r, contract) for r in range(min(len(rows), limit + 1))]
     for r in range(limit):
-        candidates = [_map_header([rows[r]], r, contract)]
-        if r + 1 < len(rows):
-            candidates.append(_map_header([rows[r], rows[r + 1]], r + 1, contract))
-        good = [c for c in candidates if _is_register(c, contract)]
-        if good:
-            # the two-row reading wins only when it recognises more columns
-            return max(good, key=lambda h: (len(h.columns), -h.rows))
+        if r + 1 < len(singles):
+            double = _map_header([rows[r], rows[r + 1]], r + 1, contract)
+            # a two-row header only when the pair names more columns than either row alone
+            if _is_register(double, contract) and len(double.columns) > max(
+                    len(singles[r].columns), len(singles[r + 1].columns)):
+                return double
+        if _is_register(singles[r], contract):
+            return singles[r]
     return None
 
 

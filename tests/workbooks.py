@@ -39,3 +39,34 @@ def register(path: Path, rows: list[list], title: bool = True, header: list[str]
     """A one-sheet register with a title block above the header."""
     top = [["REGISTER KASUS KEKERASAN TERHADAP PEREMPUAN DAN ANAK TAHUN 2024"], ["DP3A CONTOH"], []] if title else []
     return write_workbook(path, {"Register": [*top, header, *rows]})
+
+
+def write_xls(path: Path, sheets: dict[str, list[list]]) -> Path:
+    """An old .xls workbook (xlwt); dates are written as Excel dates."""
+    import xlwt
+
+    wb = xlwt.Workbook()
+    date_style = xlwt.easyxf(num_format_str="DD/MM/YYYY")
+    for name, rows in sheets.items():
+        ws = wb.add_sheet(name)
+        for r, values in enumerate(rows):
+            for c, value in enumerate(values):
+                if isinstance(value, dt.date):
+                    ws.write(r, c, dt.datetime.combine(value, dt.time()), date_style)
+                elif value is not None:
+                    ws.write(r, c, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(str(path))
+    return path
+
+
+def write_ods(path: Path, sheets: dict[str, list[list]]) -> Path:
+    """An OpenDocument spreadsheet (odfpy through pandas)."""
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pd.ExcelWriter(path, engine="odf") as writer:
+        for name, rows in sheets.items():
+            width = max(len(r) for r in rows)
+            pd.DataFrame([list(r) + [None] * (width - len(r)) for r in rows]).to_excel(writer, sheet_name=name, header=False, index=False)
+    return path

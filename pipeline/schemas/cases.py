@@ -50,7 +50,7 @@ def row_rules(load_date: dt.date) -> list[pa.Check]:
     earliest = pd.Timestamp(EARLIEST_REPORT)
     return [
         _rule("case_id_missing", lambda d: d["case_id"].notna()),
-        _rule("victim_seq_invalid", lambda d: ~_given(d, "victim_seq") | (d["victim_seq"] >= 1)),
+        _rule("victim_seq_invalid", lambda d: ~_given(d, "victim_seq") | (d["victim_seq"] >= 1).fillna(False)),
         _rule("report_date_missing", lambda d: _given(d, "report_date")),
         _rule("report_date_unparseable", lambda d: ~_given(d, "report_date") | d["report_date"].notna()),
         _rule("report_date_future", lambda d: ~(d["report_date"] > today)),

@@ -1,0 +1,32 @@
+"""Every test runs against temporary folders: never the real data/ or instance."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    paths = {
+        "raw": tmp_path / "raw",
+        "warehouse": tmp_path / "warehouse",
+        "reports": tmp_path / "reports",
+        "archive": tmp_path / "archive",
+        "dagster_home": tmp_path / "dagster_home",
+    }
+    for p in paths.values():
+        p.mkdir()
+    (paths["dagster_home"] / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("PPA_RAW_DIR", str(paths["raw"]))
+    monkeypatch.setenv("PPA_WAREHOUSE_DIR", str(paths["warehouse"]))
+    monkeypatch.setenv("PPA_REPORTS_DIR", str(paths["reports"]))
+    monkeypatch.setenv("PPA_ARCHIVE_DIR", str(paths["archive"]))
+    monkeypatch.setenv("DAGSTER_HOME", str(paths["dagster_home"]))
+    monkeypatch.setenv("PPA_HASH_SECRET", "test-secret")
+    monkeypatch.delenv("PPA_REGISTRY", raising=False)
+    return paths
