@@ -85,7 +85,7 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
             with warehouse.connect() as con:
                 previous = query_df(con, "SELECT * FROM meta.ingest_log WHERE agency = ?", [code])
-            load = load_agency(agency, Path(drop_folder.raw_dir), previous, context.run_id, now, load_date,
+            load = load_agency(agency, Path(drop_folder.raw_dir), previous, context.run.run_id, now, load_date,
                                drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
             with warehouse.connect() as con:
                 replace_agency_slices(con, code, load.frames)

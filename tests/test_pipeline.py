@@ -1,0 +1,166 @@
+"""Assets through Dagster against a temporary warehouse with generated workbooks."""
+
+import datetime as dt
+import os
+
+import dagster as dg
+import pytest
+
+from helpers import query, run_pipeline
+from workbooks import HEADER, register, row, write_workbook
+
+
+def test_definitions_load_and_keys_follow_the_layers():
+    from pipeline.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "raw/case_rows", "staging/case_victims", "staging/rejected_rows", "staging/cell_warnings",
+        "staging/superseded_rows", "meta/ingest_log", "meta/sheets", "marts/victims_by_region_year",
+        "marts/yoy_by_region", "marts/victims_by_form", "analytics/warehouse_copy",
+    }
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.group_name == key.path[0], key
+        assert node.description, key
+        assert node.kinds, key
+    assert defs.resolve_job_def("full_refresh").executor_def.name == "in_process"
+
+
+def test_one_agency_materialises_into_its_slice(isolated_env):
+    raw = isolated_env["raw"]
+    register(raw / "kukar/register_2024.xlsx", [row(), row(case_id="002", victim_sex="L") if False else
+                                                 row(case_id="002", sex="L", age="30", forms="Fisik/KDRT")])
+    result = run_pipeline("kukar")
+    assert result.success
+    wh = isolated_env["warehouse"]
+    staged = query(wh, "SELECT agency, case_id, victim_sex, is_kdrt, _source_file, _source_row, _source_sheet, "
+                       "_source_sha256, _load_id FROM staging.case_victims ORDER BY case_id")
+    assert staged["case_id"].tolist() == ["001/PPA/2024", "002"]
+    assert staged["_source_file"].unique().tolist() == ["kukar/register_2024.xlsx"]
+    assert staged["_source_row"].tolist() == [5, 6]
+    assert (staged["_load_id"] == result.run_id).all()
+    assert staged["_source_sha256"].str.len().eq(64).all()
+    raw_cols = query(wh, "SELECT * FROM raw.case_rows LIMIT 0").columns
+    assert "NIK" not in raw_cols and "nama" not in " ".join(raw_cols).lower()
+    ledger = query(wh, "SELECT path, status, data_rows, rows_staged FROM meta.ingest_log")
+    assert ledger.values.tolist() == [["kukar/register_2024.xlsx", "loaded", 2, 2]]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["row_accounting"] and checks["staging_contract"]
+
+
+def test_full_refresh_is_one_run_over_every_agency_and_builds_marts(isolated_env):
+    raw = isolated_env["raw"]
+    register(raw / "kukar/a.xlsx", [row(case_id="K1"), row(case_id="K1", age="9"),
+                                    row(case_id="K2", report=dt.date(2023, 5, 1), incident=None)])
+    register(raw / "batam/b.xlsx", [row(case_id="B1", kecamatan="Batu Ampar", forms="Fisik, Psikis")])
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_pipeline(instance=instance)
+    assert result.success
+    assert len(instance.get_runs()) == 1
+    wh = isolated_env["warehouse"]
+    mart = query(wh, "SELECT agency, year, cases, victims, population, population_estimated, victims_per_100k "
+                     "FROM marts.victims_by_region_year WHERE agency IN ('kukar','batam') ORDER BY agency, year")
+    assert mart.values.tolist() == [
+        ["batam", 2023, 0, 0, 1256610, False, 0.0],
+        ["batam", 2024, 1, 1, 1256610, True, round(100000 / 1256610, 2)],
+        ["kukar", 2023, 1, 1, 788113, False, round(100000 / 788113, 2)],
+        ["kukar", 2024, 1, 2, 788113, True, round(200000 / 788113, 2)],
+    ]
+    yoy = query(wh, "SELECT victims, victims_prev_year, change_abs, change_pct FROM marts.yoy_by_region "
+                    "WHERE agency = 'kukar' ORDER BY year")
+    assert yoy.iloc[1].tolist()[:3] == [2, 1, 1] and yoy.iloc[1]["change_pct"] == 100.0
+    forms = query(wh, "SELECT violence_form, victims, share_pct FROM marts.victims_by_form "
+                      "WHERE agency = 'batam' AND victims > 0 ORDER BY 1")
+    assert forms.values.tolist() == [["FISIK", 1, 100.0], ["PSIKIS", 1, 100.0]]
+    # the researchers' copy holds marts and de-identified rows only
+    copy = query(wh, "SELECT * FROM staging.case_victims", db="analytics.duckdb")
+    assert len(copy) == 4 and not [c for c in copy.columns if c.startswith("_") or c == "case_id"]
+    assert (wh / "parquet" / "yoy_by_region.parquet").exists()
+
+
+def test_rerun_is_idempotent_and_removed_file_leaves(isolated_env):
+    raw = isolated_env["raw"]
+    register(raw / "ppu/a.xlsx", [row(case_id="P1")])
+    path = register(raw / "ppu/b.xlsx", [row(case_id="P2")])
+    assert run_pipeline("ppu").success
+    assert run_pipeline("ppu").success
+    wh = isolated_env["warehouse"]
+    assert query(wh, "SELECT count(*) n FROM staging.case_victims")["n"][0] == 2
+    assert query(wh, "SELECT count(*) n FROM raw.case_rows")["n"][0] == 2
+    path.unlink()
+    assert run_pipeline("ppu").success
+    assert query(wh, "SELECT case_id FROM staging.case_victims")["case_id"].tolist() == ["P1"]
+    ledger = query(wh, "SELECT path, status FROM meta.ingest_log ORDER BY path").values.tolist()
+    assert ledger == [["ppu/a.xlsx", "loaded"], ["ppu/b.xlsx", "removed"]]
+
+
+def test_ledger_covers_every_kind_of_file(isolated_env):
+    raw = isolated_env["raw"]
+    old = register(raw / "bontang/register_2024.xlsx", [row(case_id="B1"), row(case_id="B2")])
+    new = register(raw / "bontang/register_2024_revisi.xlsx", [row(case_id="B1"), row(case_id="B2", age="13")])
+    os.utime(old, (1_700_000_000, 1_700_000_000))
+    os.utime(new, (1_700_000_100, 1_700_000_100))
+    register(raw / "bontang/dup.xlsx", [row(case_id="D1") + [1], row(case_id="D1") + [1]],
+             header=HEADER + ["Korban Ke"])
+    write_workbook(raw / "bontang/rekap.xlsx", {"Rekap": [["Kecamatan", "Jumlah"], ["Bontang Utara", 3]]})
+    (raw / "bontang/~$register_2024.xlsx").write_bytes(b"\x00lock")
+    (raw / "bontang/rusak.xlsx").write_bytes(b"PK\x03\x04 not really a zip")
+    assert run_pipeline("bontang").success
+    ledger = query(isolated_env["warehouse"],
+                   "SELECT path, status, reason_code, data_rows, rows_staged, rows_rejected, rows_superseded, "
+                   "superseded_by, supersedes FROM meta.ingest_log ORDER BY path").set_index("path")
+    assert ledger.loc["bontang/register_2024.xlsx", "status"] == "superseded"
+    assert list(ledger.loc["bontang/register_2024.xlsx", "superseded_by"]) == ["bontang/register_2024_revisi.xlsx"]
+    assert list(ledger.loc["bontang/register_2024_revisi.xlsx", "supersedes"]) == ["bontang/register_2024.xlsx"]
+    assert ledger.loc["bontang/dup.xlsx", ["status", "rows_rejected"]].tolist() == ["rejected", 2]
+    assert ledger.loc["bontang/rekap.xlsx", ["status", "reason_code"]].tolist() == ["rejected", "no_register_sheet"]
+    assert ledger.loc["bontang/~$register_2024.xlsx", "status"] == "ignored"
+    assert ledger.loc["bontang/rusak.xlsx", ["status", "reason_code"]].tolist() == ["rejected", "file_unreadable"]
+    for path, r in ledger.iterrows():
+        assert r["data_rows"] == r["rows_staged"] + r["rows_rejected"] + r["rows_superseded"], path
+
+
+def test_a_failing_accounting_check_fails_the_run_and_stops_the_marts(isolated_env, monkeypatch):
+    import pipeline.assets.ingest as ingest_assets
+
+    register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1")])
+    real = ingest_assets.accounting_errors
+    monkeypatch.setattr(ingest_assets, "accounting_errors",
+                        lambda ledger: real(ledger.assign(data_rows=ledger["data_rows"] + 1)))
+    result = run_pipeline("kutim")
+    assert not result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["row_accounting"] is False
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() and
+                    [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]}
+    assert "marts/yoy_by_region" not in materialized
+
+
+def test_a_sixth_agency_is_a_registry_entry_and_a_folder(isolated_env, monkeypatch, tmp_path):
+    import yaml
+
+    from pipeline.config import SCHEMAS_DIR
+
+    registry = yaml.safe_load((SCHEMAS_DIR / "agencies.yaml").read_text())
+    registry["agencies"].append({
+        "code": "samarinda", "name": "DP2PA Kota Samarinda", "region_name": "Samarinda", "kemendagri_code": "64.72",
+        "bps_code": "6472", "timezone": "Asia/Makassar", "population": {2020: 827994},
+        "children": {2020: 250000}, "kecamatan": {"01": ["Palaran"]},
+    })
+    path = tmp_path / "agencies.yaml"
+    path.write_text(yaml.safe_dump(registry))
+    monkeypatch.setenv("PPA_REGISTRY", str(path))
+    register(isolated_env["raw"] / "samarinda/register.xlsx", [row(case_id="S1", kecamatan="Palaran")])
+    from pipeline.definitions import build_definitions
+
+    partitions = build_definitions().resolve_job_def("full_refresh").partitions_def
+    assert "samarinda" in partitions.get_partition_keys()
+    assert run_pipeline().success
+    mart = query(isolated_env["warehouse"], "SELECT agency, victims, population FROM marts.victims_by_region_year "
+                                            "WHERE agency = 'samarinda'")
+    assert mart.values.tolist() == [["samarinda", 1, 827994]]
+    staged = query(isolated_env["warehouse"], "SELECT kecamatan_code FROM staging.case_victims")
+    assert staged["kecamatan_code"].tolist() == ["64.72.01"]
