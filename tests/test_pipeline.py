@@ -19,7 +19,10 @@ def test_definitions_load_and_keys_follow_the_layers():
     assert keys == {
         "raw/case_rows", "staging/case_victims", "staging/rejected_rows", "staging/cell_warnings",
         "staging/superseded_rows", "meta/ingest_log", "meta/sheets", "marts/victims_by_region_year",
-        "marts/yoy_by_region", "marts/victims_by_form", "analytics/warehouse_copy",
+        "marts/yoy_by_region", "marts/victims_by_form", "marts/reporting_completeness", "marts/victims_by_age_sex",
+        "marts/victims_by_place", "marts/victims_by_relation", "marts/victims_by_kdrt", "marts/victims_by_service",
+        "marts/victims_by_case_status", "marts/victims_by_kecamatan", "marts/victims_by_month",
+        "marts/child_perpetrators_by_region_year", "analytics/warehouse_copy",
     }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
