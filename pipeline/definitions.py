@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipeline.assets.checks import gx_checks
 from pipeline.assets.ingest import build_agency_load
 from pipeline.assets.marts import analytics_copy, build_marts
 from pipeline.config import Settings, settings
@@ -23,6 +24,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[agency_load, build_marts, analytics_copy],
+        asset_checks=gx_checks,
         jobs=[full_refresh],
         resources={
             "warehouse": WarehouseResource(warehouse_dir=str(cfg.warehouse_dir)),
