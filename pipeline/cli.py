@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -108,7 +109,7 @@ def yoy() -> int:
 def validate(file: Path, agency_code: str) -> int:
     """Dry run: what the pipeline would make of one file."""
     from pipeline.contract import load_contract
-    from pipeline.ingest import FileEntry, raw_frame, read_file, sha256_file
+    from pipeline.ingest import FileEntry, Limits, read_file, sha256_file
     from pipeline.messages import render
     from pipeline.staging import stage_agency
 
@@ -117,32 +118,30 @@ def validate(file: Path, agency_code: str) -> int:
     contract = load_contract()
     stat = file.stat()
     entry = FileEntry(path=file, rel=file.name, size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(file))
-    outcome = read_file(entry, contract, cfg.max_file_bytes, cfg.max_rows_per_sheet)
+    read = read_file(entry, agency.code, contract, Limits(cfg.max_file_bytes, cfg.max_rows_per_sheet),
+                     "validate", dt.datetime.now())
     print(f"File {file.name} ({stat.st_size} bytes), agency {agency.code}")
-    if outcome.error_code and outcome.error_code != "no_register_sheet":
-        print(f"  REJECTED: {render(outcome.error_code, detail=outcome.error_detail)}")
+    if read.error_code and read.error_code != "no_register_sheet":
+        print(f"  REJECTED: {render(read.error_code, detail=read.error_detail)}")
         return 1
-    for sheet in outcome.sheets:
+    for sheet in read.sheets.itertuples():
         if not sheet.is_register:
-            print(f"\nSheet '{sheet.name}': {render(sheet.reason, sheet=sheet.name)}")
+            print(f"\nSheet '{sheet.sheet}': {render(sheet.reason, sheet=sheet.sheet)}")
             continue
-        h = sheet.header
-        print(f"\nSheet '{sheet.name}'{'' if sheet.visible else ' (hidden)'}: header at row {h.row}"
-              f"{' (two rows)' if h.rows == 2 else ''}; {len(sheet.rows)} data rows, "
+        print(f"\nSheet '{sheet.sheet}'{'' if sheet.visible else ' (hidden)'}: header at row {sheet.header_row}"
+              f"{' (two rows)' if sheet.header_rows == 2 else ''}; {sheet.data_rows} data rows, "
               f"{sheet.total_rows} total rows and {sheet.blank_rows} blank rows skipped")
-        for column, header in h.written.items():
+        for column, header in json.loads(sheet.columns).items():
             print(f"  {header!r:32} -> {column}")
-        for header in h.personal:
+        for header in sheet.personal_headers:
             print(f"  {header!r:32} -> dropped (personal data)")
-        for header in h.unknown:
+        for header in sheet.unknown_headers:
             print(f"  {header!r:32} -> ignored ({render('header_unknown', header=header)})")
-    if outcome.error_code == "no_register_sheet":
+    if read.error_code == "no_register_sheet":
         print(f"\nREJECTED: {render('no_register_sheet')}")
         return 1
-    now = dt.datetime.now()
-    raw = raw_frame(agency.code, [outcome], "validate", now)
-    headers = {(entry.rel, s.name): s.header.written for s in outcome.sheets if s.is_register and s.header}
-    result = stage_agency(raw, agency, headers, {entry.rel: (0, entry.rel)},
+    headers = {(entry.rel, s.sheet): json.loads(s.columns) for s in read.sheets.itertuples() if s.is_register}
+    result = stage_agency(read.raw, agency, headers, {entry.rel: (0, entry.rel)},
                           dt.datetime.now(ZoneInfo(agency.timezone)).date(), contract)
     print(f"\nWould load {len(result.staged)} rows, reject {len(result.rejected)}, "
           f"with {len(result.warnings)} cell warnings.")

@@ -7,6 +7,7 @@ import dagster as dg
 from pipeline.assets.checks import gx_checks
 from pipeline.assets.ingest import build_agency_load
 from pipeline.assets.marts import analytics_copy, build_marts
+from pipeline.automation import build_drop_sensor, build_nightly_schedule
 from pipeline.config import Settings, settings
 from pipeline.registry import agency_codes
 from pipeline.resources import DropFolderResource, WarehouseResource
@@ -26,6 +27,8 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
         assets=[agency_load, build_marts, analytics_copy],
         asset_checks=gx_checks,
         jobs=[full_refresh],
+        sensors=[build_drop_sensor(full_refresh)],
+        schedules=[build_nightly_schedule(full_refresh)],
         resources={
             "warehouse": WarehouseResource(warehouse_dir=str(cfg.warehouse_dir)),
             "drop_folder": DropFolderResource(

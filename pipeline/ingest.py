@@ -1,6 +1,7 @@
 """One agency's drop folder to warehouse frames (pure apart from reading files).
 
-scan_folder -> read each workbook -> raw rows -> staging -> ledger rows.
+scan_folder -> archive and read each workbook (or reuse the rows read before
+from a file with the same hash) -> raw rows -> staging -> ledger rows.
 The caller writes every returned frame in one transaction.
 """
 
@@ -10,28 +11,40 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline import excel
+from pipeline import archive, excel
+from pipeline.config import PACKAGE_DIR, SCHEMAS_DIR
 from pipeline.contract import Contract, load_contract
 from pipeline.messages import render
 from pipeline.registry import Agency
 from pipeline.staging import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agency
 
 FEEDBACK_DIR = "umpan-balik"
+RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", *LINEAGE]
+SHEET_COLUMNS = [
+    "agency", "path", "sha256", "sheet", "sheet_index", "visible", "is_register", "reason", "header_row",
+    "header_rows", "columns", "unknown_headers", "personal_headers", "duplicate_headers", "data_rows",
+    "total_rows", "blank_rows", "parser_version", "run_id",
+]
 LEDGER_COLUMNS = [
     "agency", "path", "sha256", "size_bytes", "modified_at", "first_seen", "last_seen", "status", "reason_code",
     "message", "message_en", "error", "data_rows", "rows_staged", "rows_rejected", "rows_superseded",
     "rows_warned", "superseded_by", "supersedes", "sheets_read", "sheets_skipped", "unknown_headers",
-    "personal_columns_dropped", "cells_masked", "run_id",
+    "personal_columns_dropped", "cells_masked", "parsed", "archived_as", "run_id",
 ]
-SHEET_COLUMNS = [
-    "agency", "path", "sha256", "sheet", "sheet_index", "visible", "is_register", "reason", "header_row",
-    "header_rows", "columns", "unknown_headers", "personal_headers", "duplicate_headers", "data_rows",
-    "total_rows", "blank_rows", "run_id",
-]
+
+
+@lru_cache(maxsize=1)
+def parser_version() -> str:
+    """Changes whenever the mapping or the reading code changes, so cached rows are read again."""
+    digest = hashlib.sha256()
+    for path in (SCHEMAS_DIR / "contract.yaml", PACKAGE_DIR / "excel.py", PACKAGE_DIR / "privacy.py"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -45,20 +58,38 @@ class FileEntry:
 
 
 @dataclass
-class FileOutcome:
+class FileRead:
+    """What one file gave: its raw rows and sheet records, or why it could not be read."""
+
     entry: FileEntry
+    raw: pd.DataFrame
+    sheets: pd.DataFrame
     error_code: str | None = None
     error_detail: str = ""
-    sheets: list[excel.SheetResult] = field(default_factory=list)
-    data_rows: int = 0
-    cells_masked: int = 0
+    parsed: bool = True  # False when rows were reused from an earlier read of the same bytes
+    archived_as: str | None = None
+
+
+@dataclass
+class Previous:
+    """The agency's slice as the last run left it."""
+
+    ledger: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEDGER_COLUMNS))
+    raw: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RAW_COLUMNS))
+    sheets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SHEET_COLUMNS))
+
+
+@dataclass
+class Limits:
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_rows_per_sheet: int = 200_000
 
 
 @dataclass
 class AgencyLoad:
     agency: str
     frames: dict[str, pd.DataFrame]
-    outcomes: list[FileOutcome]
+    reads: list[FileRead]
     staging: StagingResult
     ledger: pd.DataFrame
 
@@ -77,16 +108,14 @@ def is_ignored_name(name: str) -> bool:
 
 
 def scan_folder(raw_dir: Path, agency: str) -> list[FileEntry]:
-    """Every file in an agency's folder, except the pipeline's own output folder."""
+    """Every file in an agency's folder, except the pipeline's own output folder and hidden folders."""
     folder = raw_dir / agency
     if not folder.is_dir():
         return []
     entries = []
     for path in sorted(folder.rglob("*")):
-        rel_parts = path.relative_to(folder).parts
-        if FEEDBACK_DIR in rel_parts[:-1] or any(p.startswith(".") for p in rel_parts[:-1]):
-            continue
-        if not path.is_file():
+        parts = path.relative_to(folder).parts
+        if any(p == FEEDBACK_DIR or p.startswith(".") for p in parts[:-1]) or not path.is_file():
             continue
         stat = path.stat()
         entries.append(FileEntry(path=path, rel=path.relative_to(raw_dir).as_posix(), size=stat.st_size,
@@ -94,172 +123,186 @@ def scan_folder(raw_dir: Path, agency: str) -> list[FileEntry]:
     return entries
 
 
-def read_file(entry: FileEntry, contract: Contract, max_bytes: int, max_rows: int) -> FileOutcome:
-    outcome = FileOutcome(entry)
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=columns)
+
+
+def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits, run_id: str,
+              now: dt.datetime) -> FileRead:
+    """Read one workbook into raw rows and sheet records."""
+    def failed(code: str, detail: str = "") -> FileRead:
+        return FileRead(entry, _empty(RAW_COLUMNS), _empty(SHEET_COLUMNS), code, detail)
+
     if entry.path.suffix.lower() not in excel.READABLE_SUFFIXES:
-        outcome.error_code, outcome.error_detail = "format_unsupported", entry.path.suffix or "(tanpa ekstensi)"
-        return outcome
-    if entry.size > max_bytes:
-        outcome.error_code = "file_too_large"
-        outcome.error_detail = f"{entry.size / 1e6:.1f} MB"
-        return outcome
+        return failed("format_unsupported", entry.path.suffix or "(tanpa ekstensi)")
+    if entry.size > limits.max_file_bytes:
+        return failed("file_too_large", f"{entry.size / 1e6:.1f} MB")
     try:
-        workbook = excel.read_workbook(entry.path, contract, max_rows=max_rows)
+        workbook = excel.read_workbook(entry.path, contract, max_rows=limits.max_rows_per_sheet)
     except excel.UnreadableFile as exc:
-        outcome.error_code, outcome.error_detail = exc.code, exc.detail
-        return outcome
-    outcome.sheets = workbook.sheets
-    outcome.data_rows = sum(len(s.rows) for s in workbook.registers)
-    outcome.cells_masked = sum(len(r.masked) for s in workbook.registers for r in s.rows)
-    if not workbook.registers:
-        outcome.error_code = "no_register_sheet"
-    return outcome
+        return failed(exc.code, exc.detail)
+    raw = _raw_rows(agency, entry, workbook.sheets, run_id, now)
+    sheets = _sheet_rows(agency, entry, workbook.sheets, run_id)
+    code = None if workbook.registers else "no_register_sheet"
+    return FileRead(entry, raw, sheets, code)
 
 
-def raw_frame(agency: str, outcomes: list[FileOutcome], run_id: str, now: dt.datetime) -> pd.DataFrame:
+def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResult], run_id: str,
+              now: dt.datetime) -> pd.DataFrame:
     records = []
-    for outcome in outcomes:
-        for sheet in outcome.sheets:
-            if not sheet.is_register:
-                continue
-            for row in sheet.rows:
-                record = {c: row.values.get(c) for c in SOURCE_COLUMNS}
-                record.update(
-                    agency=agency, _pii_masked=",".join(sorted(set(row.masked))) or None,
-                    _source_file=outcome.entry.rel, _source_sha256=outcome.entry.sha256,
-                    _source_sheet=sheet.name, _source_row=row.row, _load_id=run_id, _ingested_at=now,
-                )
-                records.append(record)
-    columns = ["agency", *SOURCE_COLUMNS, "_pii_masked", *LINEAGE]
-    frame = pd.DataFrame.from_records(records, columns=columns)
-    for column in ["agency", *SOURCE_COLUMNS, "_pii_masked", "_source_file", "_source_sha256", "_source_sheet", "_load_id"]:
-        frame[column] = frame[column].astype(object)
+    for sheet in sheets:
+        for row in sheet.rows if sheet.is_register else []:
+            record = {c: row.values.get(c) for c in SOURCE_COLUMNS}
+            record.update(agency=agency, _pii_masked=",".join(row.masked) or None, _source_file=entry.rel,
+                          _source_sha256=entry.sha256, _source_sheet=sheet.name, _source_row=row.row,
+                          _load_id=run_id, _ingested_at=now)
+            records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=RAW_COLUMNS)
+    for column in RAW_COLUMNS:
+        if column not in ("_source_row", "_ingested_at"):
+            frame[column] = frame[column].astype(object)
     frame["_source_row"] = frame["_source_row"].astype("int64")
     frame["_ingested_at"] = pd.to_datetime(frame["_ingested_at"]).astype("datetime64[us]")
     return frame
 
 
-def sheets_frame(agency: str, outcomes: list[FileOutcome], run_id: str) -> pd.DataFrame:
+def _sheet_rows(agency: str, entry: FileEntry, sheets: list[excel.SheetResult], run_id: str) -> pd.DataFrame:
     records = []
-    for outcome in outcomes:
-        for index, sheet in enumerate(outcome.sheets):
-            h = sheet.header
-            records.append({
-                "agency": agency, "path": outcome.entry.rel, "sha256": outcome.entry.sha256, "sheet": sheet.name,
-                "sheet_index": index, "visible": sheet.visible, "is_register": sheet.is_register,
-                "reason": sheet.reason or None, "header_row": h.row if h else None, "header_rows": h.rows if h else None,
-                "columns": json.dumps(h.written, ensure_ascii=False) if h else None,
-                "unknown_headers": h.unknown if h else [], "personal_headers": h.personal if h else [],
-                "duplicate_headers": h.duplicates if h else [], "data_rows": len(sheet.rows),
-                "total_rows": sheet.total_rows, "blank_rows": sheet.blank_rows, "run_id": run_id,
-            })
+    for index, sheet in enumerate(sheets):
+        h = sheet.header
+        records.append({
+            "agency": agency, "path": entry.rel, "sha256": entry.sha256, "sheet": sheet.name, "sheet_index": index,
+            "visible": sheet.visible, "is_register": sheet.is_register, "reason": sheet.reason or None,
+            "header_row": h.row if h else None, "header_rows": h.rows if h else None,
+            "columns": json.dumps(h.written, ensure_ascii=False) if h else None,
+            "unknown_headers": h.unknown if h else [], "personal_headers": h.personal if h else [],
+            "duplicate_headers": h.duplicates if h else [], "data_rows": len(sheet.rows),
+            "total_rows": sheet.total_rows, "blank_rows": sheet.blank_rows, "parser_version": parser_version(),
+            "run_id": run_id,
+        })
     return pd.DataFrame.from_records(records, columns=SHEET_COLUMNS)
+
+
+def cached_read(entry: FileEntry, previous: Previous, run_id: str) -> FileRead | None:
+    """Reuse the rows read earlier from a file with the same bytes and the same parser."""
+    sheets = previous.sheets[(previous.sheets["sha256"] == entry.sha256)
+                             & (previous.sheets["parser_version"] == parser_version())]
+    if sheets.empty:
+        return None
+    source = sheets["path"].iloc[0]
+    sheets = sheets[sheets["path"] == source].assign(path=entry.rel, run_id=run_id)
+    raw = previous.raw[(previous.raw["_source_sha256"] == entry.sha256) & (previous.raw["_source_file"] == source)]
+    raw = raw.assign(_source_file=entry.rel, _load_id=run_id)
+    code = None if sheets["is_register"].any() else "no_register_sheet"
+    return FileRead(entry, raw.reset_index(drop=True), sheets.reset_index(drop=True), code, parsed=False)
 
 
 def _ts(value: float | None) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(int(value), unit="s")
 
 
-def ledger_frame(agency: str, entries: list[FileEntry], outcomes: dict[str, FileOutcome], result: StagingResult,
+def _status(entry: FileEntry, read: FileRead | None, staged: int, superseded: int) -> tuple[str, str | None]:
+    if entry.ignored:
+        return "ignored", "lock_file"
+    if read is None:
+        return "rejected", "file_unreadable"
+    if read.error_code:
+        return "rejected", read.error_code
+    if staged > 0:
+        return "loaded", None
+    if superseded > 0:
+        return "superseded", "superseded"
+    return "rejected", "no_data_rows" if len(read.raw) == 0 else "all_rows_rejected"
+
+
+def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRead], result: StagingResult,
                  previous: pd.DataFrame, run_id: str, now: dt.datetime) -> pd.DataFrame:
     """One row per file ever seen in the folder, with what became of it."""
-    counts = {
-        name: frame.groupby("_source_file").size().to_dict()
-        for name, frame in (("staged", result.staged), ("rejected", result.rejected), ("superseded", result.superseded))
-    }
+    def per_file(frame: pd.DataFrame) -> dict[str, int]:
+        return frame.groupby("_source_file").size().to_dict() if len(frame) else {}
+
+    staged, rejected, superseded = per_file(result.staged), per_file(result.rejected), per_file(result.superseded)
     warned = result.warnings.groupby("_source_file")["_source_row"].nunique().to_dict() if len(result.warnings) else {}
-    sup_by = result.superseded.groupby("_source_file")["superseded_by"].agg(lambda s: sorted(set(s))).to_dict() \
-        if len(result.superseded) else {}
+    sup_by: dict[str, list[str]] = {}
+    if len(result.superseded):
+        sup_by = result.superseded.groupby("_source_file")["superseded_by"].agg(lambda s: sorted(set(s))).to_dict()
     supersedes: dict[str, set] = {}
     for loser, winners in sup_by.items():
         for winner in winners:
             supersedes.setdefault(winner, set()).add(loser)
     prev = previous.set_index("path") if len(previous) else None
     records = []
-    seen = set()
     for entry in entries:
-        seen.add(entry.rel)
-        outcome = outcomes.get(entry.rel)
-        first_seen = now
-        if prev is not None and entry.rel in prev.index:
-            first_seen = prev.at[entry.rel, "first_seen"]
-        staged = counts["staged"].get(entry.rel, 0)
-        rejected = counts["rejected"].get(entry.rel, 0)
-        superseded = counts["superseded"].get(entry.rel, 0)
-        code = None
-        if entry.ignored:
-            status, code = "ignored", "lock_file"
-        elif outcome is None or outcome.error_code:
-            status = "rejected"
-            code = outcome.error_code if outcome else "file_unreadable"
-        elif staged > 0:
-            status = "loaded"
-        elif superseded > 0:
-            status, code = "superseded", "superseded"
-        elif outcome.data_rows == 0:
-            status, code = "rejected", "no_data_rows"
-        else:
-            status, code = "rejected", "all_rows_rejected"
-        sheets = outcome.sheets if outcome else []
-        other = ", ".join(sup_by.get(entry.rel, []))
-        detail = outcome.error_detail if outcome else ""
+        read = reads.get(entry.rel)
+        counts = (staged.get(entry.rel, 0), rejected.get(entry.rel, 0), superseded.get(entry.rel, 0))
+        status, code = _status(entry, read, counts[0], counts[2])
+        sheets = read.sheets if read is not None else _empty(SHEET_COLUMNS)
+        registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
+        detail, other = (read.error_detail if read else ""), ", ".join(sup_by.get(entry.rel, []))
+        masked = read.raw["_pii_masked"].dropna() if read is not None else pd.Series(dtype=object)
         records.append({
             "agency": agency, "path": entry.rel, "sha256": entry.sha256, "size_bytes": entry.size,
-            "modified_at": _ts(entry.mtime), "first_seen": first_seen, "last_seen": now, "status": status,
-            "reason_code": code,
+            "modified_at": _ts(entry.mtime),
+            "first_seen": prev.at[entry.rel, "first_seen"] if prev is not None and entry.rel in prev.index else now,
+            "last_seen": now, "status": status, "reason_code": code,
             "message": render(code, detail=detail, other=other) if code else None,
             "message_en": render(code, "en", detail=detail, other=other) if code else None,
-            "error": detail or None,
-            "data_rows": outcome.data_rows if outcome else 0, "rows_staged": staged, "rows_rejected": rejected,
-            "rows_superseded": superseded, "rows_warned": warned.get(entry.rel, 0),
-            "superseded_by": sup_by.get(entry.rel, []), "supersedes": sorted(supersedes.get(entry.rel, [])),
-            "sheets_read": [s.name for s in sheets if s.is_register],
-            "sheets_skipped": [f"{s.name}: {s.reason}" for s in sheets if not s.is_register],
-            "unknown_headers": sorted({h for s in sheets if s.header for h in s.header.unknown}),
-            "personal_columns_dropped": sorted({h for s in sheets if s.header for h in s.header.personal}),
-            "cells_masked": outcome.cells_masked if outcome else 0, "run_id": run_id,
+            "error": detail or None, "data_rows": len(read.raw) if read is not None else 0,
+            "rows_staged": counts[0], "rows_rejected": counts[1], "rows_superseded": counts[2],
+            "rows_warned": warned.get(entry.rel, 0), "superseded_by": sup_by.get(entry.rel, []),
+            "supersedes": sorted(supersedes.get(entry.rel, [])),
+            "sheets_read": registers["sheet"].tolist(),
+            "sheets_skipped": [f"{s}: {r}" for s, r in zip(sheets["sheet"], sheets["reason"]) if r],
+            "unknown_headers": sorted({h for hs in registers["unknown_headers"] for h in hs}),
+            "personal_columns_dropped": sorted({h for hs in registers["personal_headers"] for h in hs}),
+            "cells_masked": int(sum(len(m.split(",")) for m in masked)),
+            "parsed": read.parsed if read is not None else False,
+            "archived_as": read.archived_as if read is not None else None, "run_id": run_id,
         })
+    seen = {e.rel for e in entries}
     if prev is not None:
-        for path, row in prev.iterrows():
-            if path in seen:
-                continue
+        for path, row in prev[~prev.index.isin(seen)].iterrows():
             record = row.to_dict()
             record.update(path=path, status="removed", reason_code="removed", message=render("removed"),
                           message_en=render("removed", "en"), rows_staged=0, rows_rejected=0, rows_superseded=0,
-                          rows_warned=0, superseded_by=[], supersedes=[], run_id=run_id)
-            if row["status"] != "removed":
-                record["last_seen"] = row["last_seen"]
+                          rows_warned=0, superseded_by=[], supersedes=[], parsed=False, run_id=run_id)
             records.append(record)
     return pd.DataFrame.from_records(records, columns=LEDGER_COLUMNS)
 
 
-def load_agency(agency: Agency, raw_dir: Path, previous_ledger: pd.DataFrame, run_id: str,
-                now: dt.datetime, load_date: dt.date, max_bytes: int, max_rows: int,
+def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, now: dt.datetime,
+                load_date: dt.date, limits: Limits, archive_dir: Path | None = None,
                 contract: Contract | None = None) -> AgencyLoad:
     """Read an agency's folder and build every frame of its warehouse slice."""
     contract = contract or load_contract()
     entries = scan_folder(raw_dir, agency.code)
-    outcomes: dict[str, FileOutcome] = {}
+    reads: dict[str, FileRead] = {}
     for entry in entries:
         if entry.ignored:
             continue
         entry.sha256 = sha256_file(entry.path)
-        outcomes[entry.rel] = read_file(entry, contract, max_bytes, max_rows)
-    raw = raw_frame(agency.code, list(outcomes.values()), run_id, now)
-    headers = {
-        (o.entry.rel, s.name): s.header.written
-        for o in outcomes.values() for s in o.sheets if s.is_register and s.header
-    }
+        stored = None
+        if archive_dir is not None:
+            stored = archive.store(entry.path, entry.sha256, archive_dir).relative_to(archive_dir).as_posix()
+        read = cached_read(entry, previous, run_id) or read_file(entry, agency.code, contract, limits, run_id, now)
+        read.archived_as = stored
+        reads[entry.rel] = read
+    raw_parts = [r.raw for r in reads.values() if len(r.raw)]
+    raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else _raw_rows(agency.code, None, [], run_id, now)
+    sheet_parts = [r.sheets for r in reads.values() if len(r.sheets)]
+    sheets = pd.concat(sheet_parts, ignore_index=True) if sheet_parts else _empty(SHEET_COLUMNS)
+    headers = {(p, s): json.loads(c) for p, s, c, reg in
+               zip(sheets["path"], sheets["sheet"], sheets["columns"], sheets["is_register"]) if reg and c}
     file_rank = {e.rel: (int(e.mtime), e.path.name, e.rel) for e in entries}
     result = stage_agency(raw, agency, headers, file_rank, load_date, contract)
-    ledger = ledger_frame(agency.code, entries, outcomes, result, previous_ledger, run_id, now)
+    ledger = ledger_frame(agency.code, entries, reads, result, previous.ledger, run_id, now)
     frames = {
         "raw.case_rows": raw,
         "staging.case_victims": result.staged,
         "staging.rejected_rows": result.rejected,
         "staging.cell_warnings": result.warnings,
-        "staging.superseded_rows": result.superseded.drop(columns=[]),
-        "meta.sheets": sheets_frame(agency.code, list(outcomes.values()), run_id),
+        "staging.superseded_rows": result.superseded,
+        "meta.sheets": sheets,
         "meta.ingest_log": ledger,
     }
-    return AgencyLoad(agency.code, frames, list(outcomes.values()), result, ledger)
+    return AgencyLoad(agency.code, frames, list(reads.values()), result, ledger)

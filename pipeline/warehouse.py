@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS meta.sheets (
     sheet_index INTEGER, visible BOOLEAN, is_register BOOLEAN NOT NULL, reason VARCHAR,
     header_row INTEGER, header_rows INTEGER, columns JSON, unknown_headers VARCHAR[],
     personal_headers VARCHAR[], duplicate_headers VARCHAR[], data_rows INTEGER,
-    total_rows INTEGER, blank_rows INTEGER, run_id VARCHAR NOT NULL
+    total_rows INTEGER, blank_rows INTEGER, parser_version VARCHAR, run_id VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS meta.ingest_log (
@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS meta.ingest_log (
     error VARCHAR, data_rows INTEGER, rows_staged INTEGER, rows_rejected INTEGER,
     rows_superseded INTEGER, rows_warned INTEGER, superseded_by VARCHAR[], supersedes VARCHAR[],
     sheets_read VARCHAR[], sheets_skipped VARCHAR[], unknown_headers VARCHAR[],
-    personal_columns_dropped VARCHAR[], cells_masked INTEGER, run_id VARCHAR NOT NULL
+    personal_columns_dropped VARCHAR[], cells_masked INTEGER, parsed BOOLEAN, archived_as VARCHAR,
+    run_id VARCHAR NOT NULL
 );
 """
 

@@ -167,3 +167,27 @@ def test_a_sixth_agency_is_a_registry_entry_and_a_folder(isolated_env, monkeypat
     assert mart.values.tolist() == [["samarinda", 1, 827994]]
     staged = query(isolated_env["warehouse"], "SELECT kecamatan_code FROM staging.case_victims")
     assert staged["kecamatan_code"].tolist() == ["64.72.01"]
+
+
+def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkeypatch):
+    from pipeline import archive, excel
+
+    path = register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1")])
+    original = path.read_bytes()
+    assert run_pipeline("kutim").success
+    wh = isolated_env["warehouse"]
+    first = query(wh, "SELECT sha256, parsed, archived_as FROM meta.ingest_log").iloc[0]
+    assert first["parsed"] and first["archived_as"] == f"{first['sha256'][:2]}/{first['sha256']}.xlsx"
+
+    calls = []
+    real = excel.read_workbook
+    monkeypatch.setattr(excel, "read_workbook", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert run_pipeline("kutim").success
+    assert calls == []  # same bytes: rows reused, not parsed again
+    second = query(wh, "SELECT parsed, rows_staged FROM meta.ingest_log").iloc[0]
+    assert not second["parsed"] and second["rows_staged"] == 1
+    assert query(wh, "SELECT count(*) n FROM staging.case_victims")["n"][0] == 1
+
+    path.unlink()  # the agency deletes its file: the exact bytes can still be restored
+    restored = archive.restore(isolated_env["archive"], first["sha256"][:10], isolated_env["reports"], "a.xlsx")
+    assert restored.read_bytes() == original

@@ -9,7 +9,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.assets.common import markdown, preview
-from pipeline.ingest import AgencyLoad, load_agency
+from pipeline.ingest import AgencyLoad, Limits, Previous, load_agency
 from pipeline.registry import agency_codes, get_agency
 from pipeline.resources import DropFolderResource, WarehouseResource
 from pipeline.schemas.cases import staged_schema
@@ -84,9 +84,11 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             agency = get_agency(code, registry_path)
             load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
             with warehouse.connect() as con:
-                previous = query_df(con, "SELECT * FROM meta.ingest_log WHERE agency = ?", [code])
+                previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
+                                      for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets")))
             load = load_agency(agency, Path(drop_folder.raw_dir), previous, context.run.run_id, now, load_date,
-                               drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
+                               Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet),
+                               archive_dir=Path(drop_folder.archive_dir))
             with warehouse.connect() as con:
                 replace_agency_slices(con, code, load.frames)
             context.log.info(

@@ -1,0 +1,131 @@
+"""The drop-folder sensor and the nightly schedule, driven through their contexts."""
+
+import datetime as dt
+import json
+import os
+import time
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from workbooks import register, row
+
+
+@pytest.fixture
+def defs():
+    from pipeline.definitions import build_definitions
+
+    return build_definitions()
+
+
+def tick(defs, cursor=None, instance=None):
+    sensor = defs.resolve_sensor_def("drop_folder_sensor")
+    resources = {"drop_folder": defs.resources["drop_folder"]}
+    with dg.instance_for_test() as inst:
+        context = dg.build_sensor_context(cursor=cursor, instance=instance or inst, resources=resources)
+        result = sensor.evaluate_tick(context)
+        return result, context.cursor
+
+
+def settled(path, seconds=60):
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+    return path
+
+
+def test_new_same_edited_halfcopied_lock_and_deleted_files(defs, isolated_env):
+    raw = isolated_env["raw"]
+    a = settled(register(raw / "kukar/a.xlsx", [row()]))
+    result, cursor = tick(defs)
+    [request] = result.run_requests
+    assert request.tags["ppa/agencies"] == "kukar"
+    assert request.tags["dagster/asset_partition_range_start"] == "kukar"
+    assert request.tags["dagster/asset_partition_range_end"] == "kukar"
+    first_key = request.run_key
+
+    # the same file dropped again (new mtime, same bytes) does nothing
+    content = a.read_bytes()
+    a.unlink()
+    a.write_bytes(content)
+    settled(a, 30)
+    result, cursor = tick(defs, cursor)
+    assert not result.run_requests and "none new, changed or deleted" in result.skip_message
+
+    # an edited file runs again, with a different key
+    settled(register(a, [row(), row(case_id="002")]), 20)
+    result, cursor = tick(defs, cursor)
+    [request] = result.run_requests
+    assert request.run_key != first_key
+
+    # a half-copied file (modified just now) waits; an Excel lock file is ignored
+    (raw / "kukar/b.xlsx").write_bytes(b"PK\x03\x04partial")
+    (raw / "kukar/~$a.xlsx").write_bytes(b"lock")
+    result, cursor = tick(defs, cursor)
+    assert not result.run_requests and "still being copied: kukar/b.xlsx" in result.skip_message
+    settled(raw / "kukar/b.xlsx")
+    result, cursor = tick(defs, cursor)
+    assert len(result.run_requests) == 1
+    assert "~$a.xlsx" not in json.dumps(json.loads(cursor))
+
+    # a deleted file starts a run for its agency
+    (raw / "kukar/b.xlsx").unlink()
+    result, cursor = tick(defs, cursor)
+    [request] = result.run_requests
+    assert request.tags["ppa/agencies"] == "kukar"
+
+
+def test_files_of_several_agencies_give_one_run(defs, isolated_env):
+    raw = isolated_env["raw"]
+    settled(register(raw / "kutim/a.xlsx", [row()]))
+    settled(register(raw / "batam/a.xlsx", [row()]))
+    (raw / "kutim/umpan-balik").mkdir()
+    settled(register(raw / "kutim/umpan-balik/a_umpan_balik.xlsx", [row()]))
+    result, cursor = tick(defs)
+    [request] = result.run_requests
+    assert request.tags["ppa/agencies"] == "kutim,batam"
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) \
+        == ("kutim", "batam")
+    assert "umpan-balik" not in cursor
+
+
+def test_sensor_never_parses_excel(defs, isolated_env, monkeypatch):
+    from pipeline import excel
+
+    monkeypatch.setattr(excel, "read_workbook", lambda *a, **k: pytest.fail("the sensor parsed a workbook"))
+    settled(register(isolated_env["raw"] / "ppu/a.xlsx", [row()]))
+    result, _ = tick(defs)
+    assert len(result.run_requests) == 1
+
+
+def test_nightly_schedule_at_two_wita(defs):
+    schedule = defs.resolve_schedule_def("nightly_refresh")
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Asia/Makassar"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    resources = {"drop_folder": defs.resources["drop_folder"]}
+    when = dt.datetime(2025, 3, 4, 2, 0, tzinfo=ZoneInfo("Asia/Makassar"))
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(scheduled_execution_time=when, instance=instance, resources=resources)
+        data = schedule.evaluate_tick(context)
+    [request] = data.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "kukar"
+    assert request.tags["dagster/asset_partition_range_end"] == "batam"
+    # 02:00 WITA is 18:00 UTC the day before
+    from dagster._utils.schedules import cron_string_iterator
+
+    start = dt.datetime(2025, 3, 3, 12, 0, tzinfo=dt.UTC).timestamp()
+    first = next(cron_string_iterator(start, "0 2 * * *", "Asia/Makassar"))
+    assert first.astimezone(dt.UTC) == dt.datetime(2025, 3, 3, 18, 0, tzinfo=dt.UTC)
+
+
+def test_nightly_schedule_skips_while_a_refresh_runs(defs):
+    job = defs.resolve_job_def("full_refresh")
+    schedule = defs.resolve_schedule_def("nightly_refresh")
+    with dg.instance_for_test() as instance:
+        instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED,
+                                    tags={"dagster/asset_partition_range_start": "kukar",
+                                          "dagster/asset_partition_range_end": "batam"})
+        context = dg.build_schedule_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]},
+                                            scheduled_execution_time=dt.datetime(2025, 3, 4, 2, 0))
+        data = schedule.evaluate_tick(context)
+    assert not data.run_requests and "already running" in data.skip_message
