@@ -4,6 +4,7 @@ ppa run [--agency A]        run the pipeline (no daemon needed), print the year-
 ppa status [--agency A]     the ledger in short: files, status, row counts
 ppa validate FILE --agency A   a dry run of one file, without touching the warehouse
 ppa yoy                     print the year-on-year table
+ppa restore SHA [--to DIR]  give back an archived file by its content hash
 ppa sample                  regenerate the synthetic sample in the raw folder
 """
 
@@ -152,6 +153,26 @@ def validate(file: Path, agency_code: str) -> int:
     return 0
 
 
+def restore(sha: str, to_dir: Path | None) -> int:
+    """Give back the exact bytes of an archived file, under its original name when the ledger knows it."""
+    from pipeline import archive
+
+    cfg = settings()
+    ledger = _ledger(None)
+    name = None
+    if len(ledger):
+        match = ledger[ledger["sha256"].fillna("").str.startswith(sha.lower())]
+        if len(match):
+            name = Path(match["path"].iloc[0]).name
+    try:
+        target = archive.restore(cfg.archive_dir, sha, to_dir or Path.cwd(), name)
+    except (FileNotFoundError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"restored {target}")
+    return 0
+
+
 def sample() -> int:
     from pipeline.sample import write_sample
 
@@ -174,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--agency", required=True)
     sub.add_parser("yoy", help="print the year-on-year table")
+    p = sub.add_parser("restore", help="copy an archived file back out by its sha256 (or a prefix of it)")
+    p.add_argument("sha")
+    p.add_argument("--to", type=Path, help="folder to write to (default: the current folder)")
     sub.add_parser("sample", help="regenerate the synthetic sample in the raw folder")
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -184,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate(args.file, args.agency)
     if args.command == "yoy":
         return yoy()
+    if args.command == "restore":
+        return restore(args.sha, args.to)
     return sample()
 
 

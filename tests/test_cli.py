@@ -1,0 +1,71 @@
+"""`ppa` end to end, as an analyst runs it: a subprocess with its own instance."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbooks import register, row, write_workbook
+
+PPA = [str(Path(sys.executable).parent / "ppa")]
+
+
+def ppa(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*PPA, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+
+
+@pytest.mark.slow
+def test_ppa_run_status_validate_restore(isolated_env, tmp_path):
+    raw = isolated_env["raw"]
+    register(raw / "kutim/register_2024.xlsx", [row(case_id="T1", kecamatan="Sangatta Utara"),
+                                                row(case_id="T2", sex="X")])
+    register(raw / "batam/register_2024.xlsx", [row(case_id="B1", kecamatan="Batam Kota")])
+    write_workbook(raw / "batam/catatan.xlsx", {"Catatan": [["bukan register"]]})
+
+    result = ppa("run")
+    assert result.returncode == 0, result.stderr
+    assert "Victims per agency and year" in result.stdout
+    lines = [l.split() for l in result.stdout.splitlines()]
+    assert ["kutim", "2024", "1"] == [l for l in lines if l[:2] == ["kutim", "2024"]][0][:3]
+    assert ["batam", "2024", "1"] == [l for l in lines if l[:2] == ["batam", "2024"]][0][:3]
+    runs = list((isolated_env["dagster_home"]).rglob("*.db"))
+    assert runs, "the run was recorded in DAGSTER_HOME"
+
+    status = ppa("status")
+    assert status.returncode == 0
+    assert "batam/catatan.xlsx" in status.stdout and "rejected" in status.stdout
+    assert "kutim/register_2024.xlsx" in status.stdout and "loaded" in status.stdout
+
+    check = ppa("validate", str(raw / "kutim/register_2024.xlsx"), "--agency", "kutim")
+    assert check.returncode == 0
+    assert "'No Reg'" in check.stdout and "-> case_id" in check.stdout
+    assert "'Nama Korban'" in check.stdout and "dropped (personal data)" in check.stdout
+    assert "Would load 1 rows, reject 1" in check.stdout
+    assert "Jenis kelamin 'X' di kolom 'Jenis Kelamin' tidak dikenali" in check.stdout
+
+    import duckdb
+
+    con = duckdb.connect(str(isolated_env["warehouse"] / "warehouse.duckdb"), read_only=True)
+    sha = con.execute("SELECT sha256 FROM meta.ingest_log WHERE path = 'batam/register_2024.xlsx'").fetchall()[0][0]
+    con.close()
+    (raw / "batam/register_2024.xlsx").unlink()
+    restored = ppa("restore", sha[:12], "--to", str(tmp_path / "back"))
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "back/register_2024.xlsx").exists()
+
+
+@pytest.mark.slow
+def test_ppa_run_exits_nonzero_when_the_pipeline_fails(isolated_env):
+    register(isolated_env["raw"] / "ppu/a.xlsx", [row()])
+    (isolated_env["warehouse"] / "warehouse.duckdb").write_bytes(b"this is not a duckdb file")
+    result = ppa("run")
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+
+
+def test_unknown_agency_is_refused(isolated_env):
+    from pipeline.cli import main
+
+    assert main(["run", "--agency", "jakarta"]) == 2
