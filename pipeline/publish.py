@@ -4,6 +4,8 @@ Built beside the live warehouse and moved into place with os.replace, so a
 reader that has the old copy open keeps a consistent snapshot and the next
 open sees the new one. It holds the marts and de-identified staging rows:
 no file names, no row numbers, and case ids replaced by a keyed hash.
+It is written in DuckDB's v1.4 storage format, so older DuckDB clients (and
+the duckdb CLI installed with the project) can open it too.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import duckdb
 
 from pipeline.privacy import keyed_hash
 
-DEIDENTIFIED_COLUMNS = [
-    "agency", "case_key", "victim_seq", "year", "report_month", "victim_sex", "victim_age",
-    "victim_age_group", "is_child", "violence_forms", "is_kdrt", "child_role", "place",
-    "perp_relation", "kecamatan_code", "services", "case_status",
-]
+STORAGE_VERSION = "v1.4.0"
+DEIDENTIFIED_SQL = """
+SELECT agency, case_id, victim_seq, year, month(report_date) AS report_month, victim_sex, victim_age,
+       victim_age_group, is_child, violence_forms, is_kdrt, child_role, place, perp_relation, kecamatan_code,
+       services, case_status
+FROM staging.case_victims ORDER BY agency, year, case_id, victim_seq
+"""
 
 
 def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, int]:
@@ -28,29 +32,30 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
     tmp = warehouse_dir / f".analytics.{os.getpid()}.duckdb"
     tmp.unlink(missing_ok=True)
     marts = [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1").fetchall()]
-    victims = con.execute(
-        "SELECT agency, case_id, victim_seq, year, month(report_date) AS report_month, victim_sex, victim_age, "
-        "victim_age_group, is_child, violence_forms, is_kdrt, child_role, place, perp_relation, kecamatan_code, "
-        "services, case_status FROM staging.case_victims ORDER BY agency, year, case_id, victim_seq").df()
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+        "AND table_catalog = current_database() ORDER BY 1").fetchall()]
+    victims = con.execute(DEIDENTIFIED_SQL).df()
     victims.insert(1, "case_key", [keyed_hash("case", a, c)[:20] for a, c in zip(victims["agency"], victims["case_id"])])
-    victims = victims[DEIDENTIFIED_COLUMNS]
-    counts = {}
-    out = duckdb.connect(str(tmp))
+    victims = victims.drop(columns="case_id")
+    tables = [f"marts.{name}" for name in marts] + ["meta.agencies", "meta.population", "meta.kecamatan"]
+    con.execute(f"ATTACH '{tmp}' AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')")
     try:
-        out.execute("CREATE SCHEMA marts; CREATE SCHEMA staging; CREATE SCHEMA meta")
-        tables = {f"marts.{name}": con.execute(f"SELECT * FROM marts.{name}").df() for name in marts}
-        for name in ("agencies", "population"):
-            tables[f"meta.{name}"] = con.execute(f"SELECT * FROM meta.{name}").df()
-        tables["staging.case_victims"] = victims
-        for table, frame in tables.items():
-            out.register("_f", frame)
-            out.execute(f"CREATE TABLE {table} AS SELECT * FROM _f")
-            out.unregister("_f")
-            counts[table] = len(frame)
-        out.execute("CHECKPOINT")
+        for schema in ("marts", "meta", "staging"):
+            con.execute(f"CREATE SCHEMA analytics.{schema}")
+        for table in tables:
+            con.execute(f"CREATE TABLE analytics.{table} AS SELECT * FROM {table}")
+        con.register("_victims", victims)
+        con.execute("CREATE TABLE analytics.staging.case_victims AS SELECT * FROM _victims")
+        con.unregister("_victims")
+        for table in tables:
+            comment = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+                                  "AND schema_name || '.' || table_name = ?", [table]).fetchall()
+            if comment and comment[0][0]:
+                con.execute(f"COMMENT ON TABLE analytics.{table} IS '{comment[0][0].replace(chr(39), chr(39) * 2)}'")
+        counts = {t: con.execute(f"SELECT count(*) FROM analytics.{t}").fetchall()[0][0]
+                  for t in [*tables, "staging.case_victims"]}
     finally:
-        out.close()
+        con.execute("DETACH analytics")
     os.replace(tmp, target)
     parquet_dir = warehouse_dir / "parquet"
     parquet_dir.mkdir(parents=True, exist_ok=True)

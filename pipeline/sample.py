@@ -115,7 +115,6 @@ SUFFIX_M = ("din", "man", "di", "to", "syah", "wan")
 STREETS = ("Kenanga", "Mawar", "Melati", "Anggrek", "Cempaka", "Flamboyan", "Merpati",
            "Rajawali", "Pelita", "Harapan", "Damai", "Sejahtera", "Gotong Royong", "Poros")
 SCHOOL_WORDS = ("Tunas", "Bina", "Cahaya", "Insan", "Pelita", "Harapan", "Mutiara")
-OTHER_REGIONS = ("6471", "6472", "6301", "7371", "2101")
 
 
 # --------------------------------------------------------------------------- data model
@@ -314,9 +313,8 @@ class _People:
         return self._unique(make)
 
     def nik(self, kec: str | None, birth: date, sex: str) -> str:
+        # always the agency's region code, then the kecamatan code (01 when unknown)
         region = self.region + (kec if kec and kec.isdigit() else "01")
-        if kec == "LUAR_WILAYAH":
-            region = self.rng.choice(OTHER_REGIONS) + f"{self.rng.randint(1, 12):02d}"
         day = birth.day + (40 if sex == "P" else 0)
         return self._unique(lambda: f"{region}{day:02d}{birth.month:02d}{birth.year % 100:02d}"
                                     f"{self.rng.randint(1, 350):04d}")
@@ -347,8 +345,10 @@ class _People:
 
     def school(self, age: int) -> str:
         level = "SD" if age <= 12 else ("SMP" if age <= 15 else self.rng.choice(("SMA", "SMK")))
-        return self._unique(lambda: f"{level} {self.rng.choice(SCHOOL_WORDS)} "
-                                    f"{self._surname('L')[:-1].capitalize()}{self.rng.randint(1, 9)}")
+        def make():
+            stem = "".join(self.rng.choice(SYLL) for _ in range(self.rng.randint(2, 3))).capitalize()
+            return f"{level} {self.rng.choice(SCHOOL_WORDS)} {stem}"
+        return self._unique(make)
 
 
 @dataclass
@@ -556,7 +556,7 @@ class _Gen:
             return r.choice(("IRT", "IRT", "Karyawan Swasta", "Buruh", "Pedagang", "Tidak Bekerja", "PNS"))
         return r.choice(("Buruh", "Karyawan Swasta", "Nelayan", "Tidak Bekerja"))
 
-    def _kronologi(self, name: str, v_age: int, forms, rel_label, place) -> str:
+    def _kronologi(self, name: str, v_age: int, forms, rel_label, place, perpetrator=False) -> str:
         r = self.rng
         what = {"FISIK": "dipukul", "PSIKIS": "diancam dan dihina", "SEKSUAL": "dicabuli",
                 "PENELANTARAN": "ditelantarkan", "EKSPLOITASI": "dipekerjakan tanpa upah",
@@ -566,16 +566,23 @@ class _Gen:
                  "LAINNYA": "di luar rumah", None: ""}
         who = (rel_label or "orang tidak dikenal").lower()
         reporter = "ibu korban" if v_age < 18 else "korban sendiri"
+        if perpetrator:
+            deed = {"SEKSUAL": "persetubuhan", "FISIK": "pengeroyokan"}.get(forms[0], "perundungan")
+            return (f"Anak {name} ({v_age} th) diduga melakukan {deed} terhadap teman sebaya "
+                    f"{where[place]}, diserahkan oleh Polsek sekitar pukul {r.randint(7, 21):02d}.00.")
+        clock = f"{r.randint(7, 21):02d}.{r.choice(('00', '15', '30', '45'))}"
         return (f"Korban {name} ({v_age} th) {what[forms[0]]} oleh {who} {where[place]}, "
-                f"dilaporkan oleh {reporter} sekitar pukul {r.randint(7, 21):02d}.{r.choice(('00', '15', '30', '45'))}.")
+                f"dilaporkan oleh {reporter} sekitar pukul {clock}.")
 
     def _victim(self, report: date, incident: date | None, sex: str, age: int, profile: tuple,
                 kec: tuple, role: str | None, shared: dict | None = None) -> Victim:
         r = self.rng
         forms, rel, place, kdrt = profile
         rel_label = r.choice(RELATION_LABELS[rel]) if rel else None
-        if rel == "ORANG_TUA" and sex == "L" and rel_label and rel_label.startswith("Ibu") and r.random() < 0.5:
-            rel_label = "Ayah Kandung"
+        if rel == "SUAMI_ISTRI" and sex == "L":
+            rel_label = "Istri"
+        perp_female = rel_label in ("Ibu Kandung", "Ibu Tiri", "Istri") or (
+            rel_label in ("Teman", "Kenalan", "Tidak Dikenal") and r.random() < 0.2)
         ppl = self.people
         name = ppl.name(sex)
         birth = report - timedelta(days=int(age * 365.25) + r.randint(0, 360))
@@ -585,11 +592,11 @@ class _Gen:
             "nik": ppl.nik(kec[0], birth, sex) if r.random() < (0.9 if age >= 18 else 0.6) else None,
             "address": shared.get("address") or ppl.address(),
             "phone": shared.get("phone") or (ppl.phone() if r.random() < 0.8 else None),
-            "perp_name": shared.get("perp_name") or (ppl.name("L" if r.random() < 0.9 else "P")
+            "perp_name": shared.get("perp_name") or (ppl.name("P" if perp_female else "L")
                                                      if r.random() < 0.85 else None),
             "parent_name": (shared.get("parent_name") or ppl.name("P")) if age < 18 else None,
             "school": ppl.school(age) if 6 <= age < 18 and r.random() < 0.7 else None,
-            "kronologi": self._kronologi(name, age, forms, rel_label, place),
+            "kronologi": self._kronologi(name, age, forms, rel_label, place, perpetrator=role == "PELAKU"),
         }
         return Victim(
             agency=self.p.code, case_id="", victim_seq=1, report_date=report, incident_date=incident,
@@ -604,8 +611,7 @@ class _Gen:
         r = self.rng
         sex = sex or ("L" if r.random() < self.params["boys"] else "P")
         if age is None:
-            lo, hi = _pick(r, {(0, 5): 0.15, (6, 12): 0.38, (13, 17): 0.47}) if False else \
-                r.choices(((0, 5), (6, 12), (13, 17)), (0.15, 0.38, 0.47))[0]
+            lo, hi = r.choices(((0, 5), (6, 12), (13, 17)), (0.15, 0.38, 0.47))[0]
             age = r.randint(lo, hi)
         return self._victim(report, incident, sex, age, self._child_profile(sex, age),
                             kec or self.kecamatan(), "KORBAN", shared)
@@ -643,20 +649,24 @@ class _Gen:
         shared["status"] = first.status
         for _ in range(size - 1):
             # siblings of a child victim, or the children of a woman in a KDRT case
-            if first.is_child or first.relation == "SUAMI_ISTRI":
-                age = r.randint(2, 17) if not first.is_child else max(0, min(17, first.age + r.choice((-4, -3, -2, 2, 3))))
-                shared["parent_name"] = first.personal["parent_name"] or first.personal["name"]
+            if first.is_child:
+                age = max(0, min(17, first.age + r.choice((-4, -3, -2, 2, 3))))
+                shared["parent_name"] = first.personal["parent_name"]
                 v = self.child(report, incident, kec, age=age, shared=shared)
-                if first.is_child:
-                    v = replace(v, forms=first.forms, relation=first.relation,
-                                relation_label=first.relation_label, place=first.place, is_kdrt=first.is_kdrt)
-                else:
-                    v = replace(v, relation="ORANG_TUA", relation_label="Ayah Kandung",
-                                place="RUMAH_TANGGA", is_kdrt=True)
+                v = replace(v, forms=first.forms, relation=first.relation,
+                            relation_label=first.relation_label, place=first.place, is_kdrt=first.is_kdrt)
+            elif first.relation == "SUAMI_ISTRI":
+                # a child of the woman, hurt in the same domestic case
+                age = r.randint(0, max(0, min(17, first.age - 17)))
+                shared["parent_name"] = first.personal["name"]
+                v = self.child(report, incident, kec, age=age, shared=shared)
+                v = replace(v, forms=r.choice((("PSIKIS",), ("FISIK", "PSIKIS"), ("FISIK",))),
+                            relation="ORANG_TUA", relation_label="Ayah Kandung", place="RUMAH_TANGGA", is_kdrt=True)
             else:
                 v = self.adult(report, incident, kec, shared=shared)
                 v = replace(v, forms=first.forms, relation=first.relation, relation_label=first.relation_label,
                             place=first.place, is_kdrt=first.is_kdrt)
+            v.personal["kronologi"] = self._kronologi(v.personal["name"], v.age, v.forms, v.relation_label, v.place)
             rows.append(v)
         return _Case(rows=rows, report_date=report, order=r.random())
 
@@ -882,6 +892,21 @@ def _xls_bytes(sheets: list[_Sheet]) -> bytes:
 
 
 def _ods_bytes(sheets: list[_Sheet], when: datetime) -> bytes:
+    from odf.element import Element
+
+    # odfpy keeps declared namespaces in a class-level dict that grows with every
+    # document in the process; start from an empty one so the bytes do not depend
+    # on what was written before, and put it back afterwards.
+    saved = dict(Element.namespaces)
+    Element.namespaces.clear()
+    try:
+        return _ods_build(sheets, when)
+    finally:
+        Element.namespaces.clear()
+        Element.namespaces.update(saved)
+
+
+def _ods_build(sheets: list[_Sheet], when: datetime) -> bytes:
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.table import Table, TableCell, TableRow
     from odf.text import P
@@ -898,7 +923,7 @@ def _ods_bytes(sheets: list[_Sheet], when: datetime) -> bytes:
                     tc = TableCell(valuetype="date", datevalue=val.isoformat())
                     tc.addElement(P(text=val.strftime("%d/%m/%Y")))
                 elif isinstance(val, (int, float)):
-                    tc = TableCell(valuetype="float", value=val)
+                    tc = TableCell(valuetype="float", value=str(val))
                     tc.addElement(P(text=str(val)))
                 else:
                     tc = TableCell(valuetype="string")
@@ -919,7 +944,7 @@ def _fake_encrypted_xlsx(rng: random.Random) -> bytes:
             b'<keyData saltSize="16" blockSize="16" keyBits="256" hashSize="64" '
             b'cipherAlgorithm="AES" cipherChaining="ChainingModeCBC" hashAlgorithm="SHA512"/>'
             b'</encryption>').ljust(4096, b"\x00")
-    package = struct.pack("<Q", 18000) + bytes(rng.getrandbits(8) for _ in range(8192 - 8))
+    package = struct.pack("<Q", 18000) + rng.randbytes(8192 - 8)
     fat = [0xFFFFFFFD, end]
     start_info = len(fat)
     n_info = len(info) // 512
@@ -946,7 +971,7 @@ def _fake_encrypted_xlsx(rng: random.Random) -> bytes:
 def _excel_lock(user: str) -> bytes:
     """The owner file Excel leaves next to an open workbook (~$name.xlsx)."""
     b = bytes([len(user)]) + user.encode("ascii").ljust(53, b" ")
-    b += bytes([len(user), 0]) + user.encode("utf-16-le").ljust(108, b"\x20\x00"[:1])
+    b += bytes([len(user), 0]) + user.encode("utf-16-le").ljust(108, b" ")
     return b[:162].ljust(162, b" ") + b"\x00\x00\x00"
 
 
@@ -1020,7 +1045,7 @@ class _Layout:
     def forms_text(self, v: Victim, rr: random.Random) -> str:
         forms = list(v.forms)
         kdrt_label = v.is_kdrt and rr.random() < self.kdrt_in_forms
-        if kdrt_label and forms == ["LAINNYA"] and rr.random() < 0.85:
+        if kdrt_label and forms == ["LAINNYA"]:
             return "KDRT"
         labels = [rr.choice(self.form_labels[f]) for f in forms]
         if kdrt_label:
@@ -1071,7 +1096,7 @@ class _Layout:
         if fld == "kdrt":
             return self.kdrt_labels[v.is_kdrt]
         if fld == "child_role":
-            if not v.child_role:
+            if not v.child_role or (v.child_role == "KORBAN" and rr.random() < 0.08):
                 return self._empty(rr)
             return self._mess(rr.choice(self.role_labels[v.child_role]), rr)
         if fld == "place":
@@ -1204,11 +1229,10 @@ class KukarLayout(_Layout):
         lists = _Sheet("Daftar Pilihan")
         lists.hidden = True
         lists.add(["Jenis Kekerasan", "Tempat Kejadian", "Kecamatan", "Status"], bold=True)
-        kec = [names[0] for _, names in self.g.p.kecamatan]
-        cols = [list(FORMS), [v[0] for v in self.place_labels.values()], kec, ["Proses", "Selesai", "Dirujuk"]]
+        cols = [[v[0] for v in self.form_labels.values()], [v[0] for v in self.place_labels.values()],
+                [names[0] for _, names in self.g.p.kecamatan], ["Proses", "Selesai", "Dirujuk"]]
         for i in range(max(len(c) for c in cols)):
-            lists.add([c[i].title() if i < len(c) and c is cols[0] else (c[i] if i < len(c) else None)
-                       for c in cols])
+            lists.add([c[i] if i < len(c) else None for c in cols])
         code = self.g.p.code
         builds = [_Build(f"{code}/register_kasus_{code}_{years[0]}-{years[-1]}.xlsx", "register",
                          self.export_time(years[-1], rng, days_after=-1), sheets=sheets + [notes, lists])]
@@ -1476,8 +1500,13 @@ class BontangLayout(_Layout):
                 continue
             # the first export and a corrected one; the original carries the mistakes
             good = [v for v in rows[y] if not v.reasons and v.child_role != "PELAKU"
-                    and "kecamatan" not in v.overrides]
-            fixed_bad, fixed_kec, fixed_status = good[5], good[11], good[17:20]
+                    and not v.overrides and not v.warnings]
+            if len(good) < 5:
+                builds.append(_Build(f"{code}/register_{y}.xlsx", "register", self.export_time(y, rng),
+                                     sheets=[self.sheet(y, blocks, rng)]))
+                continue
+            n = len(good)
+            fixed_bad, fixed_kec, fixed_status = good[n // 4], good[n // 2], good[3 * n // 4:3 * n // 4 + 3]
             original = []
             for v in rows[y]:
                 if v is fixed_bad:
@@ -1653,7 +1682,7 @@ def _add_warnings(gen: _Gen, lay: _Layout, cases: dict[int, list[_Case]]) -> Non
     years = sorted(cases)
     plain = [c for y in years for c in cases[y]
              if len(c.rows) == 1 and not c.rows[0].reasons and c.rows[0].child_role != "PELAKU"]
-    picks = rng.sample(plain, 4)
+    picks = rng.sample(plain, min(4, len(plain)))
     kec_label = UNKNOWN_KECAMATAN.get(lay.name, "Kampung Baru")
     for c, (fld, label, warn) in zip(picks, (
             ("place", "Kebun", "place_unknown"),
@@ -1746,22 +1775,22 @@ def _check_keys(info: FileInfo) -> None:
 def _expect(agency: str, files: list[FileInfo]) -> SampleManifest:
     """Resolve duplicates across files (newest wins, ties to the name that sorts last) and count."""
     order = sorted((f for f in files if f.rows), key=lambda f: (f.mtime, Path(f.path).name))
-    names = [Path(f.path).name for f in order]
     latest: dict[tuple, RowInfo] = {}
-    owner: dict[tuple, str] = {}
+    owner: dict[tuple, FileInfo] = {}
     for f in order:
         for r in f.rows:
             if not r.reasons:
                 latest[(r.case_id, r.victim_seq)] = r
-                owner[(r.case_id, r.victim_seq)] = Path(f.path).name
+                owner[(r.case_id, r.victim_seq)] = f
     for f in order:
         for r in f.rows:
-            if not r.reasons and latest[(r.case_id, r.victim_seq)] is not r:
+            key = (r.case_id, r.victim_seq)
+            if not r.reasons and latest[key] is not r:
                 r.superseded = True
-                # the contract's tie-break must agree with the mtimes
-                if names.index(owner[(r.case_id, r.victim_seq)]) < names.index(Path(f.path).name) or \
-                        sorted([owner[(r.case_id, r.victim_seq)], Path(f.path).name])[-1] != owner[(r.case_id, r.victim_seq)]:
-                    raise AssertionError(f"{f.path}: the newer file does not sort last")
+                win = owner[key]
+                # the newer file must also be the one whose name sorts last (git resets mtimes)
+                if not (win.mtime >= f.mtime and Path(win.path).name > Path(f.path).name):
+                    raise AssertionError(f"{f.path}: {win.path} is newer but does not sort last")
     m = SampleManifest(files=files)
     cases: dict[tuple[str, int], set[str]] = {}
     for r in latest.values():
