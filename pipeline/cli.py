@@ -4,6 +4,8 @@ ppa run [--agency A]        run the pipeline (no daemon needed), print the year-
 ppa status [--agency A]     the ledger in short: files, status, row counts
 ppa validate FILE --agency A   a dry run of one file, without touching the warehouse
 ppa yoy                     print the year-on-year table
+ppa compare A B             two agencies' year-on-year tables side by side
+ppa report [--out DIR]      the HTML report in Bahasa Indonesia for heads of agency
 ppa restore SHA [--to DIR]  give back an archived file by its content hash
 ppa sample                  regenerate the synthetic sample in the raw folder
 """
@@ -153,6 +155,30 @@ def validate(file: Path, agency_code: str) -> int:
     return 0
 
 
+def compare(a: str, b: str) -> int:
+    from pipeline.report import compare_table, format_compare
+
+    try:
+        print(format_compare(compare_table(settings().analytics_path, a, b)))
+    except (ValueError, FileNotFoundError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
+def report(out_dir: Path | None) -> int:
+    from pipeline.report import write_report
+
+    cfg = settings()
+    try:
+        path = write_report(cfg.analytics_path, out_dir or cfg.reports_dir)
+    except FileNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"laporan ditulis / report written: {path}")
+    return 0
+
+
 def restore(sha: str, to_dir: Path | None) -> int:
     """Give back the exact bytes of an archived file, under its original name when the ledger knows it."""
     from pipeline import archive
@@ -195,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--agency", required=True)
     sub.add_parser("yoy", help="print the year-on-year table")
+    p = sub.add_parser("compare", help="two agencies' year-on-year tables side by side")
+    p.add_argument("a")
+    p.add_argument("b")
+    p = sub.add_parser("report", help="write the HTML report in Bahasa Indonesia (laporan.html)")
+    p.add_argument("--out", type=Path, help="folder (default: PPA_REPORTS_DIR)")
     p = sub.add_parser("restore", help="copy an archived file back out by its sha256 (or a prefix of it)")
     p.add_argument("sha")
     p.add_argument("--to", type=Path, help="folder to write to (default: the current folder)")
@@ -208,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         return validate(args.file, args.agency)
     if args.command == "yoy":
         return yoy()
+    if args.command == "compare":
+        return compare(args.a, args.b)
+    if args.command == "report":
+        return report(args.out)
     if args.command == "restore":
         return restore(args.sha, args.to)
     return sample()

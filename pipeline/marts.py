@@ -79,6 +79,7 @@ MARTS: dict[str, tuple[str, str]] = {
                agg.month IS NOT NULL AS has_data,
                coalesce(agg.victims, 0)::INTEGER AS victims,
                coalesce(agg.rows_staged, 0)::INTEGER AS rows_staged,
+               coalesce(len(agg.source_files), 0)::INTEGER AS file_count,
                coalesce(agg.source_files, []::VARCHAR[]) AS source_files
         FROM grid g LEFT JOIN agg USING (agency, month)
         ORDER BY g.agency, g.month
@@ -86,7 +87,8 @@ MARTS: dict[str, tuple[str, str]] = {
     ),
     "yoy_by_region": (
         "Year-on-year change in victims and cases per agency; change_pct is null when the previous year has "
-        "no data or zero. `incomplete` marks a year with months that sent no data.",
+        "no data or zero. `incomplete` marks a year with fewer than 12 months of data (a month that sent "
+        "nothing, or a year still in progress, which `in_progress` flags); its change is not like for like.",
         """
         WITH months AS (
             SELECT agency, year, count(*) FILTER (WHERE has_data) AS months_reported, count(*) AS months_expected
@@ -104,7 +106,8 @@ MARTS: dict[str, tuple[str, str]] = {
                     THEN round((cases - lag(cases) OVER w) * 100.0 / lag(cases) OVER w, 1) END AS cases_change_pct,
                coalesce(m.months_reported, 0)::INTEGER AS months_reported,
                coalesce(m.months_expected, 12)::INTEGER AS months_expected,
-               coalesce(m.months_reported, 0) < coalesce(m.months_expected, 12) AS incomplete
+               coalesce(m.months_expected, 12) < 12 AS in_progress,
+               coalesce(m.months_reported, 0) < 12 AS incomplete
         FROM marts.victims_by_region_year LEFT JOIN months m USING (agency, year)
         WINDOW w AS (PARTITION BY agency ORDER BY year)
         ORDER BY agency, year

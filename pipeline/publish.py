@@ -38,12 +38,13 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
     victims.insert(1, "case_key", [keyed_hash("case", a, c)[:20] for a, c in zip(victims["agency"], victims["case_id"])])
     victims = victims.drop(columns="case_id")
     tables = [f"marts.{name}" for name in marts] + ["meta.agencies", "meta.population", "meta.kecamatan"]
+    selects = {table: _public_select(con, table) for table in tables}
     con.execute(f"ATTACH '{tmp}' AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')")
     try:
         for schema in ("marts", "meta", "staging"):
             con.execute(f"CREATE SCHEMA analytics.{schema}")
         for table in tables:
-            con.execute(f"CREATE TABLE analytics.{table} AS SELECT * FROM {table}")
+            con.execute(f"CREATE TABLE analytics.{table} AS {selects[table]}")
         con.register("_victims", victims)
         con.execute("CREATE TABLE analytics.staging.case_victims AS SELECT * FROM _victims")
         con.unregister("_victims")
@@ -61,6 +62,13 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
     parquet_dir.mkdir(parents=True, exist_ok=True)
     for name in marts:
         part = parquet_dir / f".{name}.parquet.tmp"
-        con.execute(f"COPY marts.{name} TO '{part}' (FORMAT parquet)")
+        con.execute(f"COPY ({selects[f'marts.{name}']}) TO '{part}' (FORMAT parquet)")
         os.replace(part, parquet_dir / f"{name}.parquet")
     return counts
+
+
+def _public_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT for a published table: no lineage to file names."""
+    columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    exclude = " EXCLUDE (source_files)" if "source_files" in columns else ""
+    return f"SELECT *{exclude} FROM {table}"

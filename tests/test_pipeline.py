@@ -82,6 +82,10 @@ def test_full_refresh_is_one_run_over_every_agency_and_builds_marts(isolated_env
     copy = query(wh, "SELECT * FROM staging.case_victims", db="analytics.duckdb")
     assert len(copy) == 4 and not [c for c in copy.columns if c.startswith("_") or c == "case_id"]
     assert (wh / "parquet" / "yoy_by_region.parquet").exists()
+    from leaks import duckdb_texts, parquet_texts
+
+    texts = duckdb_texts(wh / "analytics.duckdb") + parquet_texts(wh / "parquet" / "reporting_completeness.parquet")
+    assert not [t for t in texts if ".xlsx" in t or "kukar/" in t]
 
 
 def test_rerun_is_idempotent_and_removed_file_leaves(isolated_env):

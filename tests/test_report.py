@@ -1,0 +1,236 @@
+"""pipeline.report: the two-agency comparison and the HTML report, on a small dataset run through the pipeline.
+
+The dataset (write_registers) is small enough to count by hand:
+- kutim 2023: one case per month, March has two victims -> 13 victims, 12 cases; 11 Seksual, 2 Fisik+Psikis.
+- kutim 2024: one case per month except June -> 11 victims, 11 cases, incomplete year.
+- batam 2023: one case per month -> 12 victims; batam 2024: two cases per month -> 24 victims.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import run_pipeline
+from workbooks import register, row
+
+from pipeline import report
+from pipeline.marts import USAGE_WARNING
+from pipeline.registry import get_agency, population_series
+
+# (agency, year) -> (victims, cases)
+EXPECTED = {("kutim", 2023): (13, 12), ("kutim", 2024): (11, 11), ("batam", 2023): (12, 12), ("batam", 2024): (24, 24)}
+
+
+def write_registers(raw_dir: Path) -> None:
+    """Registers for kutim and batam, 2023-2024 (see the module docstring)."""
+    kutim_2023 = []
+    for m in range(1, 13):
+        forms = "Fisik, Psikis" if m == 3 else "Seksual"
+        r = row(case_id=f"K{m:02d}/2023", report=dt.date(2023, m, 10), incident=dt.date(2023, m, 1),
+                kecamatan="Sangatta Utara", forms=forms)
+        kutim_2023 += [r, list(r)] if m == 3 else [r]  # March: one case, two victims
+    kutim_2024 = [row(case_id=f"K{m:02d}/2024", report=dt.date(2024, m, 10), incident=dt.date(2024, m, 1),
+                      kecamatan="Sangatta Utara", sex="L", age="30 th", forms="Fisik")
+                  for m in range(1, 13) if m != 6]
+    batam_2023 = [row(case_id=f"B{m:02d}/2023", report=dt.date(2023, m, 12), incident=dt.date(2023, m, 2),
+                      kecamatan="Batam Kota", forms="Psikis") for m in range(1, 13)]
+    batam_2024 = [row(case_id=f"B{m:02d}{k}/2024", report=dt.date(2024, m, 12 + k), incident=dt.date(2024, m, 2),
+                      kecamatan="Batam Kota", forms="Seksual", age="8 th") for m in range(1, 13) for k in (0, 1)]
+    register(raw_dir / "kutim" / "register_2023.xlsx", kutim_2023)
+    register(raw_dir / "kutim" / "register_2024.xlsx", kutim_2024)
+    register(raw_dir / "batam" / "register_2023.xlsx", batam_2023)
+    register(raw_dir / "batam" / "register_2024.xlsx", batam_2024)
+
+
+def build_analytics() -> Path:
+    """Write the registers into PPA_RAW_DIR, run the pipeline in-process, return the analytics copy."""
+    from pipeline.config import settings
+
+    cfg = settings()
+    write_registers(cfg.raw_dir)
+    result = run_pipeline()
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert cfg.analytics_path.exists()
+    return cfg.analytics_path
+
+
+@pytest.fixture(scope="module")
+def analytics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One pipeline run for the whole module, in its own folders."""
+    base = tmp_path_factory.mktemp("report_data")
+    with pytest.MonkeyPatch.context() as mp:
+        for name, var in [("raw", "PPA_RAW_DIR"), ("warehouse", "PPA_WAREHOUSE_DIR"), ("reports", "PPA_REPORTS_DIR"),
+                          ("archive", "PPA_ARCHIVE_DIR"), ("dagster_home", "DAGSTER_HOME")]:
+            (base / name).mkdir()
+            mp.setenv(var, str(base / name))
+        (base / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        mp.setenv("PPA_HASH_SECRET", "test-secret")
+        mp.delenv("PPA_REGISTRY", raising=False)
+        return build_analytics()
+
+
+def rate(agency: str, year: int, victims: int) -> float:
+    pop = population_series(get_agency(agency).population, [year])[year][0]
+    return round(victims * 100000.0 / pop, 2)
+
+
+@pytest.fixture(scope="module")
+def report_html(analytics: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = report.write_report(analytics, tmp_path_factory.mktemp("report_out"))
+    assert path.name == report.REPORT_FILE and path.exists()
+    return path.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- compare_table
+
+def test_compare_table_values(analytics: Path) -> None:
+    df = report.compare_table(analytics, "kutim", "batam")
+    assert list(df["year"]) == [2023, 2024]
+    for field in report.COMPARE_FIELDS:
+        assert f"kutim_{field}" in df.columns and f"batam_{field}" in df.columns
+    by_year = df.set_index("year")
+    for (agency, year), (victims, cases) in EXPECTED.items():
+        assert by_year.loc[year, f"{agency}_victims"] == victims
+        assert by_year.loc[year, f"{agency}_cases"] == cases
+        assert by_year.loc[year, f"{agency}_victims_per_100k"] == pytest.approx(rate(agency, year, victims))
+    # first year: no change
+    assert report._missing(by_year.loc[2023, "kutim_change_abs"])
+    assert report._missing(by_year.loc[2023, "kutim_change_pct"])
+    assert by_year.loc[2024, "kutim_change_abs"] == -2
+    assert by_year.loc[2024, "kutim_change_pct"] == pytest.approx(round(-2 * 100 / 13, 1))
+    assert by_year.loc[2024, "batam_change_abs"] == 12
+    assert by_year.loc[2024, "batam_change_pct"] == pytest.approx(100.0)
+    # kutim sent nothing for June 2024
+    assert bool(by_year.loc[2024, "kutim_incomplete"]) is True
+    assert by_year.loc[2024, "kutim_months_reported"] == 11
+    assert not by_year.loc[2023, "kutim_incomplete"]
+    assert not by_year["batam_incomplete"].any()
+
+
+def test_compare_table_rejects_bad_agencies(analytics: Path) -> None:
+    with pytest.raises(ValueError, match="unknown agency"):
+        report.compare_table(analytics, "kutim", "nowhere")
+    with pytest.raises(ValueError, match="different"):
+        report.compare_table(analytics, "kutim", "kutim")
+    with pytest.raises(FileNotFoundError):
+        report.compare_table(analytics.parent / "missing.duckdb", "kutim", "batam")
+
+
+def test_compare_table_agency_without_data(analytics: Path) -> None:
+    """An agency with no files still gets a row per year, with zero victims."""
+    df = report.compare_table(analytics, "ppu", "kutim").set_index("year")
+    assert list(df["ppu_victims"]) == [0, 0]
+    assert list(df["kutim_victims"]) == [13, 11]
+
+
+def test_format_compare(analytics: Path) -> None:
+    text = report.format_compare(report.compare_table(analytics, "kutim", "batam"))
+    assert "kutim" in text and "batam" in text
+    line_2024 = next(line for line in text.splitlines() if line.startswith("2024"))
+    for value in ["11", "-2", "-15.4", "+12", "+100.0", "INCOMPLETE 11/12"]:
+        assert value in line_2024
+    assert USAGE_WARNING in text
+
+
+# ---------------------------------------------------------------- HTML report
+
+def test_report_is_self_contained(report_html: str) -> None:
+    assert report_html.startswith("<!DOCTYPE html>")
+    assert '<html lang="id">' in report_html
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", report_html, re.I)
+    assert "http://" not in report_html and "https://" not in report_html
+    for tag in ("<script", "<link", "@import", "url("):
+        assert tag not in report_html.lower()
+    images = re.findall(r'<img [^>]*src="([^"]*)"', report_html)
+    assert len(images) >= 4
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+
+
+def test_report_has_warning_and_build_date(report_html: str, analytics: Path) -> None:
+    assert html.escape(USAGE_WARNING) in report_html
+    assert "bukan angka prevalensi" in report_html
+    assert 'class="warning"' in report_html
+    # the warning comes before the first table
+    assert report_html.index('class="warning"') < report_html.index("<table")
+    built = report.built_at(analytics)
+    assert f"{built.day} {report.MONTHS_ID[built.month - 1]} {built.year}" in report_html
+    assert "Data dibangun" in report_html
+
+
+def test_report_has_the_numbers(report_html: str) -> None:
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", report_html)
+    text = " ".join(cells)
+    # victims table: kutim 2023 -> 12 cases, 13 victims, rate per 100,000
+    assert report.fmt_id(rate("kutim", 2023, 13), 2) in cells
+    assert report.fmt_id(rate("batam", 2024, 24), 2) in cells
+    # population with Indonesian thousands separators
+    assert "455.504" in cells
+    # year-on-year change
+    assert "-15,4%" in cells and "+100,0%" in cells
+    # forms: kutim 2023, 11 of 13 sexual, 2 of 13 physical
+    assert f"11 ({report.fmt_id(11 * 100 / 13, 1)}%)" in cells
+    assert f"2 ({report.fmt_id(2 * 100 / 13, 1)}%)" in cells
+    # completeness: June 2024 missing for Kutai Timur, clearly marked
+    assert "TIDAK ADA DATA" in cells
+    assert "Kutai Timur: Juni 2024" in report_html
+    assert "TIDAK LENGKAP: tanpa data bulan Juni" in text
+    assert "11 dari 12" in cells
+    # every section is there, with its explanation
+    for section in ("1. Korban per wilayah dan tahun", "2. Perubahan dari tahun sebelumnya", "3. Bentuk kekerasan",
+                    "4. Kelengkapan data per bulan"):
+        assert section in report_html
+    assert report_html.count('class="explain"') == 4
+
+
+def test_report_escapes_text_from_the_data(analytics: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile region name (impossible through the registry, so injected here) comes out escaped."""
+    hostile = '<script>alert("x")</script>'
+    real_read = report._read
+
+    def read(path):
+        frames = real_read(path)
+        frames["agencies"].loc[frames["agencies"]["agency"] == "kutim", "region_name"] = hostile
+        return frames
+
+    monkeypatch.setattr(report, "_read", read)
+    text = report.write_report(analytics, tmp_path).read_text(encoding="utf-8")
+    assert hostile not in text
+    assert "<script" not in text
+    assert html.escape(hostile) in text
+
+
+def test_escape_helpers() -> None:
+    assert report.esc("<script>alert('x')</script>") == "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    assert report.esc('a "b" & c') == "a &quot;b&quot; &amp; c"
+    assert report.esc(None) == "–"
+    assert report.esc(float("nan")) == "–"
+    table = report._table(["<b>"], [[("<script>", "n")]])
+    assert "<script>" not in table and "<b>" not in table
+    assert "&lt;script&gt;" in table and "&lt;b&gt;" in table
+
+
+def test_indonesian_number_format() -> None:
+    assert report.fmt_id(1256610) == "1.256.610"
+    assert report.fmt_id(1234.5, 1) == "1.234,5"
+    assert report.fmt_id(2.8545, 2) == "2,85"
+    assert report.fmt_id(-15.4, 1, sign=True) == "-15,4"
+    assert report.fmt_id(12, sign=True) == "+12"
+    assert report.fmt_id(None) == "–"
+
+
+def test_write_charts(analytics: Path, tmp_path: Path) -> None:
+    paths = report.write_charts(analytics, tmp_path)
+    assert {p.name for p in paths} >= {"grafik_korban.png", "grafik_angka.png", "grafik_perubahan.png",
+                                       "grafik_bentuk.png", "grafik_kelengkapan.png"}
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_needs_an_analytics_copy(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="ppa run"):
+        report.write_report(tmp_path / "analytics.duckdb", tmp_path / "out")
