@@ -8,6 +8,7 @@ ppa compare A B             two agencies' year-on-year tables side by side
 ppa report [--out DIR]      the HTML report in Bahasa Indonesia for heads of agency
 ppa restore SHA [--to DIR]  give back an archived file by its content hash
 ppa sample                  regenerate the synthetic sample in the raw folder
+ppa docs                    regenerate docs/data-dictionary.md
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pipeline.registry import agency_codes, get_agency
 def _table(frame: pd.DataFrame) -> str:
     from tabulate import tabulate
 
+    frame = frame.astype(object).where(frame.notna(), None)
     return tabulate(frame, headers="keys", tablefmt="simple", showindex=False, missingval="–")
 
 
@@ -199,6 +201,25 @@ def restore(sha: str, to_dir: Path | None) -> int:
     return 0
 
 
+def docs() -> int:
+    """Regenerate docs/data-dictionary.md from the warehouse's tables and the dictionary."""
+    from pipeline import docs as docs_module
+    from pipeline.warehouse import connect
+
+    path = settings().warehouse_path
+    if not path.exists():
+        print("no warehouse yet: run `ppa run` first", file=sys.stderr)
+        return 2
+    with connect(path) as con:
+        missing = docs_module.missing_descriptions(con)
+        target = docs_module.write(con)
+    print(f"wrote {target}")
+    if missing:
+        print(f"columns without a description in schemas/dictionary.yaml: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def sample() -> int:
     from pipeline.sample import write_sample
 
@@ -230,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sha")
     p.add_argument("--to", type=Path, help="folder to write to (default: the current folder)")
     sub.add_parser("sample", help="regenerate the synthetic sample in the raw folder")
+    sub.add_parser("docs", help="regenerate docs/data-dictionary.md")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.agency, args.verbose)
@@ -245,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         return report(args.out)
     if args.command == "restore":
         return restore(args.sha, args.to)
+    if args.command == "docs":
+        return docs()
     return sample()
 
 

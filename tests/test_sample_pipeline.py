@@ -112,3 +112,19 @@ def test_no_personal_value_reaches_any_table_file_or_instance(sample_run):
     # the search finds what it looks for: the raw sample does hold the personal values
     raw = {str(p): workbook_texts(p) for p in paths["raw"].rglob("*.xlsx")}
     assert len(find_leaks(pattern, raw)) > 100
+
+
+def test_data_dictionary_describes_every_column_and_is_current(sample_run):
+    from pipeline import docs
+    from pipeline.config import project_root
+
+    _, paths, _ = sample_run
+    for db in ("warehouse.duckdb", "analytics.duckdb"):
+        con = duckdb.connect(str(paths["warehouse"] / db), read_only=True)
+        try:
+            assert docs.missing_descriptions(con) == [], db
+            if db == "warehouse.duckdb":
+                committed = (project_root() / docs.DOC_PATH).read_text(encoding="utf-8")
+                assert docs.render(con) == committed, "run `ppa docs` after `ppa run` to refresh the page"
+        finally:
+            con.close()
