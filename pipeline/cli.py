@@ -102,12 +102,17 @@ def yoy() -> int:
     try:
         frame = con.execute(
             "SELECT y.agency, y.year, y.victims, y.victims_prev_year AS prev, y.change_abs, y.change_pct, "
-            "y.cases, v.victims_per_100k AS per_100k FROM marts.yoy_by_region y "
+            "y.cases, v.victims_per_100k AS per_100k, "
+            "CASE WHEN y.in_progress THEN 'to date (s.d. ' || y.months_expected || ' bln)' "
+            "WHEN y.incomplete THEN 'INCOMPLETE: ' || y.months_reported || '/12 months (bulan)' END AS note "
+            "FROM marts.yoy_by_region y "
             "JOIN marts.victims_by_region_year v USING (agency, year) ORDER BY y.agency, y.year").df()
     finally:
         con.close()
     print("Victims per agency and year (korban per wilayah dan tahun)")
     print(_table(frame))
+    print("\nINCOMPLETE: months without data (a missing export?), so a change to or from that year is not like "
+          "for like. Reported cases are not prevalence.")
     return 0
 
 

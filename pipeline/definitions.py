@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.assets.checks import gx_checks
+from pipeline.assets.checks import agencies_silent, gx_checks
 from pipeline.assets.ingest import build_agency_load
 from pipeline.assets.marts import analytics_copy, build_marts
 from pipeline.automation import build_drop_sensor, build_nightly_schedule
@@ -25,7 +25,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[agency_load, build_marts, analytics_copy],
-        asset_checks=gx_checks,
+        asset_checks=[*gx_checks, agencies_silent],
         jobs=[full_refresh],
         sensors=[build_drop_sensor(full_refresh)],
         schedules=[build_nightly_schedule(full_refresh)],

@@ -58,8 +58,12 @@ def _secret() -> bytes:
 
     path = Path(os.environ.get("PPA_SECRET_FILE", project_root() / ".ppa_secret"))
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        try:  # created once, readable by the owner only; a concurrent creator wins and we read its key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
     return path.read_text().strip().encode()
 
 

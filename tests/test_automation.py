@@ -22,8 +22,8 @@ def defs():
 def tick(defs, cursor=None, instance=None):
     sensor = defs.resolve_sensor_def("drop_folder_sensor")
     resources = {"drop_folder": defs.resources["drop_folder"]}
-    with dg.instance_for_test() as inst:
-        context = dg.build_sensor_context(cursor=cursor, instance=instance or inst, resources=resources)
+    with dg.instance_for_test() as inst, dg.build_sensor_context(
+            cursor=cursor, instance=instance or inst, resources=resources) as context:
         result = sensor.evaluate_tick(context)
         return result, context.cursor
 
@@ -104,8 +104,8 @@ def test_nightly_schedule_at_two_wita(defs):
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     resources = {"drop_folder": defs.resources["drop_folder"]}
     when = dt.datetime(2025, 3, 4, 2, 0, tzinfo=ZoneInfo("Asia/Makassar"))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(scheduled_execution_time=when, instance=instance, resources=resources)
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            scheduled_execution_time=when, instance=instance, resources=resources) as context:
         data = schedule.evaluate_tick(context)
     [request] = data.run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "kukar"
@@ -125,7 +125,21 @@ def test_nightly_schedule_skips_while_a_refresh_runs(defs):
         instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED,
                                     tags={"dagster/asset_partition_range_start": "kukar",
                                           "dagster/asset_partition_range_end": "batam"})
-        context = dg.build_schedule_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]},
-                                            scheduled_execution_time=dt.datetime(2025, 3, 4, 2, 0))
-        data = schedule.evaluate_tick(context)
+        with dg.build_schedule_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]},
+                                       scheduled_execution_time=dt.datetime(2025, 3, 4, 2, 0)) as context:
+            data = schedule.evaluate_tick(context)
     assert not data.run_requests and "already running" in data.skip_message
+
+
+def test_silent_agency_raises_a_warning():
+    import pandas as pd
+
+    from pipeline.assets.checks import silent_agencies
+    from pipeline.registry import load_registry
+
+    now = pd.Timestamp("2025-06-30")
+    last = pd.DataFrame({"agency": ["kukar", "kutim", "ppu", "bontang"],
+                         "last_file": pd.to_datetime(["2025-06-20", "2025-01-02", "2025-06-01", "2025-05-30"])})
+    silent = silent_agencies(load_registry(), last, now)
+    assert silent["agency"].tolist() == ["kutim", "batam"]  # 179 days; and batam never sent anything
+    assert silent.set_index("agency").loc["kutim", "days_silent"] == 179

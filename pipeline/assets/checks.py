@@ -53,3 +53,33 @@ gx_checks = [
     _gx_check("victims_by_form", {"form_totals": FORM_TOTALS_SQL}),
     _gx_check("reporting_completeness"),
 ]
+
+
+@dg.asset_check(asset=["meta", "ingest_log"], name="agencies_silent",
+                description="Warns when an agency has sent no new file for longer than its usual interval "
+                            "(expected_interval_days in the registry), before its year-on-year numbers are read.")
+def agencies_silent(warehouse: WarehouseResource, drop_folder: DropFolderResource) -> dg.AssetCheckResult:
+    """An agency silent for longer than its expected interval: a fall in its numbers may be a missing export."""
+    from pipeline.registry import load_registry
+
+    agencies = load_registry(Path(drop_folder.registry_path))
+    with warehouse.connect() as con:
+        last = query_df(con, "SELECT agency, max(first_seen) AS last_file FROM meta.ingest_log "
+                             "WHERE status NOT IN ('ignored', 'removed') GROUP BY agency")
+    silent = silent_agencies(agencies, last, pd.Timestamp.now(tz="UTC").tz_localize(None))
+    return dg.AssetCheckResult(
+        passed=silent.empty, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"silent_agencies": len(silent), "agencies": markdown(silent)})
+
+
+def silent_agencies(agencies, last: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Agencies whose newest file arrived longer ago than their expected interval (or never)."""
+    seen = dict(zip(last["agency"], last["last_file"])) if len(last) else {}
+    rows = []
+    for agency in agencies:
+        newest = seen.get(agency.code)
+        days = None if newest is None or pd.isna(newest) else (now - pd.Timestamp(newest)).days
+        if days is None or days > agency.expected_interval_days:
+            rows.append({"agency": agency.code, "last_file": None if days is None else str(newest),
+                         "days_silent": days, "expected_interval_days": agency.expected_interval_days})
+    return pd.DataFrame(rows, columns=["agency", "last_file", "days_silent", "expected_interval_days"])
