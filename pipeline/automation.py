@@ -23,6 +23,7 @@ from pipeline.registry import agency_codes
 from pipeline.resources import DropFolderResource
 
 SETTLE_SECONDS = float(os.environ.get("PPA_SETTLE_SECONDS", "10"))
+SENSOR_INTERVAL_S = int(os.environ.get("PPA_SENSOR_INTERVAL_S", "30"))
 NIGHTLY_CRON = "0 2 * * *"
 NIGHTLY_TZ = "Asia/Makassar"
 
@@ -113,7 +114,7 @@ def refresh_tags(agencies: list[str], order: list[str]) -> dict[str, str]:
 
 
 def build_drop_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+    @dg.sensor(job=job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Watches data/raw/<agency>/ and starts one run for the agencies with new, changed "
                            "or deleted files. Never parses Excel.")
     def drop_folder_sensor(context: dg.SensorEvaluationContext, drop_folder: DropFolderResource):
