@@ -41,6 +41,7 @@ class Contract:
     columns: tuple[str, ...]
     header_to_column: dict[str, str]
     personal_headers: frozenset[str]
+    identity_headers: frozenset[str]
     register_all: tuple[str, ...]
     register_any: tuple[str, ...]
     total_markers: frozenset[str]
@@ -97,6 +98,7 @@ def _build(data: dict) -> Contract:
         columns=tuple(data["columns"]),
         header_to_column=header_to_column,
         personal_headers=personal,
+        identity_headers=frozenset(norm_header(h) for h in data["identity_headers"]),
         register_all=tuple(data["register_requires"]["all"]),
         register_any=tuple(data["register_requires"]["any"]),
         total_markers=frozenset(norm_value(t) for t in data["total_markers"]),

@@ -44,6 +44,7 @@ class DataRow:
     row: int  # Excel row number
     values: dict[str, str | None]  # canonical column -> text as written (masked)
     masked: list[str] = field(default_factory=list)  # kinds of personal data masked
+    identity: str | None = None  # keyed hash of the victim's NIK, never the NIK
 
 
 @dataclass
@@ -155,7 +156,7 @@ def extract_rows(rows: list[list[object]], header: Header, contract: Contract) -
     """Data rows below the header; blank rows and total rows are not data."""
     data: list[DataRow] = []
     totals = blanks = 0
-    personal_idx = _personal_indexes(rows, header, contract)
+    personal_idx, identity_idx = _personal_indexes(rows, header, contract)
     for i in range(header.row, len(rows)):
         raw = rows[i]
         if any(norm_value(cell_text(v)) in contract.total_markers for v in raw if isinstance(v, str)):
@@ -173,20 +174,26 @@ def extract_rows(rows: list[list[object]], header: Header, contract: Contract) -
         if all(v is None for v in values.values()) and not has_personal:
             blanks += 1
             continue
-        data.append(DataRow(row=i + 1, values=values, masked=masked))
+        identity = None
+        if identity_idx is not None and identity_idx < len(raw):
+            identity = privacy.identity_key(raw[identity_idx])
+        data.append(DataRow(row=i + 1, values=values, masked=masked, identity=identity))
     return data, totals, blanks
 
 
-def _personal_indexes(rows: list[list[object]], header: Header, contract: Contract) -> list[int]:
+def _personal_indexes(rows: list[list[object]], header: Header, contract: Contract) -> tuple[list[int], int | None]:
+    """Columns of personal data, and the first that identifies a person (a NIK)."""
     first = header.row - header.rows
     width = max((len(r) for r in rows[first : header.row]), default=0)
-    out = []
+    out, identity = [], None
     for c in range(width):
         texts = [cell_text(r[c]) if c < len(r) else None for r in rows[first : header.row]]
         name = texts[-1] or texts[0]
         if name and privacy.is_personal_header(norm_header(name), contract.personal_headers):
             out.append(c)
-    return out
+            if identity is None and norm_header(name) in contract.identity_headers:
+                identity = c
+    return out, identity
 
 
 def read_workbook(path: Path, contract: Contract | None = None, max_rows: int = 200_000) -> WorkbookResult:

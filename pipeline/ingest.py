@@ -24,7 +24,7 @@ from pipeline.registry import Agency
 from pipeline.staging import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agency
 
 FEEDBACK_DIR = "umpan-balik"
-RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", *LINEAGE]
+RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", "_victim_key", *LINEAGE]
 SHEET_COLUMNS = [
     "agency", "path", "sha256", "sheet", "sheet_index", "visible", "is_register", "reason", "header_row",
     "header_rows", "columns", "unknown_headers", "personal_headers", "duplicate_headers", "data_rows",
@@ -153,7 +153,8 @@ def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResu
     for sheet in sheets:
         for row in sheet.rows if sheet.is_register else []:
             record = {c: row.values.get(c) for c in SOURCE_COLUMNS}
-            record.update(agency=agency, _pii_masked=",".join(row.masked) or None, _source_file=entry.rel,
+            record.update(agency=agency, _pii_masked=",".join(row.masked) or None, _victim_key=row.identity,
+                          _source_file=entry.rel,
                           _source_sha256=entry.sha256, _source_sheet=sheet.name, _source_row=row.row,
                           _load_id=run_id, _ingested_at=now)
             records.append(record)

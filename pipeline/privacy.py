@@ -71,3 +71,20 @@ def keyed_hash(*parts: str) -> str:
     """HMAC-SHA256 of the parts with the pipeline's secret (never the value itself)."""
     message = "\x1f".join(parts).encode()
     return hmac.new(_secret(), message, hashlib.sha256).hexdigest()
+
+
+def identity_key(value: object) -> str | None:
+    """Keyed hash of a NIK cell (16 digits, as text or as an integral number), else None.
+
+    A NIK typed as a number is kept by Excel to 15 significant digits; both files of
+    the same victim then hold the same rounded number, so the key still links them.
+    """
+    if isinstance(value, float):
+        if not value.is_integer() or not 1e15 <= value < 1e16:
+            return None
+        digits = str(int(value))
+    else:
+        digits = re.sub(r"[\s.\-]", "", str(value or ""))
+    if not re.fullmatch(r"\d{16}", digits):
+        return None
+    return keyed_hash("nik", digits)[:32]

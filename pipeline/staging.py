@@ -28,7 +28,7 @@ LINEAGE = ["_source_file", "_source_sha256", "_source_sheet", "_source_row", "_l
 STAGED_COLUMNS = [
     "agency", "case_id", "victim_seq", "report_date", "incident_date", "year", "victim_sex",
     "victim_age", "victim_age_group", "is_child", "violence_forms", "is_kdrt", "child_role",
-    "place", "perp_relation", "kecamatan_code", "services", "case_status", *LINEAGE,
+    "place", "perp_relation", "kecamatan_code", "services", "case_status", "victim_key", *LINEAGE,
 ]
 TEXT_COLUMNS = ["agency", "case_id", "victim_sex", "victim_age_group", "child_role", "place", "perp_relation",
                 "kecamatan_code", "case_status"]
@@ -63,6 +63,7 @@ def parse_rows(raw: pd.DataFrame, agency: Agency, contract: Contract, headers: d
     df["agency"] = agency.code
     for column in LINEAGE:
         df[column] = raw[column]
+    df["victim_key"] = raw["_victim_key"].astype(object) if "_victim_key" in raw else None
     for column in SOURCE_COLUMNS:
         text = raw[column].where(~raw[column].map(contract.is_empty, na_action="ignore").fillna(True).astype(bool))
         df[f"_raw_{column}"] = text.astype(object).where(text.notna(), None)

@@ -195,3 +195,20 @@ def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkey
     path.unlink()  # the agency deletes its file: the exact bytes can still be restored
     restored = archive.restore(isolated_env["archive"], first["sha256"][:10], isolated_env["reports"], "a.xlsx")
     assert restored.read_bytes() == original
+
+
+def test_the_same_victim_in_two_files_is_linked_by_a_keyed_hash_not_by_the_nik(isolated_env):
+    raw = isolated_env["raw"]
+    register(raw / "ppu/a.xlsx", [row(case_id="P1", nik="6409014507100001"), row(case_id="P2", nik="6409010101900002")])
+    register(raw / "ppu/b.xlsx", [row(case_id="P9", nik="6409014507100001", report=dt.date(2024, 8, 1),
+                                      incident=dt.date(2024, 7, 30))])
+    assert run_pipeline("ppu").success
+    staged = query(isolated_env["warehouse"], "SELECT case_id, victim_key FROM staging.case_victims ORDER BY case_id")
+    keys = dict(zip(staged["case_id"], staged["victim_key"]))
+    assert keys["P1"] == keys["P9"] != keys["P2"]
+    assert len(keys["P1"]) == 32 and "6409014507100001" not in keys["P1"]
+    from leaks import duckdb_texts
+
+    assert not [t for t in duckdb_texts(isolated_env["warehouse"] / "warehouse.duckdb") if "6409014507100001" in t]
+    copy = query(isolated_env["warehouse"], "SELECT * FROM staging.case_victims", db="analytics.duckdb")
+    assert "victim_key" not in copy.columns
