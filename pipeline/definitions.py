@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipeline.assets.checks import agencies_silent, gx_checks
 from pipeline.assets.ingest import build_agency_load
-from pipeline.assets.marts import analytics_copy, build_marts
+from pipeline.assets.marts import analytics_copy, build_marts, public_tables
 from pipeline.automation import build_drop_sensor, build_nightly_schedule
 from pipeline.config import Settings, settings
 from pipeline.registry import agency_codes
@@ -24,7 +24,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
         description="Every agency's files to staging, then the marts and the analytics copy, in one run.",
     )
     return dg.Definitions(
-        assets=[agency_load, build_marts, analytics_copy],
+        assets=[agency_load, build_marts, analytics_copy, public_tables],
         asset_checks=[*gx_checks, agencies_silent],
         jobs=[full_refresh],
         sensors=[build_drop_sensor(full_refresh)],

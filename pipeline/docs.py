@@ -16,7 +16,15 @@ AUDIENCE = {
     "staging": "analysts in the agencies (lineage to files)",
     "meta": "analysts and operators",
     "marts": "everyone with access to the warehouse; copied to analytics.duckdb and Parquet for researchers",
+    "public": "anyone: the marts with small counts suppressed, also exported as Parquet and CSV to public/",
 }
+FLAG = "_suppressed"
+
+
+def describe(data: dict, column: str) -> str | None:
+    if column.endswith(FLAG) and column[: -len(FLAG)] in data["columns"]:
+        return f"True when `{column[: -len(FLAG)]}` is suppressed (small-count protection); the value is then NULL."
+    return data["columns"].get(column)
 
 
 def dictionary() -> dict:
@@ -40,7 +48,7 @@ def missing_descriptions(con: duckdb.DuckDBPyConnection) -> list[str]:
     for table, cols in table_columns(con).items():
         if table not in data["tables"] and table.split(".")[1] not in MARTS:
             missing.append(table)
-        missing += [f"{table}.{c}" for c, _ in cols if c not in data["columns"]]
+        missing += [f"{table}.{c}" for c, _ in cols if describe(data, c) is None]
     return missing
 
 
@@ -55,13 +63,13 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "",
     ]
     tables = table_columns(con)
-    for schema in ("marts", "staging", "meta", "raw"):
+    for schema in ("marts", "public", "staging", "meta", "raw"):
         lines += [f"## `{schema}`", "", f"Audience: {AUDIENCE[schema]}.", ""]
         for table in sorted(t for t in tables if t.startswith(schema + ".")):
             name = table.split(".", 1)[1]
-            description = MARTS[name][0] if schema == "marts" and name in MARTS else data["tables"].get(table, "")
+            description = MARTS[name][0] if schema in ("marts", "public") and name in MARTS else data["tables"].get(table, "")
             lines += [f"### `{table}`", "", description, "", "| column | type | meaning |", "|---|---|---|"]
-            lines += [f"| `{c}` | {t} | {data['columns'].get(c, '')} |" for c, t in tables[table]]
+            lines += [f"| `{c}` | {t} | {describe(data, c) or ''} |" for c, t in tables[table]]
             lines.append("")
     return "\n".join(lines)
 

@@ -128,3 +128,27 @@ def test_data_dictionary_describes_every_column_and_is_current(sample_run):
                 assert docs.render(con) == committed, "run `ppa docs` after `ppa run` to refresh the page"
         finally:
             con.close()
+
+
+def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):
+    from pipeline import public
+
+    _, paths, result = sample_run
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["suppression_audit"]
+    con = duckdb.connect(str(paths["warehouse"] / "warehouse.duckdb"), read_only=True)
+    try:
+        published = public.read_public(con)
+        assert public.audit_marts(published, k=5) == []
+    finally:
+        con.close()
+    region = published["victims_by_region_year"]
+    for column in ("cases", "victims", "victims_female", "victims_male", "child_victims", "adult_female_victims"):
+        shown = region[column].dropna()
+        assert not ((shown >= 1) & (shown <= 4)).any(), column
+    hidden = region["victims_male_suppressed"].fillna(False).astype(bool)
+    assert hidden.any() and region.loc[hidden, "victims_male"].isna().all()
+    csv = pd.read_csv(paths["warehouse"] / "public" / "victims_by_region_year.csv", dtype=str)
+    assert (csv.loc[hidden.values, "victims_male"] == "x").all()
+    assert not [c for c in csv.columns if c.endswith("_suppressed")]
+    assert (paths["warehouse"] / "public" / "victims_by_form.parquet").exists()
