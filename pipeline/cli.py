@@ -2,7 +2,8 @@
 
 ppa run [--agency A]        run the pipeline (no daemon needed), print the year-on-year table
 ppa status [--agency A]     the ledger in short: files, status, row counts
-ppa validate FILE --agency A   a dry run of one file, without touching the warehouse
+ppa validate FILE --agency A [--feedback]   a dry run of one file, without touching the warehouse
+ppa template --agency A     a standard register workbook with drop-down lists
 ppa yoy                     print the year-on-year table
 ppa compare A B             two agencies' year-on-year tables side by side
 ppa report [--out DIR]      the HTML report in Bahasa Indonesia for heads of agency
@@ -14,11 +15,9 @@ ppa docs                    regenerate docs/data-dictionary.md
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -88,7 +87,30 @@ def status(agency: str | None = None, brief: bool = False) -> int:
         shown = group.assign(note=group["message"].fillna("").str.slice(0, 90))[
             ["path", "status", *counts, "note"]].rename(columns=lambda c: c.replace("rows_", ""))
         print(_table(shown))
+    print()
+    print(recent_runs())
     return 0
+
+
+def recent_runs(limit: int = 5) -> str:
+    """The latest runs in the Dagster instance, with the reason of a failure."""
+    ensure_dagster_home()
+    import dagster as dg
+
+    lines = ["Recent runs (run terakhir):"]
+    with dg.DagsterInstance.get() as instance:
+        for record in instance.get_run_records(limit=limit):
+            run = record.dagster_run
+            trigger = run.tags.get("ppa/trigger") or run.tags.get("dagster/schedule_name") or "manual"
+            when = record.create_timestamp.strftime("%Y-%m-%d %H:%M UTC")
+            line = f"  {when}  {run.status.value:<9} {trigger:<12} {run.run_id[:8]}"
+            if run.status == dg.DagsterRunStatus.FAILURE:
+                failures = instance.get_records_for_run(
+                    run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=3).records
+                reasons = {f.event_log_entry.dagster_event.step_key: f.event_log_entry.message for f in failures}
+                line += "".join(f"\n      {step}: {msg[:160]}" for step, msg in reasons.items())
+            lines.append(line)
+    return "\n".join(lines) if len(lines) > 1 else "No runs recorded yet."
 
 
 def yoy() -> int:
@@ -116,21 +138,24 @@ def yoy() -> int:
     return 0
 
 
-def validate(file: Path, agency_code: str) -> int:
-    """Dry run: what the pipeline would make of one file."""
-    from pipeline.contract import load_contract
-    from pipeline.ingest import FileEntry, Limits, read_file, sha256_file
-    from pipeline.messages import render
-    from pipeline.staging import stage_agency
+def validate(file: Path, agency_code: str, feedback: bool = False) -> int:
+    """Dry run: what the pipeline would make of one file (and, with --feedback, its feedback workbook)."""
+    from pipeline.dryrun import dry_run
 
-    cfg = settings()
     agency = get_agency(agency_code)
-    contract = load_contract()
-    stat = file.stat()
-    entry = FileEntry(path=file, rel=file.name, size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(file))
-    read = read_file(entry, agency.code, contract, Limits(cfg.max_file_bytes, cfg.max_rows_per_sheet),
-                     "validate", dt.datetime.now())
-    print(f"File {file.name} ({stat.st_size} bytes), agency {agency.code}")
+    read, result = dry_run(file, agency)
+    print(f"File {file.name} ({file.stat().st_size} bytes), agency {agency.code}")
+    code = _describe_dry_run(read, result)
+    if feedback:
+        from pipeline.feedback import write_feedback_for_file
+
+        print(f"\numpan balik / feedback: {write_feedback_for_file(file, agency, read, result)}")
+    return code
+
+
+def _describe_dry_run(read, result) -> int:
+    from pipeline.messages import render
+
     if read.error_code and read.error_code != "no_register_sheet":
         print(f"  REJECTED: {render(read.error_code, detail=read.error_detail)}")
         return 1
@@ -150,9 +175,6 @@ def validate(file: Path, agency_code: str) -> int:
     if read.error_code == "no_register_sheet":
         print(f"\nREJECTED: {render('no_register_sheet')}")
         return 1
-    headers = {(entry.rel, s.sheet): json.loads(s.columns) for s in read.sheets.itertuples() if s.is_register}
-    result = stage_agency(read.raw, agency, headers, {entry.rel: (0, entry.rel)},
-                          dt.datetime.now(ZoneInfo(agency.timezone)).date(), contract)
     print(f"\nWould load {len(result.staged)} rows, reject {len(result.rejected)}, "
           f"with {len(result.warnings)} cell warnings.")
     for _, row in result.rejected.iterrows():
@@ -206,6 +228,14 @@ def restore(sha: str, to_dir: Path | None) -> int:
     return 0
 
 
+def template(agency: str, out: Path | None) -> int:
+    from pipeline.feedback import write_template
+
+    target = out or Path.cwd() / f"template_register_{agency}.xlsx"
+    print(f"template: {write_template(get_agency(agency), target)}")
+    return 0
+
+
 def docs() -> int:
     """Regenerate docs/data-dictionary.md from the warehouse's tables and the dictionary."""
     from pipeline import docs as docs_module
@@ -246,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate", help="dry run of one file: sheets, header, mapping, rows that would load or be rejected")
     p.add_argument("file", type=Path)
     p.add_argument("--agency", required=True)
+    p.add_argument("--feedback", action="store_true", help="also write the feedback workbook beside the file")
+    p = sub.add_parser("template", help="write a standard register workbook with drop-down lists")
+    p.add_argument("--agency", required=True)
+    p.add_argument("--out", type=Path, help="the .xlsx to write (default: ./template_register_<agency>.xlsx)")
     sub.add_parser("yoy", help="print the year-on-year table")
     p = sub.add_parser("compare", help="two agencies' year-on-year tables side by side")
     p.add_argument("a")
@@ -263,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         return status(args.agency)
     if args.command == "validate":
-        return validate(args.file, args.agency)
+        return validate(args.file, args.agency, args.feedback)
+    if args.command == "template":
+        return template(args.agency, args.out)
     if args.command == "yoy":
         return yoy()
     if args.command == "compare":

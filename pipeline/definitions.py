@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipeline.assets.checks import agencies_silent, gx_checks
+from pipeline.assets.feedback import build_feedback_asset
 from pipeline.assets.ingest import build_agency_load
 from pipeline.assets.marts import analytics_copy, build_marts, public_tables
 from pipeline.automation import build_drop_sensor, build_nightly_schedule
@@ -24,7 +25,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
         description="Every agency's files to staging, then the marts and the analytics copy, in one run.",
     )
     return dg.Definitions(
-        assets=[agency_load, build_marts, analytics_copy, public_tables],
+        assets=[agency_load, build_marts, analytics_copy, public_tables, build_feedback_asset(partitions)],
         asset_checks=[*gx_checks, agencies_silent],
         jobs=[full_refresh],
         sensors=[build_drop_sensor(full_refresh)],

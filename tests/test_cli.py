@@ -69,3 +69,23 @@ def test_unknown_agency_is_refused(isolated_env):
     from pipeline.cli import main
 
     assert main(["run", "--agency", "jakarta"]) == 2
+
+
+def test_validate_with_feedback_and_template_without_a_warehouse(isolated_env, tmp_path, capsys):
+    import openpyxl
+
+    from pipeline.cli import main
+
+    path = register(tmp_path / "cek/register.xlsx", [row(case_id="V1"), row(case_id="V2", sex="X")])
+    assert main(["validate", str(path), "--agency", "ppu", "--feedback"]) == 0
+    out = capsys.readouterr().out
+    assert "Would load 1 rows, reject 1" in out and "umpan balik / feedback:" in out
+    written = next((tmp_path / "cek").rglob("*.umpan-balik.xlsx"))
+    wb = openpyxl.load_workbook(written)
+    assert wb.sheetnames[0] == "Ringkasan"
+    assert not (isolated_env["warehouse"] / "warehouse.duckdb").exists()
+
+    target = tmp_path / "template.xlsx"
+    assert main(["template", "--agency", "ppu", "--out", str(target)]) == 0
+    sheet = openpyxl.load_workbook(target)["Register"]
+    assert sheet.data_validations.dataValidation, "drop-down lists"

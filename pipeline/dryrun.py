@@ -1,0 +1,40 @@
+"""A dry run of one file: read and stage it without touching the warehouse.
+
+Shared by `ppa validate` and the feedback workbook for a file not yet dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from pipeline.contract import load_contract
+from pipeline.registry import Agency, get_agency
+
+
+def dry_run(path: Path, agency: Agency | str, contract=None):
+    """Read and stage one file: (FileRead, StagingResult)."""
+    from pipeline.config import settings
+    from pipeline.ingest import FileEntry, Limits, read_file, sha256_file
+    from pipeline.staging import StagingResult, stage_agency
+
+    ag = agency if isinstance(agency, Agency) else get_agency(agency)
+    contract = contract or load_contract()
+    cfg = settings()
+    stat = path.stat()
+    entry = FileEntry(path=path, rel=path.name, size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(path))
+    read = read_file(entry, ag.code, contract, Limits(cfg.max_file_bytes, cfg.max_rows_per_sheet), "validate",
+                     dt.datetime.now())
+    if read.error_code and read.error_code != "no_register_sheet":
+        empty = read.raw.iloc[0:0]
+        return read, StagingResult(empty, pd.DataFrame(columns=["_source_file"]),
+                                   pd.DataFrame(columns=["_source_file"]), pd.DataFrame(columns=["_source_file"]))
+    headers = {(entry.rel, s["sheet"]): json.loads(s["columns"])
+               for s in read.sheets.to_dict("records") if s["is_register"] and s["columns"]}
+    result = stage_agency(read.raw, ag, headers, {entry.rel: (0, entry.rel)},
+                          dt.datetime.now(ZoneInfo(ag.timezone)).date(), contract)
+    return read, result

@@ -1,0 +1,458 @@
+"""Feedback for agency staff: workbooks with marked cells, receipts, the summary page,
+the dry run of one file, and the register template."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from helpers import run_pipeline
+from workbooks import HEADER, register, row, write_ods, write_workbook
+
+from pipeline import feedback as F
+
+HOSTILE = '=HYPERLINK("http://x","klik")'
+PERSONAL = ["Siti Contoh", "6402011234560001", "Budi Contoh"]
+AGENCY = "kukar"
+
+
+def _with_env(mp: pytest.MonkeyPatch, root: Path) -> dict[str, Path]:
+    paths = {k: root / k for k in ("raw", "warehouse", "reports", "archive", "dagster_home")}
+    for p in paths.values():
+        p.mkdir(parents=True, exist_ok=True)
+    (paths["dagster_home"] / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for var, key in (("PPA_RAW_DIR", "raw"), ("PPA_WAREHOUSE_DIR", "warehouse"), ("PPA_REPORTS_DIR", "reports"),
+                     ("PPA_ARCHIVE_DIR", "archive"), ("DAGSTER_HOME", "dagster_home")):
+        mp.setenv(var, str(paths[key]))
+    mp.setenv("PPA_HASH_SECRET", "test-secret")
+    mp.delenv("PPA_REGISTRY", raising=False)
+    return paths
+
+
+def _files(raw: Path) -> None:
+    folder = raw / AGENCY
+    old = register(folder / "register_2024.xlsx", [row(case_id="K1"), row(case_id="K2")])
+    extra = HEADER + ["Tgl Kjd", "Catatan"]
+    new = register(folder / "register_2024_revisi.xlsx", [
+        row(case_id="K1") + ["01/03/2024", None],
+        row(case_id="K2", age="13") + [None, None],
+        row(case_id="K3", sex="X") + [None, None],  # victim_sex_invalid
+        row(case_id="K4", incident="12/13/2024") + [None, None],  # incident_date_unparseable
+        row(case_id="K5", forms=None) + [None, None],  # forms_missing (an empty cell)
+        row(case_id=None) + [None, None],  # case_id_missing (an empty cell)
+        row(case_id="K6", place="Kebun", kecamatan="Loa Duri") + [None, None],  # two warnings
+        row(case_id="K7", place=HOSTILE) + [None, HOSTILE],  # a hostile value, in a warned cell and elsewhere
+    ], header=extra)
+    _as_text(new, HOSTILE)  # the agency's cell holds this text (openpyxl would have written a formula)
+    os.utime(old, (1_700_000_000, 1_700_000_000))
+    os.utime(new, (1_700_000_100, 1_700_000_100))
+    # a two-row header: the upper row names some columns, the lower row the others
+    write_workbook(folder / "register_2023_dua_baris.xlsx", {"2023": [
+        ["REGISTER KASUS 2023"],
+        ["No Reg", "Tanggal Pengaduan", "Identitas Korban", None, None, "Jenis Kekerasan", "Kecamatan", None],
+        [None, None, "Jenis Kelamin", "Usia", "Nama", None, None, "Umur"],  # Umur repeats Usia
+        ["K20", dt.date(2023, 5, 1), "P", "200", "Siti Contoh", "Fisik", "Tenggarong", 20],  # age_out_of_range
+        ["K21", dt.date(2023, 6, 1), "L", "9", "Budi Contoh", "Psikis", "Tenggarong", 9],
+        [None, dt.date(2023, 7, 1), "P", "30", "Ani", "Fisik", "Tenggarong", 30],  # case_id_missing
+    ]})
+    write_ods(folder / "register_2022.ods", {"Register": [
+        HEADER, row(case_id="K40", report="05/03/2022", incident="01/03/2022"),
+        row(case_id="K41", report="31/02/2022", incident=None)]})  # report_date_unparseable
+    register(folder / "bersih.xlsx", [row(case_id="K30")])  # no problems at all
+    write_workbook(folder / "catatan <b>&.xlsx", {"Catatan": [["bukan register"], ["isi", 1]]})
+    (folder / "~$register_2024.xlsx").write_bytes(b"\x00lock")
+    register(folder / "lama.xlsx", [row(case_id="K50"), row(case_id="K51", sex="?")])
+
+
+def _as_text(path: Path, value: str) -> None:
+    wb = openpyxl.load_workbook(path)
+    for r in wb.active.iter_rows():
+        for cell in r:
+            if cell.value == value:
+                cell.data_type = "s"
+    wb.save(path)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Two pipeline runs (lama.xlsx is deleted between them) and feedback after each."""
+    root = tmp_path_factory.mktemp("feedback")
+    with pytest.MonkeyPatch.context() as mp:
+        paths = _with_env(mp, root)
+        _files(paths["raw"])
+        assert run_pipeline(AGENCY).success
+        out = paths["raw"] / AGENCY / F.FEEDBACK_DIR
+        with duckdb.connect(str(paths["warehouse"] / "warehouse.duckdb"), read_only=True) as con:
+            first = F.build_feedback(con, AGENCY, paths["raw"], paths["archive"])
+        first_names = sorted(p.name for p in out.iterdir())
+        (paths["raw"] / AGENCY / "lama.xlsx").unlink()
+        assert run_pipeline(AGENCY).success
+        with duckdb.connect(str(paths["warehouse"] / "warehouse.duckdb"), read_only=True) as con:
+            written = F.build_feedback(con, AGENCY, paths["raw"], paths["archive"])
+            frames = {k: con.execute(sql).df() for k, sql in {
+                "ledger": "SELECT * FROM meta.ingest_log ORDER BY path",
+                "sheets": "SELECT * FROM meta.sheets",
+                "rejected": "SELECT * FROM staging.rejected_rows",
+                "warnings": "SELECT * FROM staging.cell_warnings",
+                "staged": "SELECT _source_file, _source_sheet, _source_row FROM staging.case_victims",
+                "superseded": "SELECT * FROM staging.superseded_rows",
+                "months": "SELECT * FROM marts.reporting_completeness WHERE agency = 'kukar'",
+            }.items()}
+        yield {**paths, "out": out, "first": first, "first_names": first_names, "written": written, **frames}
+
+
+def _stem(path: str) -> str:
+    return Path(path).stem
+
+
+def _status_col(ws, header_row: int) -> int:
+    for cell in ws[header_row]:
+        if cell.value == F.texts()["added_status_header"]:
+            return cell.column
+    raise AssertionError("no status column")
+
+
+def _header_cols(ws, header_row: int, header_rows: int) -> dict[str, int]:
+    cols = {}
+    for c in range(1, ws.max_column + 1):
+        lower = ws.cell(row=header_row, column=c).value
+        upper = ws.cell(row=header_row - 1, column=c).value if header_rows == 2 else None
+        name = lower or upper
+        if name:
+            cols.setdefault(str(name).strip(), c)
+    return cols
+
+
+def test_the_ledger_has_what_the_feedback_needs(world):
+    ledger = world["ledger"].set_index("path")
+    assert ledger.loc["kukar/register_2024.xlsx", "status"] == "superseded"
+    assert ledger.loc["kukar/lama.xlsx", "status"] == "removed"
+    assert ledger.loc["kukar/~$register_2024.xlsx", "status"] == "ignored"
+    assert ledger.loc["kukar/catatan <b>&.xlsx", "status"] == "rejected"
+    assert list(ledger.loc["kukar/register_2024_revisi.xlsx", "unknown_headers"]) == ["Catatan", "Tgl Kjd"]
+    rules = {r for rs in world["rejected"]["rules"] for r in rs}
+    assert {"victim_sex_invalid", "incident_date_unparseable", "forms_missing", "case_id_missing",
+            "age_out_of_range", "report_date_unparseable"} <= rules
+    assert {"place_unknown", "kecamatan_unknown"} <= set(world["warnings"]["code"])
+
+
+def test_every_reject_and_warning_is_marked_on_its_cell_with_a_comment(world):
+    out, sheets = world["out"], world["sheets"]
+    checked = 0
+    for path, group in world["rejected"].groupby("_source_file"):
+        wb = openpyxl.load_workbook(out / f"{_stem(path)}{F.FEEDBACK_SUFFIX}")
+        for r in group.to_dict("records"):
+            meta = sheets[(sheets["path"] == path) & (sheets["sheet"] == r["_source_sheet"])].iloc[0]
+            ws = wb[r["_source_sheet"]]
+            cols = _header_cols(ws, int(meta["header_row"]), int(meta["header_rows"]))
+            for d in json.loads(r["details"]):
+                cell = ws.cell(row=int(r["_source_row"]), column=cols[d["header"]])
+                assert cell.fill.fgColor.rgb.endswith(F.RED), (path, r["_source_row"], d["rule"])
+                assert cell.comment is not None and d["message"] in cell.comment.text
+                assert cell.comment.text.startswith(F.texts()["cell_reject_prefix"])
+                checked += 1
+    for r in world["warnings"].to_dict("records"):
+        path = r["_source_file"]
+        wb = openpyxl.load_workbook(out / f"{_stem(path)}{F.FEEDBACK_SUFFIX}")
+        meta = sheets[(sheets["path"] == path) & (sheets["sheet"] == r["_source_sheet"])].iloc[0]
+        ws = wb[r["_source_sheet"]]
+        cell = ws.cell(row=int(r["_source_row"]), column=_header_cols(ws, int(meta["header_row"]),
+                                                                      int(meta["header_rows"]))[r["header"]])
+        assert cell.fill.fgColor.rgb.endswith((F.YELLOW, F.RED))
+        assert cell.comment is not None and r["message"] in cell.comment.text
+        checked += 1
+    assert checked >= 10
+
+
+def test_a_missing_value_marks_the_empty_cell_of_its_column(world):
+    wb = openpyxl.load_workbook(world["out"] / f"register_2024_revisi{F.FEEDBACK_SUFFIX}")
+    ws = wb["Register"]
+    cols = _header_cols(ws, 4, 1)
+    empty_id = [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=cols["No Reg"]).comment]
+    assert len(empty_id) == 1 and ws.cell(row=empty_id[0], column=cols["No Reg"]).value is None
+    assert "Nomor registrasi kosong" in ws.cell(row=empty_id[0], column=cols["No Reg"]).comment.text
+    for header in ("Tgl Kjd", "Catatan"):  # unknown headers: yellow, with a comment
+        cell = ws.cell(row=4, column=cols[header])
+        assert cell.fill.fgColor.rgb.endswith(F.YELLOW) and f"Kolom '{header}' tidak dikenali" in cell.comment.text
+    assert "tidak disimpan" in ws.cell(row=4, column=cols["NIK"]).comment.text
+    assert ws.cell(row=4, column=cols["No Reg"]).comment is None
+    k4 = [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=1).value == "K4"][0]
+    comment = ws.cell(row=k4, column=cols["Tanggal Kejadian"]).comment.text
+    assert "Tanggal kejadian '12/13/2024'" in comment and "hari/bulan/tahun" in comment
+
+
+def test_rows_are_marked_loaded_rejected_or_superseded(world):
+    labels = F.texts()["row_status"]
+    sheets = world["sheets"]
+    expected: dict[tuple[str, str, int], str] = {}
+    for key, frame in (("loaded", world["staged"]), ("superseded", world["superseded"]),
+                       ("rejected", world["rejected"])):
+        for r in frame.to_dict("records"):
+            expected[(r["_source_file"], r["_source_sheet"], int(r["_source_row"]))] = labels[key]
+    problem_files = {p for p, _, _ in expected} - {"kukar/bersih.xlsx"}
+    seen = 0
+    for path in problem_files:
+        wb = openpyxl.load_workbook(world["out"] / f"{_stem(path)}{F.FEEDBACK_SUFFIX}")
+        for (p, sheet, r), label in expected.items():
+            if p != path:
+                continue
+            header_row = int(sheets[(sheets["path"] == p) & (sheets["sheet"] == sheet)]["header_row"].iloc[0])
+            ws = wb[sheet]
+            assert ws.cell(row=r, column=_status_col(ws, header_row)).value == label, (p, sheet, r)
+            seen += 1
+    assert seen == len([k for k in expected if k[0] in problem_files]) > 10
+    old = openpyxl.load_workbook(world["out"] / f"register_2024{F.FEEDBACK_SUFFIX}")["Register"]
+    status = [old.cell(row=r, column=_status_col(old, 4)).value for r in (5, 6)]
+    assert status == [labels["superseded"]] * 2
+    assert "register_2024_revisi.xlsx" in old.cell(row=5, column=_status_col(old, 4) + 1).value
+
+
+def test_the_summary_sheet_counts_rows_reasons_headers_and_other_files(world):
+    wb = openpyxl.load_workbook(world["out"] / f"register_2024_revisi{F.FEEDBACK_SUFFIX}")
+    assert wb.sheetnames[0] == "Ringkasan"
+    text = "\n".join(str(v) for r in wb["Ringkasan"].iter_rows(values_only=True) for v in r if v is not None)
+    ledger = world["ledger"].set_index("path").loc["kukar/register_2024_revisi.xlsx"]
+    values = {r[0]: r[1] for r in wb["Ringkasan"].iter_rows(values_only=True) if r[0]}
+    s = F.texts()["summary"]
+    assert values[s["data_rows"]] == ledger["data_rows"] == 8
+    assert values[s["rows_staged"]] == ledger["rows_staged"] == 4
+    assert values[s["rows_rejected"]] == ledger["rows_rejected"] == 4
+    assert values[s["rows_superseded"]] == 0
+    labels = F.texts()["rule_labels"]
+    for rule in ("victim_sex_invalid", "incident_date_unparseable", "forms_missing", "case_id_missing"):
+        assert values[labels[rule]] == 1
+    assert "Kolom 'Tgl Kjd' tidak dikenali" in text and "Kolom 'Catatan' tidak dikenali" in text
+    assert "Kolom data pribadi 'NIK' tidak disimpan" in text
+    assert "register_2024.xlsx" in text  # the file it superseded
+    assert values[s["status"]] == F.texts()["status"]["loaded"]
+    old = openpyxl.load_workbook(world["out"] / f"register_2024{F.FEEDBACK_SUFFIX}")["Ringkasan"]
+    old_text = "\n".join(str(v) for r in old.iter_rows(values_only=True) for v in r if v is not None)
+    assert F.texts()["status"]["superseded"] in old_text and "register_2024_revisi.xlsx" in old_text
+
+
+def test_two_row_headers_and_ods_files_are_marked_too(world):
+    ws = openpyxl.load_workbook(world["out"] / f"register_2023_dua_baris{F.FEEDBACK_SUFFIX}")["2023"]
+    assert ws["D4"].fill.fgColor.rgb.endswith(F.RED) and "Usia '200'" in ws["D4"].comment.text
+    assert ws["A6"].value is None and ws["A6"].fill.fgColor.rgb.endswith(F.RED)
+    assert ws["E4"].value == "Siti Contoh"  # the agency's own sheet, copied back to it
+    assert "Kolom 'Umur' muncul dua kali" in ws["H3"].comment.text and ws["D3"].comment is None
+    assert "Kolom data pribadi 'Nama'" in ws["E3"].comment.text
+    assert ws["A2"].comment is None and ws["C3"].comment is None
+    ods = openpyxl.load_workbook(world["out"] / f"register_2022{F.FEEDBACK_SUFFIX}")["Register"]
+    assert ods["B3"].fill.fgColor.rgb.endswith(F.RED) and "31/02/2022" in ods["B3"].comment.text
+
+
+def test_a_hostile_value_is_written_as_text(world):
+    path = world["out"] / f"register_2024_revisi{F.FEEDBACK_SUFFIX}"
+    ws = openpyxl.load_workbook(path)["Register"]
+    hits = [c for r in ws.iter_rows() for c in r if c.value == HOSTILE]
+    assert len(hits) == 2
+    assert all(c.data_type == "s" for c in hits)
+    assert any(c.comment is not None for c in hits)  # the warned place cell
+    import python_calamine as pc
+
+    wb = pc.CalamineWorkbook.from_path(str(path))
+    assert HOSTILE in [v for r in wb.get_sheet_by_name("Register").to_python() for v in r]
+
+
+@pytest.mark.parametrize("value", [HOSTILE, "=1+1", "+62 811 2222 3333", "-5", "@SUM(A1)", "\t=1", "teks biasa"])
+def test_put_keeps_text_as_text(tmp_path, value):
+    wb = openpyxl.Workbook()
+    F.put(wb.active, 1, 1, value)
+    wb.save(tmp_path / "x.xlsx")
+    cell = openpyxl.load_workbook(tmp_path / "x.xlsx").active["A1"]
+    assert cell.data_type == "s" and cell.value == value
+
+
+def test_receipts_for_every_file_and_feedback_only_where_needed(world):
+    out = world["out"]
+    names = {p.name for p in out.iterdir()}
+    assert {p.name for p in world["written"]} == names
+    for path in world["ledger"]["path"]:
+        if path.split("/")[-1].startswith("~$"):
+            assert not any(n.startswith("~$") for n in names)
+            continue
+        assert f"{_stem(path)}{F.RECEIPT_SUFFIX}" in names, path
+    assert f"bersih{F.FEEDBACK_SUFFIX}" not in names
+    receipt = (out / f"bersih{F.RECEIPT_SUFFIX}").read_text()
+    assert "bersih.xlsx" in receipt and "WITA" in receipt and F.texts()["receipt"]["no_problems"] in receipt
+    revisi = (out / f"register_2024_revisi{F.RECEIPT_SUFFIX}").read_text()
+    assert f"register_2024_revisi{F.FEEDBACK_SUFFIX}" in revisi
+
+
+def test_feedback_for_a_file_without_problems_anymore_is_removed(world):
+    assert f"lama{F.FEEDBACK_SUFFIX}" in world["first_names"]
+    names = {p.name for p in world["out"].iterdir()}
+    assert f"lama{F.FEEDBACK_SUFFIX}" not in names  # the file is gone: nothing to fix
+    assert f"lama{F.RECEIPT_SUFFIX}" in names  # but its receipt says so
+    assert F.texts()["status"]["removed"] in (world["out"] / f"lama{F.RECEIPT_SUFFIX}").read_text()
+
+
+def test_index_lists_every_ledger_file_and_the_missing_months(world):
+    page = (world["out"] / F.INDEX_FILE).read_text()
+    for path in world["ledger"]["path"]:
+        assert F.esc(path.split("/", 1)[1]) in page, path
+    assert "catatan &lt;b&gt;&amp;.xlsx" in page and "catatan <b>" not in page
+    months = world["months"]
+    missing = months[~months["has_data"]]
+    assert len(missing) > 0
+    names = F.texts()["months"]
+    for r in missing.to_dict("records"):
+        assert f"{names[r['month'] - 1]} {r['year']}" in page
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")  # no external resources
+
+
+def test_no_personal_data_outside_the_feedback_workbooks(world):
+    for path in world["out"].iterdir():
+        if path.suffix == ".html":
+            text = path.read_text()
+            assert not [p for p in PERSONAL if p in text], path.name
+    assert all(isinstance(p, Path) for p in world["written"])
+
+
+def test_a_second_build_changes_nothing(world, tmp_path):
+    out = world["out"]
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    (out / f"stale{F.FEEDBACK_SUFFIX}").write_bytes(b"old")
+    (out / "catatan-petugas.txt").write_text("not ours")
+    with duckdb.connect(str(world["warehouse"] / "warehouse.duckdb"), read_only=True) as con:
+        F.build_feedback(con, AGENCY, world["raw"], world["archive"])
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    assert after.pop("catatan-petugas.txt")[0] == b"not ours"
+    (out / "catatan-petugas.txt").unlink()
+    assert after == before
+
+
+def test_a_deleted_file_is_read_from_the_archive(world, tmp_path):
+    ledger = world["ledger"].set_index("path")
+    fb = next(f for f in F.files_from_frames(
+        {"ledger": world["ledger"], "sheets": world["sheets"], "rejected": world["rejected"],
+         "warnings": world["warnings"], "staged": world["staged"], "superseded": world["superseded"]})
+        if f.path == "kukar/register_2024_revisi.xlsx")
+    elsewhere = tmp_path / "raw"  # a raw folder without the file
+    source = F.source_path(fb, elsewhere, world["archive"])
+    assert source == world["archive"] / ledger.loc[fb.path, "archived_as"]
+    target = F.write_feedback_workbook(fb, source, tmp_path / "x.xlsx", AGENCY)
+    ws = openpyxl.load_workbook(target)["Register"]
+    assert any(c.comment for r in ws.iter_rows() for c in r)
+
+
+def test_dry_run_feedback_for_one_file_without_a_warehouse(isolated_env, tmp_path):
+    path = register(tmp_path / "baru.xlsx", [row(case_id="N1"), row(case_id="N2", sex="X"),
+                                             row(case_id="N3", place="Kebun")])
+    out = F.feedback_for_new_file(path, AGENCY, tmp_path / "out")
+    assert out == tmp_path / "out" / f"baru{F.FEEDBACK_SUFFIX}"
+    assert not (isolated_env["warehouse"] / "warehouse.duckdb").exists()
+    wb = openpyxl.load_workbook(out)
+    summary = {r[0]: r[1] for r in wb["Ringkasan"].iter_rows(values_only=True) if r[0]}
+    s = F.texts()["summary"]
+    assert summary[s["rows_staged"]] == 2 and summary[s["rows_rejected"]] == 1
+    assert s["title_dry_run"] in summary
+    ws = wb["Register"]
+    cols = _header_cols(ws, 4, 1)
+    assert ws.cell(row=6, column=cols["Jenis Kelamin"]).fill.fgColor.rgb.endswith(F.RED)
+    assert ws.cell(row=7, column=cols["Tempat Kejadian"]).fill.fgColor.rgb.endswith(F.YELLOW)
+    status = _status_col(ws, 4)
+    assert [ws.cell(row=r, column=status).value for r in (5, 6, 7)] == ["DIMUAT", "DITOLAK", "DIMUAT"]
+
+
+def test_dry_run_of_an_unreadable_file_still_explains(tmp_path):
+    bad = tmp_path / "rusak.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not a zip")
+    out = F.feedback_for_new_file(bad, AGENCY, tmp_path)
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["Ringkasan"]
+    text = " ".join(str(v) for r in wb["Ringkasan"].iter_rows(values_only=True) for v in r if v)
+    assert "DITOLAK" in text and "tidak dapat dibuka" in text
+
+
+def test_output_names_keep_files_apart():
+    stems = F.output_stems(["kukar/a.xlsx", "kukar/a.xls", "kukar/b.xlsx", "kukar/2024/b.xlsx"])
+    assert stems == {"kukar/a.xlsx": "a.xlsx", "kukar/a.xls": "a.xls", "kukar/b.xlsx": "b",
+                     "kukar/2024/b.xlsx": "2024__b"}
+
+
+def test_wording_covers_every_rule_and_warning():
+    from pipeline.messages import catalogue
+
+    t = F.texts()
+    for code, message in catalogue().items():
+        if message.kind == "rules":
+            assert code in t["rule_labels"], code
+        if message.kind == "warnings":
+            assert code in t["warning_labels"], code
+
+
+# ---------------------------------------------------------------- the template
+
+def test_template_headers_and_choices_are_in_the_contract():
+    from pipeline.contract import load_contract, norm_header, norm_value
+    from pipeline.registry import get_agency
+    from pipeline.values import kecamatan_lookup
+
+    contract = load_contract()
+    t = F.texts()["template"]
+    for column, header in t["headers"].items():
+        assert contract.header_to_column[norm_header(header)] == column
+    for column, labels in t["choices"].items():
+        for label in labels:
+            assert contract.lookup(column, label) is not None, (column, label)
+    table = kecamatan_lookup(get_agency(AGENCY).kecamatan, contract)
+    assert table.get(norm_value(t["outside_region"])) == "LUAR_WILAYAH"
+
+
+def test_template_round_trips_through_the_pipeline(tmp_path):
+    from pipeline.contract import load_contract
+    from pipeline.excel import read_workbook
+    from pipeline.ingest import FileEntry, Limits, read_file
+    from pipeline.registry import get_agency
+    from pipeline.staging import stage_agency
+
+    path = F.write_template(AGENCY, tmp_path / "template.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Register"]
+    assert wb.sheetnames[0] == "Register" and "Petunjuk" in wb.sheetnames
+    headers = [c.value for c in ws[4] if c.value]
+    assert headers[:3] == ["No Registrasi", "Korban Ke", "Tanggal Pengaduan"] and "Nama" not in headers
+    lists = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
+    columns = {openpyxl.utils.get_column_letter(headers.index(h) + 1): h for h in headers}
+    covered = {columns[str(dv.sqref).split(":")[0].rstrip("0123456789")] for dv in lists}
+    assert covered == {"Jenis Kelamin", "Kelompok Umur", "Bentuk Kekerasan", "KDRT", "Status Anak",
+                       "Tempat Kejadian", "Hubungan Pelaku", "Kecamatan", "Layanan", "Status Kasus"}
+    kec = next(dv for dv in lists if columns[str(dv.sqref).split(":")[0].rstrip("0123456789")] == "Kecamatan")
+    sheet, ref = kec.formula1.split("!")
+    options = [c.value for r in wb[sheet.strip("'")][ref.replace("$", "")] for c in r]
+    assert "Tenggarong" in options and "Luar Wilayah" in options
+
+    values = [
+        ["K1", 1, dt.datetime(2025, 3, 5), dt.datetime(2025, 3, 1), "P", 12, "6-12", "Seksual", "KDRT", "Korban",
+         "Rumah Tangga", "Orang Tua", "Tenggarong", "Pengaduan, Kesehatan", "Proses"],
+        ["K1", 2, dt.datetime(2025, 3, 5), dt.datetime(2025, 3, 1), "L", 9, None, "Fisik, Psikis", "KDRT",
+         "Saksi", "Rumah Tangga", "Orang Tua", "Tenggarong", "Pengaduan", "Proses"],
+        ["K2", 1, dt.datetime(2025, 4, 2), None, "P", 31, "25-44", "Psikis", "Non KDRT", None, "Tempat Kerja",
+         "Rekan Kerja", "Luar Wilayah", "Bantuan Hukum", "Selesai"],
+    ]
+    for r, line in enumerate(values, 5):
+        for c, value in enumerate(line, 1):
+            ws.cell(row=r, column=c, value=value)
+    wb.save(path)
+
+    contract = load_contract()
+    book = read_workbook(path, contract)
+    assert [s.name for s in book.registers] == ["Register"]
+    sheet = book.registers[0]
+    assert len(sheet.rows) == 3 and not sheet.header.unknown and not sheet.header.personal
+    entry = FileEntry(path=path, rel="kukar/template.xlsx", size=path.stat().st_size, mtime=0, sha256="x")
+    read = read_file(entry, AGENCY, contract, Limits(), "run", dt.datetime(2025, 6, 1))
+    result = stage_agency(read.raw, get_agency(AGENCY), {("kukar/template.xlsx", "Register"): sheet.header.written},
+                          {"kukar/template.xlsx": (0, "template.xlsx")}, dt.date(2025, 6, 30), contract)
+    assert len(result.staged) == 3 and result.rejected.empty and result.warnings.empty
+    staged = result.staged.sort_values(["case_id", "victim_seq"])
+    assert staged["kecamatan_code"].tolist() == ["64.02.06", "64.02.06", "LUAR_WILAYAH"]
+    assert staged["is_kdrt"].tolist() == [True, True, False]
