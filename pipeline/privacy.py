@@ -88,3 +88,20 @@ def identity_key(value: object) -> str | None:
     if not re.fullmatch(r"\d{16}", digits):
         return None
     return keyed_hash("nik", digits)[:32]
+
+
+class ScrubbedError(RuntimeError):
+    """An error re-raised without its message, which may quote a cell value.
+
+    It keeps the exception type and where it happened (file, line, function), which
+    is enough to find a bug, and nothing that came from an agency's file.
+    """
+
+
+def scrubbed(exc: BaseException, context: str) -> ScrubbedError:
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)[-4:]
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+    return ScrubbedError(f"{context}: {type(exc).__name__} at {where} (message withheld: it may quote a cell; "
+                         f"set PPA_DEBUG=1 to see it)")

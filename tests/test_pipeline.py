@@ -212,3 +212,20 @@ def test_the_same_victim_in_two_files_is_linked_by_a_keyed_hash_not_by_the_nik(i
     assert not [t for t in duckdb_texts(isolated_env["warehouse"] / "warehouse.duckdb") if "6409014507100001" in t]
     copy = query(isolated_env["warehouse"], "SELECT * FROM staging.case_victims", db="analytics.duckdb")
     assert "victim_key" not in copy.columns
+
+
+def test_an_error_quoting_a_cell_never_reaches_the_run_log(isolated_env, monkeypatch):
+    import pipeline.ingest as ingest
+
+    register(isolated_env["raw"] / "kukar/a.xlsx", [row()])
+
+    def boom(*args, **kwargs):
+        raise ValueError("could not convert 'Siti Rahmawati 6402011234560001'")
+
+    monkeypatch.setattr(ingest, "stage_agency", boom)
+    with dg.instance_for_test() as instance:
+        result = run_pipeline("kukar", instance=instance)
+        assert not result.success
+        logs = " ".join(str(r.event_log_entry) for r in instance.get_records_for_run(result.run_id, limit=10_000).records)
+    assert "ValueError" in logs and "ingest.py" in logs
+    assert "Siti Rahmawati" not in logs and "6402011234560001" not in logs

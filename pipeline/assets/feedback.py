@@ -1,11 +1,13 @@
 """Feedback for agency staff, in their own folder: umpan-balik/."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
 
 from pipeline.assets.ingest import POOL
 from pipeline.assets.marts import MART_KEYS
+from pipeline.privacy import scrubbed
 from pipeline.resources import DropFolderResource, WarehouseResource
 
 FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
@@ -24,8 +26,13 @@ def build_feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
 
         written = {}
         for code in context.partition_keys:
-            with warehouse.connect() as con:
-                paths = build_feedback(con, code, Path(drop_folder.raw_dir), Path(drop_folder.archive_dir))
+            try:
+                with warehouse.connect() as con:
+                    paths = build_feedback(con, code, Path(drop_folder.raw_dir), Path(drop_folder.archive_dir))
+            except Exception as exc:  # the message may quote a cell of the agency's file
+                if os.environ.get("PPA_DEBUG") == "1":
+                    raise
+                raise scrubbed(exc, f"feedback for agency {code}") from None
             written[code] = len(paths)
         return dg.MaterializeResult(metadata={"files_written": sum(written.values()),
                                               "per_agency": dg.MetadataValue.json(written)})

@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+import os
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pandera.pandas as pa
 
 from pipeline.assets.common import markdown, preview
 from pipeline.ingest import AgencyLoad, Limits, Previous, load_agency
+from pipeline.privacy import scrubbed
 from pipeline.registry import agency_codes, get_agency
 from pipeline.resources import DropFolderResource, WarehouseResource
 from pipeline.schemas.cases import staged_schema
@@ -83,14 +85,19 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         for code in context.partition_keys:
             agency = get_agency(code, registry_path)
             load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
-            with warehouse.connect() as con:
-                previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
-                                      for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets")))
-            load = load_agency(agency, Path(drop_folder.raw_dir), previous, context.run.run_id, now, load_date,
-                               Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet),
-                               archive_dir=Path(drop_folder.archive_dir))
-            with warehouse.connect() as con:
-                replace_agency_slices(con, code, load.frames)
+            try:
+                with warehouse.connect() as con:
+                    previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
+                                          for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets")))
+                load = load_agency(agency, Path(drop_folder.raw_dir), previous, context.run.run_id, now, load_date,
+                                   Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet),
+                                   archive_dir=Path(drop_folder.archive_dir))
+                with warehouse.connect() as con:
+                    replace_agency_slices(con, code, load.frames)
+            except Exception as exc:  # the message may quote a cell: never let it reach the run log
+                if os.environ.get("PPA_DEBUG") == "1":
+                    raise
+                raise scrubbed(exc, f"loading agency {code}") from None
             context.log.info(
                 f"{code}: {len(load.ledger)} files, {len(load.staging.staged)} staged, "
                 f"{len(load.staging.rejected)} rejected, {len(load.staging.superseded)} superseded")
