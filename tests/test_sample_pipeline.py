@@ -32,7 +32,10 @@ def sample_run(tmp_path_factory):
         mp.setenv("PPA_HASH_SECRET", "sample-secret")
         with dg.DagsterInstance.get() as instance:
             result = run_pipeline(instance=instance)
-    assert result.success
+        assert result.success
+        from pipeline.report import write_report
+
+        write_report(paths["warehouse"] / "analytics.duckdb", paths["reports"])
     return manifest, paths, result
 
 
@@ -102,10 +105,15 @@ def test_no_personal_value_reaches_any_table_file_or_instance(sample_run):
     pattern = trie_pattern({v for v in manifest.personal_values if len(v) >= 6})
     sources = {db.name: duckdb_texts(db) for db in paths["warehouse"].glob("*.duckdb")}
     sources.update({p.name: parquet_texts(p) for p in (paths["warehouse"] / "parquet").glob("*.parquet")})
+    assert (paths["reports"] / "laporan.html").exists()
     for folder in (paths["dagster_home"], paths["reports"]):
         for path in folder.rglob("*"):
             if path.is_file():
                 sources[str(path)] = [path.read_bytes().decode("utf-8", errors="ignore")]
+    # receipts and summary pages (only the feedback workbooks may quote the agency's own file)
+    html = list(paths["raw"].glob("*/umpan-balik/*.html"))
+    assert len(html) > 30
+    sources.update({str(p): [p.read_text(encoding="utf-8")] for p in html})
     assert len(sources) > 5
     leaks = find_leaks(pattern, sources)
     assert not leaks, leaks.most_common(10)
