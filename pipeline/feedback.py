@@ -21,7 +21,6 @@ Wording lives in schemas/feedback_messages.yaml.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import json
 import math
@@ -39,7 +38,7 @@ import yaml
 
 from pipeline.config import SCHEMAS_DIR
 from pipeline.contract import load_contract, norm_header
-from pipeline.ingest import FEEDBACK_DIR  # the folder that the pipeline and the sensor skip
+from pipeline.ingest import FEEDBACK_DIR, sha256_file  # FEEDBACK_DIR: the folder the pipeline and the sensor skip
 from pipeline.messages import catalogue, render
 from pipeline.registry import Agency, get_agency
 
@@ -256,19 +255,11 @@ def source_path(fb: FileFeedback, raw_dir: Path, archive_dir: Path | None) -> Pa
     current = Path(raw_dir) / fb.path
     archived = Path(archive_dir) / fb.archived_as if archive_dir and fb.archived_as else None
     if current.is_file():
-        if not fb.sha256 or _sha256(current) == fb.sha256:
+        if not fb.sha256 or sha256_file(current) == fb.sha256:
             return current
     if archived is not None and archived.is_file():
         return archived
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- marks on rows and cells
@@ -824,7 +815,7 @@ def _badge(status: str) -> str:
 
 def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) -> str:
     """A receipt: the file arrived, when, and what became of it. No values from the file."""
-    t, r, s = texts(), texts()["receipt"], texts()["summary"]
+    r, s = texts()["receipt"], texts()["summary"]
     rows = [
         (r["agency"], esc(agency.name)),
         (r["file"], f"<b>{esc(_short(fb.path))}</b>"),
@@ -858,7 +849,8 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
 def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dict[str, str]],
                  months: pd.DataFrame, yoy: pd.DataFrame, updated: object) -> str:
     """The summary page: totals, the month grid, year-on-year, and every file ever sent."""
-    t, x = texts(), texts()["index"]
+    t = texts()
+    x = t["index"]
     live = [f for f in files if f.status not in ("removed", "ignored")]
     parts = [f"<h1>{esc(x['title'])}</h1>",
              f"<p class=\"sub\"><b>{esc(agency.name)}</b> &middot; {esc(x['updated'])}: "
@@ -913,7 +905,8 @@ def missing_months(months: pd.DataFrame) -> list[tuple[int, int]]:
 
 
 def _month_grid(months: pd.DataFrame) -> str:
-    t, x = texts(), texts()["index"]
+    t = texts()
+    x = t["index"]
     if months.empty or not months["has_data"].astype(bool).any():
         return f"<p>{esc(x['no_months'])}</p>"
     short = t["months_short"]
@@ -950,7 +943,8 @@ def _month_grid(months: pd.DataFrame) -> str:
 
 
 def _yoy_table(yoy: pd.DataFrame) -> str:
-    t, x = texts(), texts()["index"]
+    t = texts()
+    x = t["index"]
     if yoy.empty:
         return f"<p>{esc(x['no_yoy'])}</p>"
     head = "".join(f"<th>{esc(c)}</th>" for c in x["yoy_columns"])

@@ -61,7 +61,7 @@ MARTS: dict[str, tuple[str, str]] = {
     "reporting_completeness": (
         "Per agency and month: whether any row arrived, how many victims, and from which files. A month "
         "without data is a missing export until shown otherwise, not a month without violence.",
-        f"""
+        """
         WITH all_rows AS (SELECT agency, report_date, child_role, _source_file FROM staging.case_victims),
         bounds AS (SELECT date_trunc('year', min(report_date)) AS lo, date_trunc('month', max(report_date)) AS hi
                    FROM all_rows),

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from helpers import query, run_pipeline
-from workbooks import HEADER, register
+from workbooks import register
 
 D = dt.date
 KUTIM_2021 = 434459 + round((455504 - 434459) / 3)  # interpolated between 2020 and 2023

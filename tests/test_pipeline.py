@@ -4,7 +4,6 @@ import datetime as dt
 import os
 
 import dagster as dg
-import pytest
 
 from helpers import query, run_pipeline
 from workbooks import HEADER, register, row, write_workbook
