@@ -15,14 +15,12 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.privacy import keyed_hash
-
 STORAGE_VERSION = "v1.4.0"
 DEIDENTIFIED_SQL = """
-SELECT agency, case_id, victim_seq, year, month(report_date) AS report_month, victim_sex, victim_age,
+SELECT agency, case_key, victim_seq, year, month(report_date) AS report_month, victim_sex, victim_age,
        victim_age_group, is_child, violence_forms, is_kdrt, child_role, place, perp_relation, kecamatan_code,
        services, case_status
-FROM staging.case_victims ORDER BY agency, year, case_id, victim_seq
+FROM staging.case_victims ORDER BY agency, year, case_key, victim_seq
 """
 
 
@@ -34,9 +32,6 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
     marts = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
         "AND table_catalog = current_database() ORDER BY 1").fetchall()]
-    victims = con.execute(DEIDENTIFIED_SQL).df()
-    victims.insert(1, "case_key", [keyed_hash("case", a, c)[:20] for a, c in zip(victims["agency"], victims["case_id"])])
-    victims = victims.drop(columns="case_id")
     tables = [f"marts.{name}" for name in marts] + ["meta.agencies", "meta.population", "meta.kecamatan"]
     selects = {table: _public_select(con, table) for table in tables}
     con.execute(f"ATTACH '{tmp}' AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')")
@@ -45,9 +40,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
             con.execute(f"CREATE SCHEMA analytics.{schema}")
         for table in tables:
             con.execute(f"CREATE TABLE analytics.{table} AS {selects[table]}")
-        con.register("_victims", victims)
-        con.execute("CREATE TABLE analytics.staging.case_victims AS SELECT * FROM _victims")
-        con.unregister("_victims")
+        con.execute(f"CREATE TABLE analytics.staging.case_victims AS {DEIDENTIFIED_SQL}")
         for table in tables:
             comment = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
                                   "AND schema_name || '.' || table_name = ?", [table]).fetchall()

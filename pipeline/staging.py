@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from pipeline import values as V
 from pipeline.contract import Contract, load_contract
 from pipeline.messages import catalogue, render
+from pipeline.privacy import keyed_hash
 from pipeline.registry import Agency
 from pipeline.schemas.cases import candidate_schema
 
@@ -28,7 +29,7 @@ LINEAGE = ["_source_file", "_source_sha256", "_source_sheet", "_source_row", "_l
 STAGED_COLUMNS = [
     "agency", "case_id", "victim_seq", "report_date", "incident_date", "year", "victim_sex",
     "victim_age", "victim_age_group", "is_child", "violence_forms", "is_kdrt", "child_role",
-    "place", "perp_relation", "kecamatan_code", "services", "case_status", "victim_key", *LINEAGE,
+    "place", "perp_relation", "kecamatan_code", "services", "case_status", "case_key", "victim_key", *LINEAGE,
 ]
 TEXT_COLUMNS = ["agency", "case_id", "victim_sex", "victim_age_group", "child_role", "place", "perp_relation",
                 "kecamatan_code", "case_status"]
@@ -223,6 +224,9 @@ def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: di
     has_group = ~has_age & staged["victim_age_group"].notna()
     child[has_group] = staged.loc[has_group, "victim_age_group"].isin(V.CHILD_GROUPS)
     staged["is_child"] = child
+    # pseudonymous case id for the researchers' copy: keyed hash, never the register number
+    keys = {c: keyed_hash("case", agency.code, c)[:20] for c in staged["case_id"].unique()}
+    staged["case_key"] = staged["case_id"].map(keys).astype(object)
     staged = staged[STAGED_COLUMNS].reset_index(drop=True)
 
     warnings_df = pd.DataFrame.from_records(warnings, columns=WARNING_COLUMNS)

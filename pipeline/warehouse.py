@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS staging.case_victims (
     victim_sex VARCHAR, victim_age INTEGER, victim_age_group VARCHAR, is_child BOOLEAN,
     violence_forms VARCHAR[] NOT NULL, is_kdrt BOOLEAN NOT NULL, child_role VARCHAR,
     place VARCHAR, perp_relation VARCHAR, kecamatan_code VARCHAR, services VARCHAR[] NOT NULL,
-    case_status VARCHAR, victim_key VARCHAR,
+    case_status VARCHAR, case_key VARCHAR, victim_key VARCHAR,
     _source_file VARCHAR NOT NULL, _source_sha256 VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
     _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
 );
