@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 
-from pipeline import privacy
+from pipeline import privacy, safety
 from pipeline.contract import Contract, load_contract, norm_header, norm_value
+from pipeline.safety import SafetyLimits, UnreadableFile
 
 READABLE_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
 HEADER_SCAN_ROWS = 30
-
-
-class UnreadableFile(Exception):
-    """The file cannot be read as a workbook. `code` names a message in the catalogue."""
-
-    def __init__(self, code: str, detail: str = ""):
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass
@@ -57,6 +51,8 @@ class SheetResult:
     rows: list[DataRow] = field(default_factory=list)
     total_rows: int = 0  # JUMLAH / TOTAL rows skipped
     blank_rows: int = 0  # rows with nothing in a recognised column
+    uncached: list[str] = field(default_factory=list)  # data cells holding a formula saved without its value
+    empty: bool = False  # the sheet holds no value at all
 
 
 @dataclass
@@ -152,16 +148,39 @@ def _map_header(header_rows: list[list[object]], last_index: int, contract: Cont
     )
 
 
-def extract_rows(rows: list[list[object]], header: Header, contract: Contract) -> tuple[list[DataRow], int, int]:
-    """Data rows below the header; blank rows and total rows are not data."""
+def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contract,
+                 merges: list[tuple[tuple[int, int], tuple[int, int]]] | None = None,
+                 uncached: set[tuple[int, int]] | None = None,
+                 formulas: list[str] | None = None, last_row: int | None = None) -> tuple[list[DataRow], int, int]:
+    """Data rows below the header; blank rows and total rows are not data.
+
+    `rows` is the whole sheet from its first row, read lazily. A value merged over
+    several data rows counts for each of them (in the merge's first column).
+    `uncached` holds (row, column), 0-based, of formulas saved without a value; the
+    ones in a kept column of a data row are added to `formulas` as cell names.
+    """
     data: list[DataRow] = []
     totals = blanks = 0
-    personal_idx, identity_idx = _personal_indexes(rows, header, contract)
-    for i in range(header.row, len(rows)):
-        raw = rows[i]
+    first = header.row - header.rows
+    header_rows: list[list[object]] = []
+    personal_idx: list[int] = []
+    identity_idx: int | None = None
+    fill = _MergeFill(merges or [], header.row, last_row)
+    for i, raw in enumerate(rows):
+        if i < header.row:
+            if i >= first:
+                header_rows.append(raw)
+                if i == header.row - 1:
+                    personal_idx, identity_idx = _personal_indexes(header_rows, header, contract)
+            continue
+        if fill:
+            raw = fill(raw, i)
         if any(norm_value(cell_text(v)) in contract.total_markers for v in raw if isinstance(v, str)):
             totals += 1
             continue
+        if uncached and formulas is not None:
+            formulas.extend(f"{safety.column_letters(c + 1)}{i + 1}" for c in header.columns.values()
+                            if (i, c) in uncached)
         values: dict[str, str | None] = {}
         masked: list[str] = []
         for column, c in header.columns.items():
@@ -181,13 +200,46 @@ def extract_rows(rows: list[list[object]], header: Header, contract: Contract) -
     return data, totals, blanks
 
 
-def _personal_indexes(rows: list[list[object]], header: Header, contract: Contract) -> tuple[list[int], int | None]:
+class _MergeFill:
+    """Copies the value of a merge over several data rows into the rows it covers (first column only)."""
+
+    def __init__(self, merges: list[tuple[tuple[int, int], tuple[int, int]]], first_data: int,
+                 last_row: int | None = None, max_cells: int = 1_000_000):
+        self.tops: dict[int, list[int]] = {}  # top row -> columns to remember
+        self.covered: dict[int, list[tuple[int, int]]] = {}  # row -> [(column, top row)]
+        self.values: dict[tuple[int, int], object] = {}
+        cells = 0
+        for (r0, c0), (r1, _c1) in set(merges):
+            if last_row is not None:  # a merge may reach far below the last value: stop there
+                r1 = min(r1, last_row)
+            if r1 > r0 and r0 >= first_data:
+                cells += r1 - r0
+                if cells > max_cells:  # overlapping merges, made to exhaust memory
+                    raise UnreadableFile("sheet_too_many_merges")
+                self.tops.setdefault(r0, []).append(c0)
+                for r in range(r0 + 1, r1 + 1):
+                    self.covered.setdefault(r, []).append((c0, r0))
+
+    def __bool__(self) -> bool:
+        return bool(self.covered)
+
+    def __call__(self, raw: list[object], i: int) -> list[object]:
+        for c in self.tops.get(i, ()):
+            self.values[(i, c)] = raw[c] if c < len(raw) else None
+        for c, top in self.covered.get(i, ()):
+            if c >= len(raw):
+                raw = list(raw) + [""] * (c + 1 - len(raw))
+            if cell_text(raw[c]) is None:
+                raw[c] = self.values.get((top, c))
+        return raw
+
+
+def _personal_indexes(header_rows: list[list[object]], header: Header, contract: Contract) -> tuple[list[int], int | None]:
     """Columns of personal data, and the first that identifies a person (a NIK)."""
-    first = header.row - header.rows
-    width = max((len(r) for r in rows[first : header.row]), default=0)
+    width = max((len(r) for r in header_rows), default=0)
     out, identity = [], None
     for c in range(width):
-        texts = [cell_text(r[c]) if c < len(r) else None for r in rows[first : header.row]]
+        texts = [cell_text(r[c]) if c < len(r) else None for r in header_rows]
         name = texts[-1] or texts[0]
         if name and privacy.is_personal_header(norm_header(name), contract.personal_headers):
             out.append(c)
@@ -196,42 +248,96 @@ def _personal_indexes(rows: list[list[object]], header: Header, contract: Contra
     return out, identity
 
 
-def read_workbook(path: Path, contract: Contract | None = None, max_rows: int = 200_000) -> WorkbookResult:
-    """Read every sheet of a workbook; raise UnreadableFile when it is not one."""
+def read_workbook(path: Path, contract: Contract | None = None, max_rows: int = 200_000,
+                  limits: SafetyLimits | None = None) -> WorkbookResult:
+    """Read every sheet of a workbook; raise UnreadableFile when it is not one, or not a safe one.
+
+    The container is checked first (safety.check_file: size when unpacked, XML
+    declarations, each sheet's used area), so calamine never opens a hostile file.
+    Rows are read one at a time, so memory follows the sheet's used area, not its
+    copy as Python lists.
+    """
     contract = contract or load_contract()
     import python_calamine as pc
 
     if path.suffix.lower() not in READABLE_SUFFIXES:
         raise UnreadableFile("format_unsupported", path.suffix)
+    limits = limits or SafetyLimits.from_env(max_rows)
+    container = safety.check_file(path, limits)
     try:
-        workbook = pc.CalamineWorkbook.from_path(str(path))
+        if container.matches(path.suffix):
+            workbook = pc.CalamineWorkbook.from_path(str(path))
+        else:  # e.g. an .xlsx saved under an .xls name: calamine picks its reader by content
+            with open(path, "rb") as handle:
+                workbook = pc.CalamineWorkbook.from_filelike(handle)
     except pc.PasswordError as exc:
         raise UnreadableFile("file_password", str(exc)) from None
-    except Exception as exc:  # calamine raises many kinds for broken files
-        raise UnreadableFile("file_unreadable", type(exc).__name__) from None
+    except Exception as exc:  # the container looked right, but calamine cannot read it
+        raise UnreadableFile("file_damaged", f"{type(exc).__name__}: {str(exc)[:120]}") from None
     sheets: list[SheetResult] = []
+    formulas: list[str] = []
     try:
         for meta in workbook.sheets_metadata:
             visible = meta.visible == pc.SheetVisibleEnum.Visible
+            area = container.sheets.get(meta.name)
             try:
                 sheet = workbook.get_sheet_by_name(meta.name)
-                if sheet.total_height > max_rows + HEADER_SCAN_ROWS:
-                    raise UnreadableFile("sheet_too_many_rows", f"{meta.name}: {sheet.total_height}")
-                rows = sheet.to_python(skip_empty_area=False)
-            except UnreadableFile:
-                raise
-            except Exception as exc:
+                _check_loaded(meta.name, sheet, limits)
+                uncached = {(r - 1, c - 1) for r, c in area.uncached} if area else set()
+                result = read_sheet(meta.name, visible, sheet_rows(sheet), contract,
+                                    merges=sheet.merged_cell_ranges or [], uncached=uncached,
+                                    last_row=sheet.end[0] if sheet.end else 0)
+            except UnreadableFile as exc:
+                raise exc if exc.detail else UnreadableFile(exc.code, meta.name) from None
+            except pc.PasswordError as exc:
+                raise UnreadableFile("file_password", str(exc)) from None
+            except Exception:
                 sheets.append(SheetResult(meta.name, visible, False, reason="sheet_unreadable"))
                 continue
-            sheets.append(read_sheet(meta.name, visible, rows, contract))
+            formulas.extend(f"{meta.name}!{cell}" for cell in result.uncached)
+            sheets.append(result)
     finally:
         workbook.close()
+    if formulas:
+        more = f" (+{len(formulas) - 5})" if len(formulas) > 5 else ""
+        raise UnreadableFile("formula_not_calculated", ", ".join(formulas[:5]) + more)
+    if sheets and all(s.empty for s in sheets):
+        raise UnreadableFile("workbook_empty")
     return WorkbookResult(sheets)
 
 
-def read_sheet(name: str, visible: bool, rows: list[list[object]], contract: Contract) -> SheetResult:
-    header = find_header(rows, contract)
+def _check_loaded(name: str, sheet, limits: SafetyLimits) -> None:
+    """Limits on a sheet calamine has read (.xls has no area check before; the format caps it)."""
+    rows, cols = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
+    safety.check_area(name, rows, cols, limits)
+
+
+def sheet_rows(sheet) -> Iterator[list[object]]:
+    """A calamine sheet's rows one at a time, each from column A, from row 1 (as Excel numbers them).
+
+    python-calamine's iter_rows starts at row 1 but at the first used column;
+    tests/test_hostile.py checks that this equals to_python(skip_empty_area=False).
+    """
+    if sheet.start is None:
+        return
+    pad = [""] * sheet.start[1]
+    for row in sheet.iter_rows():
+        yield pad + row if pad else row
+
+
+def read_sheet(name: str, visible: bool, rows: Iterable[list[object]], contract: Contract,
+               merges: list[tuple[tuple[int, int], tuple[int, int]]] | None = None,
+               uncached: set[tuple[int, int]] | None = None, last_row: int | None = None) -> SheetResult:
+    """One sheet: its header and data rows. `rows` may be a list or a lazy iterator."""
+    rows = iter(rows)
+    head = list(islice(rows, HEADER_SCAN_ROWS + 1))
+    empty = not any(cell_text(v) is not None for r in head for v in r)
+    header = find_header(head, contract)
     if header is None:
-        return SheetResult(name, visible, False, reason="sheet_not_register")
-    data, totals, blanks = extract_rows(rows, header, contract)
-    return SheetResult(name, visible, True, header=header, rows=data, total_rows=totals, blank_rows=blanks)
+        if empty:
+            empty = not any(cell_text(v) is not None for r in rows for v in r)
+        return SheetResult(name, visible, False, reason="sheet_not_register", empty=empty)
+    formulas: list[str] = []
+    data, totals, blanks = extract_rows(chain(head, rows), header, contract, merges, uncached, formulas, last_row)
+    return SheetResult(name, visible, True, header=header, rows=data, total_rows=totals, blank_rows=blanks,
+                       uncached=formulas)

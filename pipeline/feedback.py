@@ -232,6 +232,12 @@ def read_sheets(path: Path, max_rows: int = MAX_COPY_ROWS) -> list[SourceSheet] 
     """Every sheet's values (python-calamine: .xlsx, .xlsm, .xls, .ods); None if unreadable."""
     import python_calamine as pc
 
+    from pipeline.safety import UnreadableFile, check_file
+
+    try:  # the same container checks as the reader: no zip bomb or giant sheet reaches calamine
+        check_file(Path(path))
+    except UnreadableFile:
+        return None
     try:
         workbook = pc.CalamineWorkbook.from_path(str(path))
     except Exception:  # password, damaged, not a workbook

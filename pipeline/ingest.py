@@ -42,7 +42,8 @@ LEDGER_COLUMNS = [
 def parser_version() -> str:
     """Changes whenever the mapping or the reading code changes, so cached rows are read again."""
     digest = hashlib.sha256()
-    for path in (SCHEMAS_DIR / "contract.yaml", PACKAGE_DIR / "excel.py", PACKAGE_DIR / "privacy.py"):
+    for path in (SCHEMAS_DIR / "contract.yaml", PACKAGE_DIR / "excel.py", PACKAGE_DIR / "privacy.py",
+                 PACKAGE_DIR / "safety.py"):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -136,7 +137,8 @@ def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits,
     if entry.path.suffix.lower() not in excel.READABLE_SUFFIXES:
         return failed("format_unsupported", entry.path.suffix or "(tanpa ekstensi)")
     if entry.size > limits.max_file_bytes:
-        return failed("file_too_large", f"{entry.size / 1e6:.1f} MB")
+        mb = 1024 * 1024
+        return failed("file_too_large", f"{entry.size / mb:.1f} MB > {limits.max_file_bytes / mb:g} MB")
     try:
         workbook = excel.read_workbook(entry.path, contract, max_rows=limits.max_rows_per_sheet)
     except excel.UnreadableFile as exc:
@@ -271,6 +273,27 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
     return pd.DataFrame.from_records(records, columns=LEDGER_COLUMNS)
 
 
+def _fingerprint(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when a file is written to, renamed over or removed."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_dev
+
+
+def _changed(before: tuple | None, after: tuple | None) -> str:
+    if before is None or after is None:
+        return "removed while read"
+    return f"{before[1]} -> {after[1]} bytes" if before[1] != after[1] else "modified while read"
+
+
+def _drop_if_not(copy: Path, sha256: str) -> None:
+    """An archived copy of a file that changed while copied may not hold the bytes its name says."""
+    if copy.exists() and sha256_file(copy) != sha256:
+        copy.unlink()
+
+
 def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, now: dt.datetime,
                 load_date: dt.date, limits: Limits, archive_dir: Path | None = None,
                 contract: Contract | None = None) -> AgencyLoad:
@@ -281,12 +304,24 @@ def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, 
     for entry in entries:
         if entry.ignored:
             continue
-        entry.sha256 = sha256_file(entry.path)
-        stored = None
-        if archive_dir is not None:
-            stored = archive.store(entry.path, entry.sha256, archive_dir).relative_to(archive_dir).as_posix()
-        read = cached_read(entry, previous, run_id) or read_file(entry, agency.code, contract, limits, run_id, now)
-        read.archived_as = stored
+        before = _fingerprint(entry.path)
+        stored = read = None
+        try:
+            entry.sha256 = sha256_file(entry.path)
+            if archive_dir is not None:
+                stored = archive.store(entry.path, entry.sha256, archive_dir).relative_to(archive_dir).as_posix()
+            read = cached_read(entry, previous, run_id) or read_file(entry, agency.code, contract, limits, run_id,
+                                                                     now)
+            read.archived_as = stored
+        except FileNotFoundError:  # removed or renamed while read
+            pass
+        after = _fingerprint(entry.path)
+        if read is None or after != before or (before is not None and before[1] != entry.size):
+            # still being copied or saved: load nothing of it now; the next run reads it again
+            read = FileRead(entry, _empty(RAW_COLUMNS), _empty(SHEET_COLUMNS), "file_changing",
+                            _changed(before, after))
+            if stored is not None:
+                _drop_if_not(archive_dir / stored, entry.sha256)
         reads[entry.rel] = read
     raw_parts = [r.raw for r in reads.values() if len(r.raw)]
     raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else _raw_rows(agency.code, None, [], run_id, now)

@@ -27,8 +27,9 @@ FROM staging.case_victims ORDER BY agency, year, case_key, victim_seq
 def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, int]:
     """Write analytics.duckdb and marts Parquet files atomically; return row counts."""
     target = warehouse_dir / "analytics.duckdb"
+    for stale in warehouse_dir.glob(".analytics.*.duckdb*"):  # left by a run killed mid-copy (we hold the lock)
+        stale.unlink(missing_ok=True)
     tmp = warehouse_dir / f".analytics.{os.getpid()}.duckdb"
-    tmp.unlink(missing_ok=True)
     marts = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
         "AND table_catalog = current_database() ORDER BY 1").fetchall()]

@@ -1,6 +1,7 @@
 """Feedback for agency staff, in their own folder: umpan-balik/."""
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +15,12 @@ FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
 
 
 def build_feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    with warnings.catch_warnings():  # backfill_policy on @asset is marked beta; it is stable on multi_asset
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
+        return _feedback_asset(partitions)
+
+
+def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(key=FEEDBACK, group_name="feedback", partitions_def=partitions, pool=POOL,
               deps=[MART_KEYS["yoy_by_region"], MART_KEYS["reporting_completeness"]],
               backfill_policy=dg.BackfillPolicy.single_run(), kinds={"excel", "html"})
