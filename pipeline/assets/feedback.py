@@ -32,15 +32,15 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         from pipeline.feedback import build_feedback
 
         written = {}
-        for code in context.partition_keys:
-            try:
-                with warehouse.connect() as con:
+        with warehouse.connect() as con:  # one connection for every agency of the run
+            for code in context.partition_keys:
+                try:
                     paths = build_feedback(con, code, Path(drop_folder.raw_dir), Path(drop_folder.archive_dir))
-            except Exception as exc:  # the message may quote a cell of the agency's file
-                if os.environ.get("PPA_DEBUG") == "1":
-                    raise
-                raise scrubbed(exc, f"feedback for agency {code}") from None
-            written[code] = len(paths)
+                except Exception as exc:  # the message may quote a cell of the agency's file
+                    if os.environ.get("PPA_DEBUG") == "1":
+                        raise
+                    raise scrubbed(exc, f"feedback for agency {code}") from None
+                written[code] = len(paths)
         return dg.MaterializeResult(metadata={"files_written": sum(written.values()),
                                               "per_agency": dg.MetadataValue.json(written)})
 
