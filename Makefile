@@ -31,6 +31,9 @@ test-fast: $(STAMP)  ## the quick inner loop: everything not marked slow
 ui: $(STAMP)  ## the Dagster UI and daemon (sensor and schedule) on the project's instance
 	$(VENV)/bin/dagster dev -m pipeline.definitions -h 127.0.0.1 -p 3000
 
+bench: $(STAMP)  ## benchmarks W1-W4 and baselines; prints a table, writes bench/results/latest.json
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
 sample: $(STAMP)  ## regenerate the synthetic sample in data/raw/
 	$(VENV)/bin/ppa sample
 

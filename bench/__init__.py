@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline (run with `make bench`; see bench/README.md)."""

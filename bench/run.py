@@ -1,0 +1,471 @@
+"""The benchmarks side by side: `make bench`, or
+
+    python -m bench.run [--work /tmp/ppa-bench] [--quick] [--only W1,W2,W3,BASE,W4,MEM]
+
+W1    the shipped sample (data/raw, copied): `ppa run` end to end.
+W2    national: 514 synthetic kab/kota x 7 years, about 250,000 victims in about 3,900 files:
+      a full refresh (`ppa run` in a fresh process, empty warehouse), wall time and peak RSS.
+W3    incremental: one value changed in one W2 file, then `ppa run --agency X`: time until the
+      marts are rebuilt (and the whole run), and how many files were parsed again.
+BASE  on W2's files: (a) the floor, python-calamine alone; (b) the plain script a user would
+      write (pandas + openpyxl, pandera, DuckDB). See bench/baselines.py.
+W4    10 million rows made in DuckDB: the year-on-year and by-form queries (median of 5).
+MEM   peak RSS of the full refresh at 1x, 2x and 4x the W2 volume (more agencies of the same
+      size, so the largest file stays the same).
+
+Prints the measurements and the targets, writes bench/results/latest.json, prints MISSED for
+every missed target and exits 1 when one is missed (or a step failed). With --quick (50
+agencies, 1M rows for W4) the targets are printed but do not change the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from bench import common
+from bench.common import (PYTHON, REPO, RunDir, machine_info, ppa_command, python_env, run_events, run_id_from_log,
+                          cpu_busy_seconds, run_measured, snapshot_source, tail, use_bytecode_cache,
+                          wait_until_idle, warm_bytecode)
+from bench.generate import DEFAULT_WORK, Params, ensure_dataset, link_raw
+
+STEPS = ("W1", "W2", "W3", "BASE", "W4", "MEM")
+RESULTS = REPO / "bench" / "results"
+
+# Targets of the issue.
+FLOOR_RATIO_MAX = 1.3      # W2 full refresh / parse floor
+PLAIN_SPEEDUP_MIN = 5.0    # plain script / W2 full refresh
+W3_MAX_S = 5.0             # changed file -> marts
+MEM_GROWTH_MAX = 1.25      # peak RSS at the largest scale / at 1x (files of the same size)
+W4_MAX_MS = 100.0          # per query, median
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.work: Path = args.work.resolve()
+        self.logs = self.work / "logs"
+        self.quick = args.quick
+        self.agencies = args.agencies or (50 if args.quick else 514)
+        self.params = Params(years=args.years, rows=args.rows)
+        self.w4_rows = args.w4_rows or (1_000_000 if args.quick else 10_000_000)
+        self.scales = [int(s) for s in (args.scales or ("1,2" if args.quick else "1,2,4")).split(",")]
+        self.measurements: list[dict] = []
+        self.errors: list[str] = []
+        self.data: dict = {}
+        self.noise: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def log(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    def add(self, workload: str, measure: str, value, unit: str = "", note: str = "") -> None:
+        self.measurements.append({"workload": workload, "measure": measure, "value": value, "unit": unit,
+                                  "note": note})
+
+    def fail(self, what: str, measured=None) -> None:
+        text = what if measured is None else f"{what} (exit {measured.rc}); log {measured.log}:\n{tail(measured.log)}"
+        self.errors.append(text)
+        self.log(f"FAILED: {text}")
+
+    def measure(self, cmd: list[str], env: dict[str, str], name: str):
+        """Wait for a quiet machine (up to --wait-idle), run, and note the noise."""
+        wait_until_idle(self.args.wait_idle, log=self.log)
+        m = run_measured(cmd, env, self.logs / f"{name}.log")
+        self.noise[name] = round(m.others_cores, 2)
+        if m.others_cores > 0.2:
+            self.log(f"{name}: NOISY, other processes used {m.others_cores:.1f} cores on average meanwhile")
+        return m
+
+    def noisy(self, name: str) -> str:
+        cores = self.noise.get(name, 0)
+        return f"; NOISY: others used {cores:.1f} cores" if cores > 0.2 else ""
+
+    def dataset(self, agencies: int) -> dict:
+        return ensure_dataset(self.work, agencies, self.params, workers=2, log=self.log)
+
+    def cold_run(self, name: str, ds: dict) -> tuple[RunDir, object, dict]:
+        """A full refresh from an empty warehouse: fresh raw links, fresh state, `ppa run`."""
+        rd = RunDir(self.work / "runs" / name, Path(ds["registry"]))
+        link_raw(ds, rd.raw)
+        rd.reset_state()
+        self.log(f"{name}: ppa run over {ds['agencies']} agencies, {ds['files']} files ...")
+        m = self.measure([*ppa_command(), "run"], rd.env(), name)
+        events = run_events(rd.dagster_home, run_id_from_log(m.log)) if m.rc == 0 else {}
+        self.log(f"{name}: {m.wall_s:.1f} s, peak RSS {m.max_rss_mb:.0f} MB, exit {m.rc}")
+        if m.rc != 0:
+            self.fail(f"{name}: ppa run", m)
+        return rd, m, events
+
+    # ------------------------------------------------------------------ workloads
+    def w1(self) -> None:
+        rd = RunDir(self.work / "runs" / "w1", common.SOURCE / "pipeline" / "schemas" / "agencies.yaml")
+        if rd.raw.exists():
+            shutil.rmtree(rd.raw)
+        shutil.copytree(REPO / "data" / "raw", rd.raw, copy_function=shutil.copy2,
+                        ignore=shutil.ignore_patterns("umpan-balik"))
+        rd.reset_state()
+        self.log("W1: ppa run on the shipped sample ...")
+        m = self.measure([*ppa_command(), "run"], rd.env(), "w1")
+        if m.rc != 0:
+            self.fail("W1: ppa run", m)
+        files = sum(1 for p in rd.raw.rglob("*") if p.is_file() and "umpan-balik" not in p.parts)
+        self.add("W1 sample", "ppa run, wall", round(m.wall_s, 2), "s", f"{files} files, 5 agencies" + self.noisy("w1"))
+        self.add("W1 sample", "ppa run, peak RSS", round(m.max_rss_mb), "MB")
+        self.data["W1"] = {"wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, "rc": m.rc, "files": files}
+
+    def w2(self) -> None:
+        ds = self.dataset(self.agencies)
+        self.data["dataset"] = {k: v for k, v in ds.items() if k != "codes"}
+        gen = "cached" if ds["cached"] else f"generated in {ds['generation_seconds']:.0f} s"
+        self.add("W2 data", "agencies x years", f"{ds['agencies']} x {ds['years']}", "",
+                 f"{ds['rows_per_agency_year']} victims per agency-year; {gen}")
+        self.add("W2 data", "files (workbooks)", f"{ds['files']} ({ds['workbooks']})", "",
+                 f"{ds['bytes'] / 1e6:.0f} MB; largest {ds['largest_file_bytes'] / 1e3:.0f} kB")
+        self.add("W2 data", "data rows / victims", f"{ds['data_rows']:,} / {ds['victims']:,}", "",
+                 f"{ds['bad_rows']:,} rows to reject")
+        rd, m, events = self.cold_run("w2", ds)
+        victims = self._marts_victims(rd)
+        check = "" if victims is None else (
+            f"victims in marts {victims:,} = expected" if victims == ds["victims"]
+            else f"victims in marts {victims:,} != expected {ds['victims']:,}")
+        if victims is not None and victims != ds["victims"]:
+            self.errors.append(f"W2: {check}")
+        self.add("W2 national", "full refresh, wall", round(m.wall_s, 1), "s", check + self.noisy("w2"))
+        self.add("W2 national", "full refresh, peak RSS", round(m.max_rss_mb), "MB")
+        steps = events.get("steps", {})
+        for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
+            if seconds >= 0.5:
+                self.add("W2 national", f"  step {step}", round(seconds, 1), "s")
+        if events:
+            outside = m.wall_s - (events["last"] - events["first"])
+            self.add("W2 national", "  outside the run", round(outside, 1), "s",
+                     "process start, imports, printing the tables")
+        self.data["W2"] = {"wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, "rc": m.rc, "steps": steps,
+                           "victims_in_marts": victims, "victims_expected": ds["victims"], "run_dir": str(rd.root)}
+        self.data.setdefault("MEM", {})[1] = {"agencies": ds["agencies"], "data_rows": ds["data_rows"],
+                                              "wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb,
+                                              "largest_file_bytes": ds["largest_file_bytes"]}
+        self._w2_state = (rd, ds) if m.rc == 0 else None
+
+    def _marts_victims(self, rd: RunDir) -> int | None:
+        import duckdb
+
+        path = rd.warehouse / "analytics.duckdb"
+        if not path.exists():
+            return None
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return int(con.execute("SELECT coalesce(sum(victims), 0) FROM marts.victims_by_region_year").fetchall()[0][0])
+        finally:
+            con.close()
+
+    def w3(self) -> None:
+        state = getattr(self, "_w2_state", None)
+        if state is None:
+            self.errors.append("W3 needs a successful W2 in the same run (use --only W2,W3)")
+            return
+        rd, ds = state
+        target = self._pick_row(rd, ds)
+        if target is None:
+            self.errors.append("W3: no staged female victim in an .xlsx file to change")
+            return
+        before = self._sex_counts(rd, target["agency"], target["year"])
+        self._change_cell(rd, target)
+        self.log(f"W3: changed {target['file']} ({target['sheet']}!{target['col_letter']}{target['row']}: P -> L); "
+                 f"ppa run --agency {target['agency']} ...")
+        m = self.measure([*ppa_command(), "run", "--agency", target["agency"]], rd.env(), "w3")
+        if m.rc != 0:
+            self.fail("W3: ppa run --agency", m)
+            return
+        events = run_events(rd.dagster_home, run_id_from_log(m.log))
+        marts_at = events.get("materialized", {}).get("marts/yoy_by_region")
+        to_marts = (marts_at - m.started) if marts_at else None
+        after = self._sex_counts(rd, target["agency"], target["year"])
+        ok = after == (before[0] - 1, before[1] + 1)
+        parsed, files, versions = self._parsed(rd, target["agency"])
+        self.log(f"W3: marts after {to_marts:.1f} s, whole run {m.wall_s:.1f} s, parsed {parsed}/{files} files, "
+                 f"change {'seen' if ok else 'NOT seen'} in the marts")
+        if not ok:
+            self.errors.append(f"W3: the change did not reach the marts (female, male before {before}, after {after})")
+        self.add("W3 incremental", "changed file -> marts", round(to_marts, 2) if to_marts else None, "s",
+                 f"`ppa run --agency {target['agency']}` (the sensor's run, without its 30 s tick and 10 s settle)"
+                 + self.noisy("w3"))
+        self.add("W3 incremental", "whole run, wall", round(m.wall_s, 2), "s", "incl. analytics copy, public tables, feedback")
+        note = "change seen in marts" if ok else "CHANGE NOT SEEN in marts"
+        if versions > 1:
+            note += "; the parser version changed since W2 (pipeline code edited?), so every file was read again"
+            self.errors.append("W3: parser version changed between W2 and W3")
+        self.add("W3 incremental", "files parsed again", f"{parsed} of {files}", "", note)
+        for step, seconds in sorted(events.get("steps", {}).items(), key=lambda kv: -kv[1])[:4]:
+            self.add("W3 incremental", f"  step {step}", round(seconds, 2), "s")
+        self.data["W3"] = {"to_marts_s": to_marts, "wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, "parsed": parsed,
+                           "files": files, "seen": ok, "file": target["file"], "steps": events.get("steps", {})}
+
+    def _pick_row(self, rd: RunDir, ds: dict) -> dict | None:
+        import duckdb
+
+        code = ds["codes"][min(len(ds["codes"]) - 1, len(ds["codes"]) // 2)]
+        con = duckdb.connect(str(rd.warehouse / "warehouse.duckdb"), read_only=True)
+        try:
+            rows = con.execute("""
+                SELECT v.agency, v._source_file, v._source_sheet, v._source_row, v.year, s.header_row,
+                       json_extract_string(s.columns, '$.victim_sex') AS header
+                FROM staging.case_victims v
+                JOIN meta.sheets s ON s.agency = v.agency AND s.path = v._source_file AND s.sheet = v._source_sheet
+                WHERE v.agency >= ? AND v.victim_sex = 'P' AND v.child_role IS DISTINCT FROM 'PELAKU'
+                  AND v._source_file LIKE '%.xlsx' AND v.year < (SELECT max(year) FROM staging.case_victims)
+                ORDER BY v.agency, v._source_file DESC, v._source_row LIMIT 1""", [code]).fetchall()
+        finally:
+            con.close()
+        if not rows:
+            return None
+        agency, rel, sheet, row, year, header_row, header = rows[0]
+        return {"agency": agency, "file": rel, "sheet": sheet, "row": int(row), "year": int(year),
+                "header_row": int(header_row), "header": header}
+
+    def _change_cell(self, rd: RunDir, t: dict) -> None:
+        import openpyxl
+        from openpyxl.utils import get_column_letter
+
+        path = rd.raw / t["file"]
+        wb = openpyxl.load_workbook(path)
+        ws = wb[t["sheet"]]
+        col = next(c.column for c in ws[t["header_row"]] if isinstance(c.value, str) and c.value.strip() == t["header"])
+        t["col_letter"] = get_column_letter(col)
+        ws.cell(row=t["row"], column=col).value = "L"
+        tmp = path.with_name(f".bench-{path.name}")
+        wb.save(tmp)
+        os.replace(tmp, path)  # a new inode: the pool's hard-linked original is untouched
+
+    def _sex_counts(self, rd: RunDir, agency: str, year: int) -> tuple[int, int]:
+        import duckdb
+
+        con = duckdb.connect(str(rd.warehouse / "analytics.duckdb"), read_only=True)
+        try:
+            row = con.execute("SELECT victims_female, victims_male FROM marts.victims_by_region_year "
+                              "WHERE agency = ? AND year = ?", [agency, year]).fetchall()
+        finally:
+            con.close()
+        return (int(row[0][0]), int(row[0][1])) if row else (0, 0)
+
+    def _parsed(self, rd: RunDir, agency: str) -> tuple[int, int, int]:
+        import duckdb
+
+        con = duckdb.connect(str(rd.warehouse / "warehouse.duckdb"), read_only=True)
+        try:
+            parsed, files = con.execute("SELECT count(*) FILTER (WHERE parsed), count(*) FROM meta.ingest_log "
+                                        "WHERE agency = ? AND status NOT IN ('removed', 'ignored')",
+                                        [agency]).fetchall()[0]
+            versions = con.execute("SELECT count(DISTINCT parser_version) FROM meta.sheets").fetchall()[0][0]
+        finally:
+            con.close()
+        return int(parsed), int(files), int(versions)
+
+    def baselines(self) -> None:
+        ds = self.dataset(self.agencies)
+        rd = RunDir(self.work / "runs" / "baselines", Path(ds["registry"]))
+        link_raw(ds, rd.raw)
+        self.log("BASE (a): the parse floor, python-calamine alone ...")
+        m = self.measure([PYTHON, "-m", "bench.baselines", "floor", str(rd.raw)], python_env(self.work), "floor")
+        if m.rc != 0:
+            self.fail("BASE floor", m)
+        else:
+            info = json.loads(m.log.read_text().strip().splitlines()[-1])
+            self.add("BASE (a) floor", "calamine parse, wall", round(m.wall_s, 2), "s",
+                     f"{info['files']} files, {info['sheets']} sheets, {info['rows']:,} rows "
+                     f"({info['seconds']:.2f} s inside){self.noisy('floor')}")
+            self.add("BASE (a) floor", "peak RSS", round(m.max_rss_mb), "MB")
+            self.data["floor"] = {"wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, **info}
+        self.log("BASE (b): the plain script, pandas + openpyxl + pandera + DuckDB ...")
+        db = rd.root / "plain.duckdb"
+        m = self.measure([PYTHON, "-m", "bench.baselines", "plain", str(rd.raw), str(rd.registry), str(db)],
+                         python_env(self.work), "plain")
+        if m.rc != 0:
+            self.fail("BASE plain", m)
+        else:
+            info = json.loads(m.log.read_text().strip().splitlines()[-1])
+            self.add("BASE (b) plain script", "wall", round(m.wall_s, 1), "s",
+                     f"{info['rows']:,} rows read, {info['rows_in_duckdb']:,} inserted; "
+                     f"{info['xls_via_calamine']} .xls via calamine (no xlrd){self.noisy('plain')}")
+            self.add("BASE (b) plain script", "peak RSS", round(m.max_rss_mb), "MB")
+            self.data["plain"] = {"wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, **info}
+        db.unlink(missing_ok=True)
+
+    def w4(self) -> None:
+        from bench import w4
+
+        ds = self.dataset(self.agencies)
+        path, built = w4.ensure_db(self.work, self.w4_rows, Path(ds["registry"]), log=self.log)
+        self.log(f"W4: queries over {self.w4_rows:,} rows ...")
+        wait_until_idle(self.args.wait_idle, log=self.log)
+        busy0, own0, t0 = cpu_busy_seconds(), sum(os.times()[:2]), time.perf_counter()
+        res = w4.measure(path, Path(ds["registry"]))
+        wall = time.perf_counter() - t0
+        self.noise["w4"] = round(max(0.0, (cpu_busy_seconds() - busy0 - (sum(os.times()[:2]) - own0)) / wall), 2)
+        note = f"{res['rows']:,} rows, {ds['agencies']} agencies, {res['threads']} threads" + (
+            f"; rows made in {built:.0f} s" if built else "; cached") + self.noisy("w4")
+        for name, label in (("yoy", "year-on-year query, median"), ("by_form", "by-form query, median")):
+            r = res[name]
+            self.add("W4 researcher", label, r["median_ms"], "ms",
+                     f"min {r['min_ms']}, max {r['max_ms']}, first {r['first_ms']} ms; " + note)
+        self.add("W4 researcher", "every mart (build_marts), once", res["build_marts_s"], "s", "information")
+        self.data["W4"] = res
+
+    def memory(self) -> None:
+        mem = self.data.setdefault("MEM", {})
+        cap = self.args.max_point_min * 60
+        for k in self.scales:
+            if k in mem:
+                continue
+            if k != 1 and 1 in mem and mem[1]["wall_s"] * k > cap:
+                mem[k] = {"skipped": f"projected {mem[1]['wall_s'] * k / 60:.0f} min > --max-point-min "
+                                     f"{self.args.max_point_min:g}"}
+                self.log(f"MEM {k}x: skipped, {mem[k]['skipped']}")
+                continue
+            ds = self.dataset(self.agencies * k)
+            rd, m, _ = self.cold_run(f"mem-{k}x", ds)
+            mem[k] = {"agencies": ds["agencies"], "data_rows": ds["data_rows"], "wall_s": m.wall_s,
+                      "max_rss_mb": m.max_rss_mb, "largest_file_bytes": ds["largest_file_bytes"]}
+            if k != 1:
+                shutil.rmtree(rd.root, ignore_errors=True)  # keep the disk small; the log stays
+        for k in sorted(mem):
+            p = mem[k]
+            if "skipped" in p:
+                self.add("MEM", f"{k}x W2 volume", None, "", f"SKIPPED: {p['skipped']}")
+                continue
+            self.add("MEM", f"{k}x W2 volume, peak RSS", round(p["max_rss_mb"]), "MB",
+                     f"{p['agencies']} agencies, {p['data_rows']:,} data rows, largest file "
+                     f"{p['largest_file_bytes'] / 1e3:.0f} kB; full refresh {p['wall_s']:.0f} s"
+                     + self.noisy("w2" if k == 1 else f"mem-{k}x"))
+
+    # ------------------------------------------------------------------ targets
+    def targets(self) -> list[dict]:
+        out = []
+
+        def target(name, measured, limit, ok, note=""):
+            out.append({"target": name, "measured": measured, "limit": limit, "met": ok, "note": note})
+
+        w2, floor, plain = self.data.get("W2"), self.data.get("floor"), self.data.get("plain")
+        if w2 and floor and w2["rc"] == 0:
+            ratio = w2["wall_s"] / floor["wall_s"]
+            target("W2 full refresh / parse floor", f"{ratio:.1f}x ({w2['wall_s']:.1f} s / {floor['wall_s']:.2f} s)",
+                   f"<= {FLOOR_RATIO_MAX}x", ratio <= FLOOR_RATIO_MAX)
+        if w2 and plain and w2["rc"] == 0:
+            ratio = plain["wall_s"] / w2["wall_s"]
+            target("W2 speed-up over the plain script", f"{ratio:.2f}x ({plain['wall_s']:.1f} s / {w2['wall_s']:.1f} s)",
+                   f">= {PLAIN_SPEEDUP_MIN}x", ratio >= PLAIN_SPEEDUP_MIN)
+        w3 = self.data.get("W3")
+        if w3 and w3.get("to_marts_s") is not None:
+            target("W3 changed file -> marts", f"{w3['to_marts_s']:.2f} s (whole run {w3['wall_s']:.1f} s)",
+                   f"<= {W3_MAX_S} s", w3["to_marts_s"] <= W3_MAX_S and w3["seen"])
+        mem = {k: v for k, v in self.data.get("MEM", {}).items() if "skipped" not in v}
+        if 1 in mem and len(mem) > 1:
+            k = max(mem)
+            growth = mem[k]["max_rss_mb"] / mem[1]["max_rss_mb"]
+            target(f"peak RSS at {k}x / at 1x", f"{growth:.2f}x ({mem[k]['max_rss_mb']:.0f} / {mem[1]['max_rss_mb']:.0f} MB)",
+                   f"<= {MEM_GROWTH_MAX}x", growth <= MEM_GROWTH_MAX,
+                   "same largest file at every scale: flat if bounded by the largest file")
+        w4 = self.data.get("W4")
+        if w4:
+            for name, label in (("yoy", "W4 year-on-year query"), ("by_form", "W4 by-form query")):
+                ms = w4[name]["median_ms"]
+                target(label, f"{ms:.0f} ms over {w4['rows']:,} rows", f"<= {W4_MAX_MS:.0f} ms", ms <= W4_MAX_MS)
+        return out
+
+    # ------------------------------------------------------------------ main
+    def run(self, only: list[str]) -> int:
+        started = time.time()
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log(f"measuring a copy of the working tree: {snapshot_source(self.work)}")
+        use_bytecode_cache(self.work)
+        self.log(f"bytecode cache warmed in {warm_bytecode(self.work):.1f} s ({self.work / 'pycache'})")
+        order = {"W1": self.w1, "W2": self.w2, "W3": self.w3, "BASE": self.baselines, "W4": self.w4,
+                 "MEM": self.memory}
+        if "MEM" in only and "W2" not in only and 1 in self.scales:
+            self.log("MEM without W2: the 1x point is a fresh full refresh")
+        for step in STEPS:
+            if step not in only:
+                continue
+            try:
+                order[step]()
+            except Exception as exc:  # a broken step must not hide the others
+                import traceback
+
+                self.errors.append(f"{step}: {type(exc).__name__}: {exc}")
+                traceback.print_exc()
+        targets = self.targets()
+        return self.report(targets, only, time.time() - started)
+
+    def report(self, targets: list[dict], only: list[str], seconds: float) -> int:
+        from tabulate import tabulate
+
+        print()
+        print(tabulate([[m["workload"], m["measure"], "–" if m["value"] is None else m["value"], m["unit"], m["note"]]
+                        for m in self.measurements],
+                       headers=["workload", "measure", "value", "unit", "note"], tablefmt="simple",
+                       disable_numparse=True))
+        print()
+        if targets:
+            print(tabulate([[t["target"], t["measured"], t["limit"], "met" if t["met"] else "MISSED"] for t in targets],
+                           headers=["target", "measured", "limit", ""], tablefmt="simple", disable_numparse=True))
+        missed = [t for t in targets if not t["met"]]
+        out = {
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seconds": round(seconds),
+            "quick": self.quick, "only": only, "work": str(self.work),
+            "params": {"agencies": self.agencies, "years": self.params.years, "rows": self.params.rows,
+                       "seed": self.params.seed, "w4_rows": self.w4_rows, "scales": self.scales},
+            "machine": machine_info(), "measurements": self.measurements, "targets": targets,
+            "errors": self.errors, "noise_cores": self.noise, "data": self.data,
+        }
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(out, indent=1, default=str)
+        (RESULTS / "latest.json").write_text(text)
+        (self.work / "results").mkdir(parents=True, exist_ok=True)
+        (self.work / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text)
+        print(f"\nwritten: {RESULTS / 'latest.json'} ({seconds / 60:.1f} min)")
+        noisy = sorted(k for k, v in self.noise.items() if v > 0.2)
+        if noisy:
+            print(f"NOTE: other processes used the CPU during {', '.join(noisy)} (see noise_cores in the JSON): "
+                  "those numbers are pessimistic; run again on a quiet machine")
+        for t in missed:
+            print(f"MISSED: {t['target']}: {t['measured']} (target {t['limit']})")
+        for e in self.errors:
+            print(f"ERROR: {e.splitlines()[0]}")
+        if self.errors:
+            return 2
+        if missed and not self.quick:
+            return 1
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="ppa-pipeline benchmarks (see bench/README.md)")
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="cache and run folder (default /tmp/ppa-bench)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 50 agencies, 1M rows for W4, scales 1,2")
+    ap.add_argument("--only", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}")
+    ap.add_argument("--agencies", type=int, help="agencies for W2 (default 514; 50 with --quick)")
+    ap.add_argument("--years", type=int, default=7)
+    ap.add_argument("--rows", type=int, default=70, help="victims per agency per full year (default 70)")
+    ap.add_argument("--w4-rows", type=int, help="rows for W4 (default 10,000,000; 1,000,000 with --quick)")
+    ap.add_argument("--scales", help="memory points as multiples of W2 (default 1,2,4; 1,2 with --quick)")
+    ap.add_argument("--wait-idle", type=float, default=120.0,
+                    help="before each measurement, wait up to this many seconds for other processes to go quiet")
+    ap.add_argument("--max-point-min", type=float, default=20.0,
+                    help="skip a memory point whose projected full refresh is longer (default 20 min)")
+    args = ap.parse_args(argv)
+    only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in only if s not in STEPS]
+    if unknown:
+        ap.error(f"unknown step(s) {unknown}; choose from {','.join(STEPS)}")
+    return Bench(args).run(only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

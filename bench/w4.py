@@ -1,0 +1,147 @@
+"""W4, researcher queries: year-on-year and a breakdown by form over N generated rows.
+
+The rows are made directly in DuckDB with SQL, in the shape of `staging.case_victims`
+(pipeline/warehouse.py DDL), spread over the national registry's agencies and 7 years;
+meta.agencies / meta.population / meta.kecamatan come from the registry through
+`pipeline.marts.registry_frames`. The database is cached in the work folder.
+
+Queries (each: one untimed warm-up, then the median of 5 runs, result fetched to Python):
+- yoy: the pipeline's `victims_by_region_year` mart SQL with the year-on-year change
+  (lag over the years, as in `yoy_by_region`) on top;
+- by_form: the pipeline's `victims_by_form` mart SQL, as it is.
+Also timed once, for information: every mart of `pipeline.marts.build_marts` over the same rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import duckdb
+
+YEARS = list(range(2019, 2026))
+FORMS = "['FISIK','PSIKIS','SEKSUAL','EKSPLOITASI','TRAFFICKING','PENELANTARAN','LAINNYA']"
+PLACES = "['RUMAH_TANGGA','TEMPAT_KERJA','SEKOLAH','FASILITAS_UMUM','LAINNYA']"
+RELATIONS = "['ORANG_TUA','KELUARGA_SAUDARA','SUAMI_ISTRI','PACAR_TEMAN','TETANGGA','GURU','LAINNYA']"
+SERVICES = "['PENGADUAN','KESEHATAN','BANTUAN_HUKUM','PENEGAKAN_HUKUM','REHABILITASI_SOSIAL']"
+STATUSES = "['PROSES','SELESAI','DIRUJUK']"
+
+# i: row number; c: case number (cases of 2 victims for the first 40% of rows, then 1).
+ROWS_SQL = """
+INSERT INTO staging.case_victims BY NAME
+WITH r AS (
+    SELECT i,
+           CASE WHEN i < {pairs} THEN i // 2 ELSE i - {pairs} // 2 END AS c,
+           CASE WHEN i < {pairs} THEN 1 + i % 2 ELSE 1 END AS seq
+    FROM range({rows}) t(i)
+), k AS (
+    SELECT r.*, a.agency, a.kabkota_code, (2019 + hash(c, 1) % 7)::INTEGER AS year,
+           (hash(i, 2) % 100)::BIGINT AS age, (hash(i, 3) % 1000000007)::BIGINT AS h,
+           (1 + hash(c, 4) % 12)::BIGINT AS month, (1 + hash(c, 5) % 28)::BIGINT AS day
+    FROM r JOIN _agencies a ON a.n = c % {agencies}
+)
+SELECT agency, 'C' || c AS case_id, seq AS victim_seq, make_date(year, month, day) AS report_date,
+       NULL AS incident_date, year,
+       CASE WHEN h % 100 < 78 THEN 'P' ELSE 'L' END AS victim_sex,
+       (age * 70 // 100)::INTEGER AS victim_age,
+       CASE WHEN age * 70 // 100 <= 5 THEN '0-5' WHEN age * 70 // 100 <= 12 THEN '6-12'
+            WHEN age * 70 // 100 <= 17 THEN '13-17' WHEN age * 70 // 100 <= 24 THEN '18-24'
+            WHEN age * 70 // 100 <= 44 THEN '25-44' WHEN age * 70 // 100 <= 59 THEN '45-59'
+            ELSE '60+' END AS victim_age_group,
+       age * 70 // 100 < 18 AS is_child,
+       CASE WHEN h % 5 = 0 THEN [{forms}[1 + h % 7], {forms}[1 + (h // 7) % 7]]
+            ELSE [{forms}[1 + h % 7]] END AS violence_forms,
+       h % 3 = 0 AS is_kdrt,
+       CASE WHEN age * 70 // 100 < 18 THEN CASE WHEN h % 25 = 0 THEN 'PELAKU' ELSE 'KORBAN' END END AS child_role,
+       {places}[1 + (h // 11) % 5] AS place, {relations}[1 + (h // 13) % 7] AS perp_relation,
+       kabkota_code || '.0' || (1 + (h // 17) % 3) AS kecamatan_code,
+       [{services}[1 + (h // 19) % 5]] AS services, {statuses}[1 + (h // 23) % 3] AS case_status,
+       agency || '/register_' || year || '.xlsx' AS _source_file, 'sha-' || agency || '-' || year AS _source_sha256,
+       'DATA ' || year AS _source_sheet, (2 + i % 900)::INTEGER AS _source_row, 'bench' AS _load_id,
+       TIMESTAMP '2025-12-01 00:00:00' AS _ingested_at
+FROM k
+"""
+
+
+def _yoy_sql() -> str:
+    from pipeline.marts import MARTS
+
+    base = MARTS["victims_by_region_year"][1]
+    return f"""
+    WITH vry AS ({base})
+    SELECT agency, year, victims, lag(victims) OVER w AS victims_prev_year,
+           victims - lag(victims) OVER w AS change_abs,
+           CASE WHEN lag(victims) OVER w > 0
+                THEN round((victims - lag(victims) OVER w) * 100.0 / lag(victims) OVER w, 1) END AS change_pct,
+           cases, victims_per_100k
+    FROM vry WINDOW w AS (PARTITION BY agency ORDER BY year) ORDER BY agency, year
+    """
+
+
+def ensure_db(work: Path, rows: int, registry: Path, log=print) -> tuple[Path, float | None]:
+    """The cached database with `rows` staging rows; (path, seconds to build or None if cached)."""
+    from pipeline.marts import registry_frames
+    from pipeline.registry import load_registry
+    from pipeline.warehouse import DDL
+
+    agencies = load_registry(registry)
+    path = work / "w4" / f"w4-r{rows}-a{len(agencies)}.duckdb"
+    if path.exists() and (path.with_suffix(".ok")).exists():
+        return path, None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.with_suffix(".duckdb.wal").unlink(missing_ok=True)
+    log(f"generating {rows:,} staging rows in {path} ...")
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(DDL)
+        agency_df, pop_df, kec_df = registry_frames(agencies, YEARS)
+        con.register("_a", agency_df)
+        con.execute("CREATE TEMP TABLE _agencies AS SELECT row_number() OVER () - 1 AS n, agency, kabkota_code FROM _a")
+        con.unregister("_a")
+        pairs = (rows * 4 // 10) // 2 * 2
+        con.execute(ROWS_SQL.format(rows=rows, pairs=pairs, agencies=len(agencies), forms=FORMS, places=PLACES,
+                                    relations=RELATIONS, services=SERVICES, statuses=STATUSES))
+        for table, frame in (("meta.agencies", agency_df), ("meta.population", pop_df), ("meta.kecamatan", kec_df)):
+            con.register("_f", frame)
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _f")
+            con.unregister("_f")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    path.with_suffix(".ok").write_text("ok")
+    return path, time.perf_counter() - t0
+
+
+def _time(con: duckdb.DuckDBPyConnection, sql: str, runs: int = 5) -> dict:
+    t0 = time.perf_counter()
+    result = con.execute(sql).fetchall()
+    cold = time.perf_counter() - t0
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        con.execute(sql).fetchall()
+        times.append(time.perf_counter() - t0)
+    return {"median_ms": round(statistics.median(times) * 1000, 1), "min_ms": round(min(times) * 1000, 1),
+            "max_ms": round(max(times) * 1000, 1), "first_ms": round(cold * 1000, 1), "result_rows": len(result)}
+
+
+def measure(path: Path, registry: Path) -> dict:
+    """Median times of the two researcher queries, and one build of every mart (information)."""
+    from pipeline.marts import MARTS, build_marts
+    from pipeline.registry import load_registry
+
+    con = duckdb.connect(str(path))
+    try:
+        rows = con.execute("SELECT count(*) FROM staging.case_victims").fetchall()[0][0]
+        out = {"rows": rows, "threads": con.execute("SELECT current_setting('threads')").fetchall()[0][0],
+               "yoy": _time(con, _yoy_sql()), "by_form": _time(con, MARTS["victims_by_form"][1])}
+        t0 = time.perf_counter()
+        counts = build_marts(con, load_registry(registry))
+        out["build_marts_s"] = round(time.perf_counter() - t0, 2)
+        out["marts"] = len(counts)
+    finally:
+        con.close()
+    return out
