@@ -277,6 +277,7 @@ def build_corpus(folder: Path, scratch: Path) -> dict[str, str | None]:
     return expected
 
 
+@pytest.mark.slow
 def test_corpus_every_bad_file_has_its_own_reason_and_the_good_ones_load(isolated_env, tmp_path):
     expected = build_corpus(isolated_env["raw"] / "kukar", tmp_path / "scratch")
     result = run_pipeline("kukar")
@@ -474,6 +475,7 @@ def test_unpacked_size_ratio_and_cell_limits_come_from_the_environment(tmp_path,
         monkeypatch.delenv(env)
 
 
+@pytest.mark.slow
 def test_a_file_changing_while_read_is_not_loaded_and_is_read_next_run(isolated_env, monkeypatch):
     import pipeline.ingest as ingest
 

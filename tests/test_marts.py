@@ -9,6 +9,7 @@ import pytest
 from helpers import query, run_pipeline
 from workbooks import register
 
+pytestmark = pytest.mark.slow  # three pipeline runs
 D = dt.date
 KUTIM_2021 = 434459 + round((455504 - 434459) / 3)  # interpolated between 2020 and 2023
 KUTIM_2022 = 434459 + round(2 * (455504 - 434459) / 3)

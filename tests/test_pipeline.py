@@ -4,6 +4,7 @@ import datetime as dt
 import os
 
 import dagster as dg
+import pytest
 
 from helpers import query, run_pipeline
 from workbooks import HEADER, register, row, write_workbook
@@ -87,6 +88,7 @@ def test_full_refresh_is_one_run_over_every_agency_and_builds_marts(isolated_env
     assert not [t for t in texts if ".xlsx" in t or "kukar/" in t]
 
 
+@pytest.mark.slow
 def test_rerun_is_idempotent_and_removed_file_leaves(isolated_env):
     raw = isolated_env["raw"]
     register(raw / "ppu/a.xlsx", [row(case_id="P1")])
@@ -172,6 +174,7 @@ def test_a_sixth_agency_is_a_registry_entry_and_a_folder(isolated_env, monkeypat
     assert staged["kecamatan_code"].tolist() == ["64.72.01"]
 
 
+@pytest.mark.slow
 def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkeypatch):
     from pipeline import archive, excel
 
