@@ -60,6 +60,7 @@ class Bench:
         self.errors: list[str] = []
         self.data: dict = {}
         self.noise: dict[str, float] = {}
+        self.stamp = time.strftime("%Y%m%d-%H%M%S")
 
     # ------------------------------------------------------------------ helpers
     def log(self, text: str) -> None:
@@ -189,7 +190,7 @@ class Bench:
         to_marts = (marts_at - m.started) if marts_at else None
         after = self._sex_counts(rd, target["agency"], target["year"])
         ok = after == (before[0] - 1, before[1] + 1)
-        parsed, files, versions = self._parsed(rd, target["agency"])
+        parsed, files, versions, retried = self._parsed(rd, target["agency"])
         self.log(f"W3: marts after {to_marts:.1f} s, whole run {m.wall_s:.1f} s, parsed {parsed}/{files} files, "
                  f"change {'seen' if ok else 'NOT seen'} in the marts")
         if not ok:
@@ -199,6 +200,8 @@ class Bench:
                  + self.noisy("w3"))
         self.add("W3 incremental", "whole run, wall", round(m.wall_s, 2), "s", "incl. analytics copy, public tables, feedback")
         note = "change seen in marts" if ok else "CHANGE NOT SEEN in marts"
+        if retried:
+            note += f"; {retried} of them unreadable files, which are tried again on every run"
         if versions > 1:
             note += "; the parser version changed since W2 (pipeline code edited?), so every file was read again"
             self.errors.append("W3: parser version changed between W2 and W3")
@@ -206,6 +209,7 @@ class Bench:
         for step, seconds in sorted(events.get("steps", {}).items(), key=lambda kv: -kv[1])[:4]:
             self.add("W3 incremental", f"  step {step}", round(seconds, 2), "s")
         self.data["W3"] = {"to_marts_s": to_marts, "wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, "parsed": parsed,
+                           "unreadable_retried": retried,
                            "files": files, "seen": ok, "file": target["file"], "steps": events.get("steps", {})}
 
     def _pick_row(self, rd: RunDir, ds: dict) -> dict | None:
@@ -255,18 +259,19 @@ class Bench:
             con.close()
         return (int(row[0][0]), int(row[0][1])) if row else (0, 0)
 
-    def _parsed(self, rd: RunDir, agency: str) -> tuple[int, int, int]:
+    def _parsed(self, rd: RunDir, agency: str) -> tuple[int, int, int, int]:
         import duckdb
 
         con = duckdb.connect(str(rd.warehouse / "warehouse.duckdb"), read_only=True)
         try:
-            parsed, files = con.execute("SELECT count(*) FILTER (WHERE parsed), count(*) FROM meta.ingest_log "
-                                        "WHERE agency = ? AND status NOT IN ('removed', 'ignored')",
-                                        [agency]).fetchall()[0]
+            parsed, files, retried = con.execute(
+                "SELECT count(*) FILTER (WHERE parsed), count(*), count(*) FILTER (WHERE parsed AND status = 'rejected' "
+                "AND reason_code LIKE 'file_%') FROM meta.ingest_log WHERE agency = ? AND status NOT IN "
+                "('removed', 'ignored')", [agency]).fetchall()[0]
             versions = con.execute("SELECT count(DISTINCT parser_version) FROM meta.sheets").fetchall()[0][0]
         finally:
             con.close()
-        return int(parsed), int(files), int(versions)
+        return int(parsed), int(files), int(versions), int(retried)
 
     def baselines(self) -> None:
         ds = self.dataset(self.agencies)
@@ -400,6 +405,7 @@ class Bench:
 
                 self.errors.append(f"{step}: {type(exc).__name__}: {exc}")
                 traceback.print_exc()
+            self.save(self.targets(), only, time.time() - started, partial=True)  # survives a killed run
         targets = self.targets()
         return self.report(targets, only, time.time() - started)
 
@@ -416,19 +422,7 @@ class Bench:
             print(tabulate([[t["target"], t["measured"], t["limit"], "met" if t["met"] else "MISSED"] for t in targets],
                            headers=["target", "measured", "limit", ""], tablefmt="simple", disable_numparse=True))
         missed = [t for t in targets if not t["met"]]
-        out = {
-            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seconds": round(seconds),
-            "quick": self.quick, "only": only, "work": str(self.work),
-            "params": {"agencies": self.agencies, "years": self.params.years, "rows": self.params.rows,
-                       "seed": self.params.seed, "w4_rows": self.w4_rows, "scales": self.scales},
-            "machine": machine_info(), "measurements": self.measurements, "targets": targets,
-            "errors": self.errors, "noise_cores": self.noise, "data": self.data,
-        }
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(out, indent=1, default=str)
-        (RESULTS / "latest.json").write_text(text)
-        (self.work / "results").mkdir(parents=True, exist_ok=True)
-        (self.work / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text)
+        self.save(targets, only, seconds)
         print(f"\nwritten: {RESULTS / 'latest.json'} ({seconds / 60:.1f} min)")
         noisy = sorted(k for k, v in self.noise.items() if v > 0.2)
         if noisy:
@@ -443,6 +437,23 @@ class Bench:
         if missed and not self.quick:
             return 1
         return 0
+
+    def save(self, targets: list[dict], only: list[str], seconds: float, partial: bool = False) -> None:
+        """bench/results/latest.json (and a dated copy in the work folder)."""
+        out = {
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seconds": round(seconds),
+            "partial": partial,
+            "quick": self.quick, "only": only, "work": str(self.work),
+            "params": {"agencies": self.agencies, "years": self.params.years, "rows": self.params.rows,
+                       "seed": self.params.seed, "w4_rows": self.w4_rows, "scales": self.scales},
+            "machine": machine_info(), "measurements": self.measurements, "targets": targets,
+            "errors": self.errors, "noise_cores": self.noise, "data": self.data,
+        }
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(out, indent=1, default=str)
+        (RESULTS / "latest.json").write_text(text)
+        (self.work / "results").mkdir(parents=True, exist_ok=True)
+        (self.work / "results" / f"{self.stamp}.json").write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
