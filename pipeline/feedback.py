@@ -407,8 +407,12 @@ def _comment(text: str, author: str):
 
 # ---------------------------------------------------------------- the feedback workbook
 
-def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path, agency: Agency | str) -> Path:
-    """The agency's sheets with every bad cell marked, behind a "Ringkasan" sheet."""
+def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path, agency: Agency | str,
+                            fingerprint: str | None = None) -> Path:
+    """The agency's sheets with every bad cell marked, behind a "Ringkasan" sheet.
+
+    `fingerprint` (see workbook_fingerprint) is stored as a custom document property.
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
@@ -494,6 +498,10 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
         copy_notes.insert(0, t["cannot_copy_sheets"])
     _write_summary(summary, fb, ag, copy_notes)
     _print_setup(summary, landscape=False)
+    if fingerprint is not None:
+        from openpyxl.packaging.custom import StringProperty
+
+        wb.custom_doc_props.append(StringProperty(name=FINGERPRINT_PROPERTY, value=fingerprint))
     _atomic_save_workbook(wb, target)
     return target
 
@@ -1052,6 +1060,23 @@ def feedback_name(file_name: str) -> str:
 
 # ---------------------------------------------------------------- the two entry points
 
+@dataclass
+class FeedbackInput:
+    """What the warehouse holds about one agency's files: all the feedback is made of."""
+
+    agency: Agency
+    frames: dict[str, pd.DataFrame]
+    months: pd.DataFrame
+    yoy: pd.DataFrame
+
+
+def gather_feedback(con, agency: Agency | str) -> FeedbackInput:
+    """Read one agency's ledger, row fates and marts (`con`: an open DuckDB connection, only read)."""
+    ag = agency if isinstance(agency, Agency) else get_agency(agency)
+    months, yoy = _marts(con, ag.code)
+    return FeedbackInput(ag, load_agency_frames(con, ag.code), months, yoy)
+
+
 def build_feedback(con, agency: Agency | str, raw_dir: Path, archive_dir: Path | None, out_dir: Path | None = None,
                    now: object = None) -> list[Path]:
     """Write an agency's feedback workbooks, receipts and index.html; return the paths written.
@@ -1060,11 +1085,21 @@ def build_feedback(con, agency: Agency | str, raw_dir: Path, archive_dir: Path |
     defaults to raw_dir/<agency>/umpan-balik/. Outputs of ours that no longer
     apply (a file fixed or gone) are removed; unchanged outputs are left as they are.
     """
-    ag = agency if isinstance(agency, Agency) else get_agency(agency)
+    return write_feedback(gather_feedback(con, agency), raw_dir, archive_dir, out_dir, now)
+
+
+def write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | None, out_dir: Path | None = None,
+                   now: object = None) -> list[Path]:
+    """The files of `build_feedback`, from what `gather_feedback` read (no warehouse needed).
+
+    A feedback workbook whose inputs did not change since it was written (same file bytes,
+    same row fates, same wording and code: its fingerprint) is kept without being made again.
+    """
+    ag = given.agency
     raw_dir = Path(raw_dir)
     out = Path(out_dir) if out_dir is not None else raw_dir / ag.code / FEEDBACK_DIR
     out.mkdir(parents=True, exist_ok=True)
-    frames = load_agency_frames(con, ag.code)
+    frames = given.frames
     files = files_from_frames(frames)
     stems = output_stems([f.path for f in files])
     written: list[Path] = []
@@ -1075,7 +1110,10 @@ def build_feedback(con, agency: Agency | str, raw_dir: Path, archive_dir: Path |
         link: dict[str, str] = {}
         if fb.has_problems:
             target = out / (stems[fb.path] + FEEDBACK_SUFFIX)
-            write_feedback_workbook(fb, source_path(fb, raw_dir, archive_dir), target, ag)
+            source = source_path(fb, raw_dir, archive_dir)
+            key = workbook_fingerprint(fb, ag, source is not None)
+            if stored_fingerprint(target) != key:
+                write_feedback_workbook(fb, source, target, ag, fingerprint=key)
             written.append(target)
             link["feedback"] = target.name
         receipt = out / (stems[fb.path] + RECEIPT_SUFFIX)
@@ -1083,11 +1121,77 @@ def build_feedback(con, agency: Agency | str, raw_dir: Path, archive_dir: Path |
         written.append(receipt)
         link["receipt"] = receipt.name
         links[fb.path] = link
-    months, yoy = _marts(con, ag.code)
     updated = now if now is not None else (frames["ledger"]["last_seen"].max() if len(frames["ledger"]) else None)
-    written.append(write_text(out / INDEX_FILE, render_index(ag, files, links, months, yoy, updated)))
+    written.append(write_text(out / INDEX_FILE, render_index(ag, files, links, given.months, given.yoy, updated)))
     _remove_stale(out, written)
     return written
+
+
+@dataclass
+class FeedbackTask:
+    """One agency's feedback as a task of a worker pool (parallel.ordered_map)."""
+
+    given: FeedbackInput
+    raw_dir: Path
+    archive_dir: Path | None
+    debug: bool = False
+
+
+def feedback_task(task: FeedbackTask) -> tuple[str, int]:
+    """write_feedback in a worker; returns (agency, files written or kept)."""
+    from pipeline.privacy import scrubbed
+
+    try:
+        return task.given.agency.code, len(write_feedback(task.given, task.raw_dir, task.archive_dir))
+    except Exception as exc:  # the message may quote a cell of the agency's file
+        if task.debug:
+            raise
+        raise scrubbed(exc, f"feedback for agency {task.given.agency.code}") from None
+
+
+# ---------------------------------------------------------------- fingerprints: skip what did not change
+
+FINGERPRINT_PROPERTY = "ppa_feedback_fingerprint"
+# Columns that change on every run without changing what the workbook shows.
+_RUN_COLUMNS = {"run_id", "_load_id", "_ingested_at", "last_seen", "parser_version"}
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in (Path(__file__), SCHEMAS_DIR / "feedback_messages.yaml", SCHEMAS_DIR / "messages.yaml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def workbook_fingerprint(fb: FileFeedback, agency: Agency, has_source: bool) -> str:
+    """A hash of everything a feedback workbook is made of: the file's bytes (by sha256), its
+    ledger row and row fates, the agency, the wording and this module's code."""
+    import hashlib
+
+    digest = hashlib.sha256(_code_version().encode())
+    for name, value in sorted(vars(fb).items()):
+        if isinstance(value, pd.DataFrame):
+            kept = value[[c for c in value.columns if c not in _RUN_COLUMNS]]
+            text = kept.to_json(orient="split", date_format="iso", default_handler=str)
+        else:
+            text = repr(value)
+        digest.update(f"\0{name}\0{text}".encode())
+    digest.update(f"\0{agency!r}\0{has_source}".encode())
+    return digest.hexdigest()
+
+
+def stored_fingerprint(path: Path) -> str | None:
+    """The fingerprint a feedback workbook was written with, or None (missing, edited, not ours)."""
+    try:
+        with zipfile.ZipFile(path) as archive_:
+            xml = archive_.read("docProps/custom.xml").decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None
+    found = re.search(rf'name="{FINGERPRINT_PROPERTY}"[^>]*>\s*<vt:lpwstr>([0-9a-f]{{64}})</vt:lpwstr>', xml)
+    return found.group(1) if found else None
 
 
 def _marts(con, agency: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -342,3 +342,82 @@ def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, 
         "meta.ingest_log": ledger,
     }
     return AgencyLoad(agency.code, frames, list(reads.values()), result, ledger)
+
+
+# ---------------------------------------------------------------- one agency as a task of a pool
+
+def contract_failures(staged: pd.DataFrame, agencies: list[str]) -> pd.DataFrame:
+    """Staged rows that break the pandera contract of staging (column, check, row index)."""
+    import pandera.pandas as pa
+
+    from pipeline.schemas.cases import staged_schema
+
+    try:
+        staged_schema(agencies).validate(staged, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return exc.failure_cases[["column", "check", "index"]].astype(str)
+    return pd.DataFrame(columns=["column", "check", "index"])
+
+
+@dataclass
+class LoadSummary:
+    """What the checks and metadata need of one agency's load; the row frames are not kept,
+    so memory is bounded by the largest agency rather than by all of them."""
+
+    agency: str
+    counts: dict[str, int]  # table -> rows written
+    ledger: pd.DataFrame
+    rejected: pd.DataFrame  # lineage and rules only, no values
+    contract_failures: pd.DataFrame
+    preview: pd.DataFrame
+    staged: int
+    files: int = 0
+    rejected_rows: int = 0
+    superseded_rows: int = 0
+
+    @classmethod
+    def of(cls, load: AgencyLoad, codes: list[str]) -> "LoadSummary":
+        from pipeline.privacy import PREVIEW_COLUMNS
+
+        staged = load.staging.staged
+        rejected = load.staging.rejected
+        return cls(
+            agency=load.agency,
+            counts={table: len(frame) for table, frame in load.frames.items()},
+            ledger=load.ledger,
+            rejected=rejected[["agency", "_source_file", "_source_sheet", "_source_row", "rules"]],
+            contract_failures=contract_failures(staged, codes) if len(staged) else pd.DataFrame(),
+            preview=staged.head(20)[[c for c in PREVIEW_COLUMNS if c in staged.columns]],
+            staged=len(staged), files=len(load.ledger), rejected_rows=len(rejected),
+            superseded_rows=len(load.staging.superseded),
+        )
+
+
+@dataclass
+class LoadTask:
+    """Everything `load_task` needs, picklable: one agency of a run."""
+
+    agency: Agency
+    raw_dir: Path
+    previous: Previous
+    run_id: str
+    now: dt.datetime
+    load_date: dt.date
+    limits: Limits
+    archive_dir: Path | None
+    codes: list[str]
+    debug: bool = False
+
+
+def load_task(task: LoadTask) -> tuple[dict[str, pd.DataFrame], LoadSummary]:
+    """load_agency and its summary, for ordered_map; the frames go to the writer."""
+    from pipeline.privacy import scrubbed
+
+    try:
+        load = load_agency(task.agency, task.raw_dir, task.previous, task.run_id, task.now, task.load_date,
+                           task.limits, archive_dir=task.archive_dir)
+        return load.frames, LoadSummary.of(load, task.codes)
+    except Exception as exc:  # the message may quote a cell: never let it reach the run log
+        if task.debug:
+            raise
+        raise scrubbed(exc, f"loading agency {task.agency.code}") from None

@@ -19,6 +19,10 @@ NIK = re.compile(r"(?<!\d)\d{16}(?!\d)|(?<![\d.])\d(?:[.,]\d+)?[eE]\+?15(?!\d)")
 PHONE = re.compile(r"(?<![\w])(?:\+62|62|0)[\s\-.]?8\d(?:[\s\-.]?\d){6,11}(?!\d)|(?<![\w])\(?0\d{2,3}\)?[\s\-.]\d{5,8}(?!\d)")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
+# Staged columns safe to show in the UI and logs: codes only, no case ids, no values typed by staff.
+PREVIEW_COLUMNS = ["agency", "year", "victim_sex", "victim_age_group", "violence_forms", "is_kdrt",
+                   "child_role", "place", "perp_relation", "kecamatan_code", "case_status"]
+
 MASKS = {"nik": "[NIK]", "phone": "[TELEPON]", "email": "[EMAIL]"}
 _DETECTORS = (("nik", NIK), ("phone", PHONE), ("email", EMAIL))
 

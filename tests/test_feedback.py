@@ -456,3 +456,27 @@ def test_template_round_trips_through_the_pipeline(tmp_path):
     staged = result.staged.sort_values(["case_id", "victim_seq"])
     assert staged["kecamatan_code"].tolist() == ["64.02.06", "64.02.06", "LUAR_WILAYAH"]
     assert staged["is_kdrt"].tolist() == [True, True, False]
+
+
+def test_a_workbook_is_made_again_only_when_what_it_shows_changed(isolated_env, monkeypatch):
+    raw = isolated_env["raw"]
+    register(raw / AGENCY / "a.xlsx", [row(case_id="A1"), row(case_id="A2", sex="?")])
+    register(raw / AGENCY / "b.xlsx", [row(case_id="B1", age="200")])
+    assert run_pipeline(AGENCY).success  # writes the feedback once
+    out = raw / AGENCY / F.FEEDBACK_DIR
+    assert F.stored_fingerprint(out / "a.umpan-balik.xlsx") is not None
+    made = []
+    original = F.write_feedback_workbook
+    monkeypatch.setattr(F, "write_feedback_workbook", lambda fb, *a, **k: made.append(fb.name) or original(fb, *a, **k))
+
+    assert run_pipeline(AGENCY).success  # nothing changed: a new run id, the same workbooks
+    assert made == []
+    register(raw / AGENCY / "b.xlsx", [row(case_id="B1", age="201")])  # b changed
+    (out / "a.umpan-balik.xlsx").unlink()  # a's workbook deleted by someone
+    assert run_pipeline(AGENCY).success
+    assert sorted(made) == ["a.xlsx", "b.xlsx"]
+    made.clear()
+    (out / "a.umpan-balik.xlsx").write_bytes(b"not a workbook")  # damaged
+    assert run_pipeline(AGENCY).success
+    assert made == ["a.xlsx"]
+    assert openpyxl.load_workbook(out / "a.umpan-balik.xlsx").sheetnames[0] == F.texts()["summary"]["sheet_name"]

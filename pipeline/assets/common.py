@@ -5,9 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import dagster as dg
 
-# Columns safe to show in the UI: no case ids, no file contents beyond codes.
-PREVIEW_COLUMNS = ["agency", "year", "victim_sex", "victim_age_group", "violence_forms", "is_kdrt",
-                   "child_role", "place", "perp_relation", "kecamatan_code", "case_status"]
+from pipeline.privacy import PREVIEW_COLUMNS
 
 
 def markdown(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from pipeline.assets.ingest import POOL
 from pipeline.assets.marts import MART_KEYS
-from pipeline.privacy import scrubbed
+from pipeline.parallel import ordered_map, worker_count
 from pipeline.resources import DropFolderResource, WarehouseResource
 
 FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
@@ -29,19 +29,18 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         """Per agency, in data/raw/<agency>/umpan-balik/: a feedback workbook for each file with
         problems (bad cells highlighted, comments in Bahasa Indonesia), a receipt for every file,
         and index.html with every file sent, the months reported and the latest year-on-year figures."""
-        from pipeline.feedback import build_feedback
+        from pipeline.feedback import FeedbackTask, feedback_task, gather_feedback
 
+        keys = list(context.partition_keys)
+        workers = worker_count(len(keys))
+        debug = os.environ.get("PPA_DEBUG") == "1"
+        raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
         written = {}
-        with warehouse.connect() as con:  # one connection for every agency of the run
-            for code in context.partition_keys:
-                try:
-                    paths = build_feedback(con, code, Path(drop_folder.raw_dir), Path(drop_folder.archive_dir))
-                except Exception as exc:  # the message may quote a cell of the agency's file
-                    if os.environ.get("PPA_DEBUG") == "1":
-                        raise
-                    raise scrubbed(exc, f"feedback for agency {code}") from None
-                written[code] = len(paths)
-        return dg.MaterializeResult(metadata={"files_written": sum(written.values()),
+        with warehouse.connect() as con:  # one connection for every agency of the run; workers write the files
+            tasks = (FeedbackTask(gather_feedback(con, code), raw_dir, archive_dir, debug) for code in keys)
+            for code, count in ordered_map(feedback_task, tasks, workers):
+                written[code] = count
+        return dg.MaterializeResult(metadata={"files": sum(written.values()),  # written, or kept when unchanged
                                               "per_agency": dg.MetadataValue.json(written)})
 
     return umpan_balik

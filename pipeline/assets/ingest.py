@@ -3,21 +3,19 @@
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
-import pandera.pandas as pa
 
-from pipeline.assets.common import PREVIEW_COLUMNS, markdown, preview
-from pipeline.ingest import AgencyLoad, Limits, Previous, load_agency
+from pipeline.assets.common import markdown, preview
+from pipeline.ingest import Limits, LoadSummary, LoadTask, Previous, load_task
+from pipeline.parallel import ordered_map, worker_count
 from pipeline.privacy import scrubbed
 from pipeline.registry import agency_codes, get_agency
 from pipeline.resources import DropFolderResource, WarehouseResource
-from pipeline.schemas.cases import staged_schema
 from pipeline.warehouse import query_df, replace_agency_slices
-from pathlib import Path
 
 RAW = dg.AssetKey(["raw", "case_rows"])
 CASE_VICTIMS = dg.AssetKey(["staging", "case_victims"])
@@ -34,14 +32,6 @@ def accounting_errors(ledger: pd.DataFrame) -> pd.DataFrame:
     live = ledger[ledger["status"] != "removed"]
     total = live["rows_staged"] + live["rows_rejected"] + live["rows_superseded"]
     return live.loc[live["data_rows"] != total, ["path", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
-
-
-def contract_failures(staged: pd.DataFrame, agencies: list[str]) -> pd.DataFrame:
-    try:
-        staged_schema(agencies).validate(staged, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        return exc.failure_cases[["column", "check", "index"]].astype(str)
-    return pd.DataFrame(columns=["column", "check", "index"])
 
 
 def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -81,61 +71,43 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         in one DuckDB transaction."""
         registry_path = Path(drop_folder.registry_path)
         codes = agency_codes(registry_path)
+        keys = list(context.partition_keys)
+        workers = worker_count(len(keys))
         loads: list[LoadSummary] = []
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
+        debug = os.environ.get("PPA_DEBUG") == "1"
+        if workers > 1:
+            context.log.info(f"reading {len(keys)} agencies in {workers} worker processes")
         # one connection (and the writer lock) for the whole step: opening and closing DuckDB per
-        # agency costs a checkpoint each time; each agency's slice is still its own transaction
+        # agency costs a checkpoint each time; each agency's slice is still its own transaction.
+        # Workers read and validate; only this process touches the warehouse.
         with warehouse.connect() as con:
-            for code in context.partition_keys:
-                agency = get_agency(code, registry_path)
-                load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
-                try:
+            def tasks():
+                for code in keys:
+                    agency = get_agency(code, registry_path)
                     previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
                                           for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets")))
-                    load = load_agency(agency, Path(drop_folder.raw_dir), previous, context.run.run_id, now,
-                                       load_date, Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet),
-                                       archive_dir=Path(drop_folder.archive_dir))
-                    replace_agency_slices(con, code, load.frames)
-                except Exception as exc:  # the message may quote a cell: never let it reach the run log
-                    if os.environ.get("PPA_DEBUG") == "1":
+                    yield LoadTask(agency, Path(drop_folder.raw_dir), previous, context.run.run_id, now,
+                                   dt.datetime.now(ZoneInfo(agency.timezone)).date(), limits,
+                                   Path(drop_folder.archive_dir), codes, debug)
+
+            for frames, summary in ordered_map(load_task, tasks(), workers):
+                try:
+                    replace_agency_slices(con, summary.agency, frames)
+                except Exception as exc:
+                    if debug:
                         raise
-                    raise scrubbed(exc, f"loading agency {code}") from None
+                    raise scrubbed(exc, f"writing agency {summary.agency}") from None
+                del frames
                 context.log.info(
-                    f"{code}: {len(load.ledger)} files, {len(load.staging.staged)} staged, "
-                    f"{len(load.staging.rejected)} rejected, {len(load.staging.superseded)} superseded")
-                loads.append(LoadSummary.of(load, codes))
+                    f"{summary.agency}: {summary.files} files, {summary.staged} staged, "
+                    f"{summary.rejected_rows} rejected, {summary.superseded_rows} superseded")
+                loads.append(summary)
 
         yield from _results(loads)
 
     return agency_load
-
-
-@dataclass
-class LoadSummary:
-    """What the checks and metadata need of one agency's load; the row frames are not kept,
-    so memory is bounded by the largest agency rather than by all of them."""
-
-    agency: str
-    counts: dict[str, int]  # table -> rows written
-    ledger: pd.DataFrame
-    rejected: pd.DataFrame  # lineage and rules only, no values
-    contract_failures: pd.DataFrame
-    preview: pd.DataFrame
-    staged: int
-
-    @classmethod
-    def of(cls, load: AgencyLoad, codes: list[str]) -> "LoadSummary":
-        staged = load.staging.staged
-        rejected = load.staging.rejected
-        return cls(
-            agency=load.agency,
-            counts={table: len(frame) for table, frame in load.frames.items()},
-            ledger=load.ledger,
-            rejected=rejected[["agency", "_source_file", "_source_sheet", "_source_row", "rules"]],
-            contract_failures=contract_failures(staged, codes) if len(staged) else pd.DataFrame(),
-            preview=staged.head(20)[[c for c in PREVIEW_COLUMNS if c in staged.columns]],
-            staged=len(staged),
-        )
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
