@@ -161,23 +161,67 @@ class Measured:
     log: Path
     cpu_s: float = 0.0  # CPU time of the process and its children
     others_cores: float = 0.0  # average cores used by other processes meanwhile (noise)
+    tree_rss_mb: float = 0.0  # peak of the summed RSS of the process and its live children (sampled)
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """RSS of a process and all its descendants now, from /proc (0 for a process that is gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+class TreeRss:
+    """Samples the summed RSS of a process tree every `every` seconds in a thread: peak RSS
+    from wait4 is that of the largest single process, which hides worker processes."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        import threading
+
+        self.pid, self.every, self.peak_kb = pid, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
+            self._stop.wait(self.every)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb / 1024
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None, log: Path, cwd: Path | None = None) -> Measured:
-    """Run a command; wall time and its peak RSS (from wait4, so only this child and its children)."""
+    """Run a command; wall time, peak RSS of its largest process (wait4) and peak RSS of the
+    whole process tree, workers included (sampled every 0.2 s)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         busy0 = cpu_busy_seconds()
         started = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd or SOURCE, stdout=out, stderr=subprocess.STDOUT)
+        sampler = TreeRss(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        tree_mb = sampler.stop()
         busy = cpu_busy_seconds() - busy0
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
     return Measured(proc.returncode, wall, usage.ru_maxrss / 1024, started, log, cpu,
-                    max(0.0, (busy - cpu) / wall) if wall > 0 else 0.0)
+                    max(0.0, (busy - cpu) / wall) if wall > 0 else 0.0, max(tree_mb, usage.ru_maxrss / 1024))
 
 
 def tail(path: Path, lines: int = 25) -> str:

@@ -99,7 +99,8 @@ class Bench:
         self.log(f"{name}: ppa run over {ds['agencies']} agencies, {ds['files']} files ...")
         m = self.measure([*ppa_command(), "run"], rd.env(), name)
         events = run_events(rd.dagster_home, run_id_from_log(m.log)) if m.rc == 0 else {}
-        self.log(f"{name}: {m.wall_s:.1f} s, peak RSS {m.max_rss_mb:.0f} MB, exit {m.rc}")
+        self.log(f"{name}: {m.wall_s:.1f} s, peak RSS {m.tree_rss_mb:.0f} MB (largest process {m.max_rss_mb:.0f} MB), "
+                 f"exit {m.rc}")
         if m.rc != 0:
             self.fail(f"{name}: ppa run", m)
         return rd, m, events
@@ -139,7 +140,8 @@ class Bench:
         if victims is not None and victims != ds["victims"]:
             self.errors.append(f"W2: {check}")
         self.add("W2 national", "full refresh, wall", round(m.wall_s, 1), "s", check + self.noisy("w2"))
-        self.add("W2 national", "full refresh, peak RSS", round(m.max_rss_mb), "MB")
+        self.add("W2 national", "full refresh, peak RSS", round(m.tree_rss_mb), "MB",
+                 f"all processes; the largest one {m.max_rss_mb:.0f} MB")
         steps = events.get("steps", {})
         for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
             if seconds >= 0.5:
@@ -148,10 +150,23 @@ class Bench:
             outside = m.wall_s - (events["last"] - events["first"])
             self.add("W2 national", "  outside the run", round(outside, 1), "s",
                      "process start, imports, printing the tables")
-        self.data["W2"] = {"wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, "rc": m.rc, "steps": steps,
+        if m.rc == 0:  # the nightly refresh with nothing new: every file hashed, nothing read or written again
+            again = self.measure([*ppa_command(), "run"], rd.env(), "w2-again")
+            again_steps = run_events(rd.dagster_home, run_id_from_log(again.log)) if again.rc == 0 else {}
+            parsed = self._parsed_total(rd)
+            self.log(f"W2 again: {again.wall_s:.1f} s, exit {again.rc}, files parsed {parsed}")
+            self.add("W2 national", "full refresh again, nothing changed", round(again.wall_s, 1), "s",
+                     f"the nightly schedule's run; files parsed again: {parsed}" + self.noisy("w2-again"))
+            for step, seconds in sorted(again_steps.get("steps", {}).items(), key=lambda kv: -kv[1])[:3]:
+                self.add("W2 national", f"  again: step {step}", round(seconds, 1), "s")
+            self.data["W2_again"] = {"wall_s": again.wall_s, "rc": again.rc, "parsed": parsed,
+                                     "steps": again_steps.get("steps", {})}
+        self.data["W2"] = {"wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb, "tree_rss_mb": m.tree_rss_mb,
+                           "rc": m.rc, "steps": steps,
                            "victims_in_marts": victims, "victims_expected": ds["victims"], "run_dir": str(rd.root)}
         self.data.setdefault("MEM", {})[1] = {"agencies": ds["agencies"], "data_rows": ds["data_rows"],
                                               "wall_s": m.wall_s, "max_rss_mb": m.max_rss_mb,
+                                              "tree_rss_mb": m.tree_rss_mb,
                                               "largest_file_bytes": ds["largest_file_bytes"]}
         self._w2_state = (rd, ds) if m.rc == 0 else None
 
@@ -259,6 +274,15 @@ class Bench:
             con.close()
         return (int(row[0][0]), int(row[0][1])) if row else (0, 0)
 
+    def _parsed_total(self, rd: RunDir) -> int:
+        import duckdb
+
+        con = duckdb.connect(str(rd.warehouse / "warehouse.duckdb"), read_only=True)
+        try:
+            return int(con.execute("SELECT count(*) FILTER (WHERE parsed) FROM meta.ingest_log").fetchall()[0][0])
+        finally:
+            con.close()
+
     def _parsed(self, rd: RunDir, agency: str) -> tuple[int, int, int, int]:
         import duckdb
 
@@ -337,7 +361,8 @@ class Bench:
             ds = self.dataset(self.agencies * k)
             rd, m, _ = self.cold_run(f"mem-{k}x", ds)
             mem[k] = {"agencies": ds["agencies"], "data_rows": ds["data_rows"], "wall_s": m.wall_s,
-                      "max_rss_mb": m.max_rss_mb, "largest_file_bytes": ds["largest_file_bytes"]}
+                      "max_rss_mb": m.max_rss_mb, "tree_rss_mb": m.tree_rss_mb,
+                      "largest_file_bytes": ds["largest_file_bytes"]}
             if k != 1:
                 shutil.rmtree(rd.root, ignore_errors=True)  # keep the disk small; the log stays
         for k in sorted(mem):
@@ -345,7 +370,8 @@ class Bench:
             if "skipped" in p:
                 self.add("MEM", f"{k}x W2 volume", None, "", f"SKIPPED: {p['skipped']}")
                 continue
-            self.add("MEM", f"{k}x W2 volume, peak RSS", round(p["max_rss_mb"]), "MB",
+            self.add("MEM", f"{k}x W2 volume, peak RSS", round(_tree(p)), "MB",
+                     f"all processes (largest one {p['max_rss_mb']:.0f} MB); "
                      f"{p['agencies']} agencies, {p['data_rows']:,} data rows, largest file "
                      f"{p['largest_file_bytes'] / 1e3:.0f} kB; full refresh {p['wall_s']:.0f} s"
                      + self.noisy("w2" if k == 1 else f"mem-{k}x"))
@@ -373,8 +399,8 @@ class Bench:
         mem = {k: v for k, v in self.data.get("MEM", {}).items() if "skipped" not in v}
         if 1 in mem and len(mem) > 1:
             k = max(mem)
-            growth = mem[k]["max_rss_mb"] / mem[1]["max_rss_mb"]
-            target(f"peak RSS at {k}x / at 1x", f"{growth:.2f}x ({mem[k]['max_rss_mb']:.0f} / {mem[1]['max_rss_mb']:.0f} MB)",
+            growth = _tree(mem[k]) / _tree(mem[1])
+            target(f"peak RSS at {k}x / at 1x", f"{growth:.2f}x ({_tree(mem[k]):.0f} / {_tree(mem[1]):.0f} MB)",
                    f"<= {MEM_GROWTH_MAX}x", growth <= MEM_GROWTH_MAX,
                    "same largest file at every scale: flat if bounded by the largest file")
         w4 = self.data.get("W4")
@@ -454,6 +480,11 @@ class Bench:
         (RESULTS / "latest.json").write_text(text)
         (self.work / "results").mkdir(parents=True, exist_ok=True)
         (self.work / "results" / f"{self.stamp}.json").write_text(text)
+
+
+def _tree(point: dict) -> float:
+    """Peak RSS of all processes of a run (older results have only the largest process)."""
+    return point.get("tree_rss_mb") or point["max_rss_mb"]
 
 
 def main(argv: list[str] | None = None) -> int:
