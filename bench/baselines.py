@@ -10,7 +10,8 @@
         project does not install, so .xls files go through calamine and are counted),
         find the header row, map the columns with the contract's synonyms, parse the
         values, validate with the same pandera schema (`staged_schema` of
-        pipeline/schemas/cases.py), drop the failing rows and insert the rest into
+        pipeline/schemas/cases.py, less the counting-rule flags that staging derives),
+        drop the failing rows and insert the rest into
         DuckDB with one bulk INSERT per file. No archive, ledger, lineage tables,
         de-duplication across files, marts, checks or publishing.
 
@@ -124,7 +125,7 @@ def plain(raw_dir: Path, registry: Path, db: Path) -> dict:
     t0 = time.perf_counter()
     contract = load_contract()
     agencies = {a.code: a for a in load_registry(registry)}
-    schema = staged_schema(list(agencies))
+    schema = staged_schema(list(agencies), counting_columns=False)  # the pipeline's derived flags are not its job
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute("""CREATE TABLE case_victims (

@@ -3,7 +3,12 @@
 The rows are made directly in DuckDB with SQL, in the shape of `staging.case_victims`
 (pipeline/warehouse.py DDL), spread over the national registry's agencies and 7 years;
 meta.agencies / meta.population / meta.kecamatan come from the registry through
-`pipeline.marts.registry_frames`. The database is cached in the work folder.
+`pipeline.marts.registry_frames`. The counting-rule columns (is_victim, counts_case,
+form_*) are computed from the generated rows with `pipeline.warehouse.COUNTING_SQL`, the SQL
+form of staging's rules, and the rows are written ordered by agency and year, as staging
+writes them (one agency slice at a time, a register file after the other). The database is
+cached in the work folder under a name that includes a hash of the DDL and of this SQL, so a
+change to either makes a new one.
 
 Queries (each: one untimed warm-up, then the median of 5 runs, result fetched to Python):
 - yoy: the pipeline's `victims_by_region_year` mart SQL with the year-on-year change
@@ -14,6 +19,7 @@ Also timed once, for information: every mart of `pipeline.marts.build_marts` ove
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import time
 from pathlib import Path
@@ -30,6 +36,7 @@ STATUSES = "['PROSES','SELESAI','DIRUJUK']"
 # i: row number; c: case number (cases of 2 victims for the first 40% of rows, then 1).
 ROWS_SQL = """
 INSERT INTO staging.case_victims BY NAME
+SELECT *, {counting} FROM (
 WITH r AS (
     SELECT i,
            CASE WHEN i < {pairs} THEN i // 2 ELSE i - {pairs} // 2 END AS c,
@@ -50,8 +57,8 @@ SELECT agency, 'C' || c AS case_id, seq AS victim_seq, make_date(year, month, da
             WHEN age * 70 // 100 <= 44 THEN '25-44' WHEN age * 70 // 100 <= 59 THEN '45-59'
             ELSE '60+' END AS victim_age_group,
        age * 70 // 100 < 18 AS is_child,
-       CASE WHEN h % 5 = 0 THEN [{forms}[1 + h % 7], {forms}[1 + (h // 7) % 7]]
-            ELSE [{forms}[1 + h % 7]] END AS violence_forms,
+       CASE WHEN h % 5 = 0 THEN list_sort([{forms}[1 + h % 7], {forms}[1 + (h % 7 + 1 + (h // 7) % 6) % 7]])
+            ELSE [{forms}[1 + h % 7]] END AS violence_forms,  -- two different forms, sorted, as staging has them
        h % 3 = 0 AS is_kdrt,
        CASE WHEN age * 70 // 100 < 18 THEN CASE WHEN h % 25 = 0 THEN 'PELAKU' ELSE 'KORBAN' END END AS child_role,
        {places}[1 + (h // 11) % 5] AS place, {relations}[1 + (h // 13) % 7] AS perp_relation,
@@ -61,6 +68,7 @@ SELECT agency, 'C' || c AS case_id, seq AS victim_seq, make_date(year, month, da
        'DATA ' || year AS _source_sheet, (2 + i % 900)::INTEGER AS _source_row, 'bench' AS _load_id,
        TIMESTAMP '2025-12-01 00:00:00' AS _ingested_at
 FROM k
+) ORDER BY agency, year
 """
 
 
@@ -83,10 +91,12 @@ def ensure_db(work: Path, rows: int, registry: Path, log=print) -> tuple[Path, f
     """The cached database with `rows` staging rows; (path, seconds to build or None if cached)."""
     from pipeline.marts import registry_frames
     from pipeline.registry import load_registry
-    from pipeline.warehouse import DDL
+    from pipeline.warehouse import COUNTING_SQL, DDL
 
     agencies = load_registry(registry)
-    path = work / "w4" / f"w4-r{rows}-a{len(agencies)}.duckdb"
+    counting = ", ".join(f"{sql} AS {column}" for column, sql in COUNTING_SQL.items())
+    version = hashlib.sha256((DDL + ROWS_SQL + counting).encode()).hexdigest()[:8]
+    path = work / "w4" / f"w4-r{rows}-a{len(agencies)}-{version}.duckdb"
     if path.exists() and (path.with_suffix(".ok")).exists():
         return path, None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +113,7 @@ def ensure_db(work: Path, rows: int, registry: Path, log=print) -> tuple[Path, f
         con.unregister("_a")
         pairs = (rows * 4 // 10) // 2 * 2
         con.execute(ROWS_SQL.format(rows=rows, pairs=pairs, agencies=len(agencies), forms=FORMS, places=PLACES,
-                                    relations=RELATIONS, services=SERVICES, statuses=STATUSES))
+                                    relations=RELATIONS, services=SERVICES, statuses=STATUSES, counting=counting))
         for table, frame in (("meta.agencies", agency_df), ("meta.population", pop_df), ("meta.kecamatan", kec_df)):
             con.register("_f", frame)
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _f")

@@ -65,6 +65,10 @@ class Contract:
     def vocabulary_codes(self, column: str) -> list[str]:
         return sorted(set(self.vocab[column].values()))
 
+    def codes_in_order(self, column: str) -> list[str]:
+        """The codes of a vocabulary in the order contract.yaml lists them."""
+        return list(dict.fromkeys(self.vocab[column].values()))
+
 
 def _build(data: dict) -> Contract:
     header_to_column: dict[str, str] = {}
@@ -115,3 +119,11 @@ def _build(data: dict) -> Contract:
 @lru_cache(maxsize=4)
 def load_contract(path: Path = SCHEMAS_DIR / "contract.yaml") -> Contract:
     return _build(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def form_flag_columns(contract: Contract | None = None) -> dict[str, str]:
+    """Form of violence -> its boolean column in staging.case_victims (FISIK -> form_fisik), in the
+    contract's order. The flags are the counting-rule columns the marts sum instead of unnesting
+    violence_forms."""
+    contract = contract or load_contract()
+    return {code: f"form_{code.lower()}" for code in contract.codes_in_order("violence_forms")}

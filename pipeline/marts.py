@@ -3,6 +3,12 @@
 Counting rules (data contract, section 2): one row per victim per case; a child
 recorded as perpetrator (child_role = PELAKU) is not a victim; the year is the
 year of the report date; forms are never added up to give victims or cases.
+
+The rules are columns of staging.case_victims, computed once in staging
+(pipeline/staging.py add_counting_flags): `is_victim`, `counts_case` (one victim
+row per agency, year and case) and `form_fisik`, … The marts sum those flags
+(sum(flag::INT)) rather than count(DISTINCT case_id), count(*) FILTER or
+unnest(violence_forms), which cost several times more over millions of rows.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.registry import Agency, population_series
-from pipeline.warehouse import insert_frame
+from pipeline.warehouse import FORM_FLAGS, insert_frame
 
 USAGE_WARNING = (
     "Reported cases are not prevalence: these counts are victims who reached a service unit and were "
@@ -20,7 +26,9 @@ USAGE_WARNING = (
     "ikut menggeser angka."
 )
 
-VICTIMS = "(SELECT * FROM staging.case_victims WHERE child_role IS DISTINCT FROM 'PELAKU')"
+VICTIMS = "(SELECT * FROM staging.case_victims WHERE is_victim)"
+FORM_SUMS = ", ".join(f'sum({column}::INT) AS "{code}"' for code, column in FORM_FLAGS.items())
+FORM_NAMES = ", ".join(f'"{code}"' for code in FORM_FLAGS)
 
 MARTS: dict[str, tuple[str, str]] = {
     "victims_by_region_year": (
@@ -32,12 +40,12 @@ MARTS: dict[str, tuple[str, str]] = {
         grid AS (SELECT a.agency, a.kabkota_code, a.region_name, y.year FROM meta.agencies a CROSS JOIN years y),
         agg AS (
             SELECT agency, year,
-                   count(DISTINCT case_id) AS cases,
+                   sum(counts_case::INT) AS cases,
                    count(*) AS victims,
-                   count(*) FILTER (WHERE victim_sex = 'P') AS victims_female,
-                   count(*) FILTER (WHERE victim_sex = 'L') AS victims_male,
-                   count(*) FILTER (WHERE is_child) AS child_victims,
-                   count(*) FILTER (WHERE victim_sex = 'P' AND is_child = false) AS adult_female_victims
+                   sum((victim_sex = 'P')::INT) AS victims_female,
+                   sum((victim_sex = 'L')::INT) AS victims_male,
+                   sum(is_child::INT) AS child_victims,
+                   sum((victim_sex = 'P' AND NOT is_child)::INT) AS adult_female_victims
             FROM v GROUP BY agency, year
         )
         SELECT g.agency, g.kabkota_code, g.region_name, g.year::INTEGER AS year,
@@ -62,7 +70,7 @@ MARTS: dict[str, tuple[str, str]] = {
         "Per agency and month: whether any row arrived, how many victims, and from which files. A month "
         "without data is a missing export until shown otherwise, not a month without violence.",
         """
-        WITH all_rows AS (SELECT agency, report_date, child_role, _source_file FROM staging.case_victims),
+        WITH all_rows AS (SELECT agency, report_date, is_victim, _source_file FROM staging.case_victims),
         bounds AS (SELECT date_trunc('year', min(report_date)) AS lo, date_trunc('month', max(report_date)) AS hi
                    FROM all_rows),
         months AS (SELECT unnest(generate_series(lo, hi, INTERVAL 1 MONTH))::DATE AS month FROM bounds
@@ -70,7 +78,7 @@ MARTS: dict[str, tuple[str, str]] = {
         grid AS (SELECT a.agency, m.month FROM meta.agencies a CROSS JOIN months m),
         agg AS (
             SELECT agency, date_trunc('month', report_date)::DATE AS month,
-                   count(*) FILTER (WHERE child_role IS DISTINCT FROM 'PELAKU') AS victims,
+                   sum(is_victim::INT) AS victims,
                    count(*) AS rows_staged,
                    list(DISTINCT _source_file ORDER BY _source_file) AS source_files
             FROM all_rows GROUP BY ALL
@@ -117,18 +125,11 @@ MARTS: dict[str, tuple[str, str]] = {
         "Victims per form of violence, agency and year; a victim with two forms counts under each, so shares add up to more than 100.",
         f"""
         WITH v AS {VICTIMS},
-        totals AS (SELECT agency, year, count(*) AS all_victims FROM v GROUP BY agency, year),
-        forms AS (SELECT unnest(['FISIK','PSIKIS','SEKSUAL','EKSPLOITASI','TRAFFICKING','PENELANTARAN','LAINNYA']) AS violence_form),
-        counted AS (
-            SELECT agency, year, f AS violence_form, count(*) AS victims
-            FROM (SELECT agency, year, unnest(violence_forms) AS f FROM v) GROUP BY ALL
-        )
-        SELECT t.agency, t.year::INTEGER AS year, f.violence_form,
-               coalesce(c.victims, 0)::INTEGER AS victims,
-               round(coalesce(c.victims, 0) * 100.0 / t.all_victims, 1) AS share_pct
-        FROM totals t CROSS JOIN forms f
-        LEFT JOIN counted c ON c.agency = t.agency AND c.year = t.year AND c.violence_form = f.violence_form
-        ORDER BY t.agency, year, f.violence_form
+        counted AS (SELECT agency, year, count(*) AS all_victims, {FORM_SUMS} FROM v GROUP BY agency, year)
+        SELECT agency, year::INTEGER AS year, violence_form, victims::INTEGER AS victims,
+               round(victims * 100.0 / all_victims, 1) AS share_pct
+        FROM counted UNPIVOT INCLUDE NULLS (victims FOR violence_form IN ({FORM_NAMES}))
+        ORDER BY agency, year, violence_form
         """,
     ),
 }
@@ -193,10 +194,10 @@ MARTS.update({
         "and year. They are not victims and are not counted in any victim mart.",
         """
         SELECT a.agency, y.year::INTEGER AS year,
-               count(c.agency) FILTER (WHERE c.child_role = 'PELAKU')::INTEGER AS child_perpetrator_records
+               count(c.agency)::INTEGER AS child_perpetrator_records
         FROM meta.agencies a
         CROSS JOIN (SELECT DISTINCT year FROM marts.victims_by_region_year) y
-        LEFT JOIN staging.case_victims c ON c.agency = a.agency AND c.year = y.year AND c.child_role = 'PELAKU'
+        LEFT JOIN staging.case_victims c ON c.agency = a.agency AND c.year = y.year AND NOT c.is_victim
         GROUP BY ALL ORDER BY ALL
         """,
     ),

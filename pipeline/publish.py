@@ -15,11 +15,14 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.warehouse import COUNTING_COLUMNS
+
 STORAGE_VERSION = "v1.4.0"
-DEIDENTIFIED_SQL = """
+# the counting-rule flags come along, so researchers sum them instead of re-deriving the rules
+DEIDENTIFIED_SQL = f"""
 SELECT agency, case_key, victim_seq, year, month(report_date) AS report_month, victim_sex, victim_age,
        victim_age_group, is_child, violence_forms, is_kdrt, child_role, place, perp_relation, kecamatan_code,
-       services, case_status
+       services, case_status, {", ".join(COUNTING_COLUMNS)}
 FROM staging.case_victims ORDER BY agency, year, case_key, victim_seq
 """
 

@@ -14,11 +14,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline import values as V
-from pipeline.contract import Contract, load_contract
+from pipeline.contract import Contract, form_flag_columns, load_contract
 from pipeline.messages import catalogue, render
 from pipeline.privacy import keyed_hash
 from pipeline.registry import Agency
-from pipeline.schemas.cases import candidate_schema
+from pipeline.schemas.cases import candidate_schema, victim_mask
 
 SOURCE_COLUMNS = (
     "case_id", "victim_seq", "report_date", "incident_date", "victim_sex", "victim_age",
@@ -29,7 +29,8 @@ LINEAGE = ["_source_file", "_source_sha256", "_source_sheet", "_source_row", "_l
 STAGED_COLUMNS = [
     "agency", "case_id", "victim_seq", "report_date", "incident_date", "year", "victim_sex",
     "victim_age", "victim_age_group", "is_child", "violence_forms", "is_kdrt", "child_role",
-    "place", "perp_relation", "kecamatan_code", "services", "case_status", "case_key", "victim_key", *LINEAGE,
+    "place", "perp_relation", "kecamatan_code", "services", "case_status", "case_key", "victim_key",
+    "is_victim", "counts_case", *form_flag_columns().values(), *LINEAGE,
 ]
 TEXT_COLUMNS = ["agency", "case_id", "victim_sex", "victim_age_group", "child_role", "place", "perp_relation",
                 "kecamatan_code", "case_status"]
@@ -206,6 +207,26 @@ def resolve_duplicates(valid: pd.DataFrame, file_rank: dict[str, tuple]) -> tupl
     return valid.loc[valid.index.isin(winners.index)], losers.drop(columns="_rank").assign(superseded_by=by)
 
 
+def add_counting_flags(staged: pd.DataFrame, contract: Contract | None = None) -> pd.DataFrame:
+    """The counting rules of the data contract (section 2) as columns, on the final staged rows
+    (after rejects and superseded rows are gone), so a mart or a researcher sums a flag:
+
+    - is_victim: child_role is not PELAKU (a child recorded as perpetrator is not a victim);
+    - counts_case: true on exactly one victim row per (agency, year, case_id), the lowest victim_seq
+      (then the first in source order), so sum(counts_case) = count(DISTINCT case_id) over victims;
+    - form_fisik, …: true when violence_forms holds that form.
+    """
+    out = staged.copy()
+    out["is_victim"] = victim_mask(out).to_numpy(dtype=bool)
+    victims = out.loc[out["is_victim"], ["agency", "year", "case_id", "victim_seq"]]
+    first = victims.sort_values("victim_seq", kind="stable").drop_duplicates(["agency", "year", "case_id"]).index
+    out["counts_case"] = out.index.isin(first)
+    forms = out["violence_forms"].map(lambda v: frozenset(v) if v is not None else frozenset())
+    for code, column in form_flag_columns(contract).items():
+        out[column] = forms.map(lambda f, c=code: c in f).astype(bool)
+    return out
+
+
 def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: dict[str, tuple],
                  load_date: dt.date, contract: Contract | None = None) -> StagingResult:
     contract = contract or load_contract()
@@ -227,7 +248,7 @@ def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: di
     # pseudonymous case id for the researchers' copy: keyed hash, never the register number
     keys = {c: keyed_hash("case", agency.code, c)[:20] for c in staged["case_id"].unique()}
     staged["case_key"] = staged["case_id"].map(keys).astype(object)
-    staged = staged[STAGED_COLUMNS].reset_index(drop=True)
+    staged = add_counting_flags(staged, contract)[STAGED_COLUMNS].reset_index(drop=True)
 
     warnings_df = pd.DataFrame.from_records(warnings, columns=WARNING_COLUMNS)
     # warnings of rows that were rejected are kept: they are still true of the cell

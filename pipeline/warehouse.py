@@ -18,7 +18,38 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipeline.contract import form_flag_columns
+
 LOCK_TIMEOUT_S = float(os.environ.get("PPA_LOCK_TIMEOUT_S", "600"))
+
+# The counting rules of the data contract (section 2) as columns of staging.case_victims, computed
+# by pipeline/staging.py so that the marts and researchers sum flags instead of re-deriving them:
+# is_victim (child_role is not PELAKU), counts_case (one victim row per agency, year and case) and
+# one flag per form of violence (form_fisik, …, true when violence_forms holds it).
+FORM_FLAGS = form_flag_columns()
+COUNTING_COLUMNS = ("is_victim", "counts_case", *FORM_FLAGS.values())
+# The same rules in SQL over stored rows, for a warehouse made before the columns existed (and tests).
+COUNTING_SQL = {
+    "is_victim": "child_role IS DISTINCT FROM 'PELAKU'",
+    "counts_case": "child_role IS DISTINCT FROM 'PELAKU' AND row_number() OVER (PARTITION BY agency, year, case_id, "
+                   "child_role IS DISTINCT FROM 'PELAKU' ORDER BY victim_seq, _source_file, _source_sheet, "
+                   "_source_row) = 1",
+    **{column: f"list_contains(violence_forms, '{code}')" for code, column in FORM_FLAGS.items()},
+}
+
+CASE_VICTIMS_DDL = f"""
+CREATE TABLE IF NOT EXISTS staging.case_victims (
+    agency VARCHAR NOT NULL, case_id VARCHAR NOT NULL, victim_seq INTEGER NOT NULL,
+    report_date DATE NOT NULL, incident_date DATE, year INTEGER NOT NULL,
+    victim_sex VARCHAR, victim_age INTEGER, victim_age_group VARCHAR, is_child BOOLEAN,
+    violence_forms VARCHAR[] NOT NULL, is_kdrt BOOLEAN NOT NULL, child_role VARCHAR,
+    place VARCHAR, perp_relation VARCHAR, kecamatan_code VARCHAR, services VARCHAR[] NOT NULL,
+    case_status VARCHAR, case_key VARCHAR, victim_key VARCHAR,
+    {", ".join(f"{c} BOOLEAN NOT NULL" for c in COUNTING_COLUMNS)},
+    _source_file VARCHAR NOT NULL, _source_sha256 VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
+    _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
+);
+"""
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -37,17 +68,7 @@ CREATE TABLE IF NOT EXISTS raw.case_rows (
     _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS staging.case_victims (
-    agency VARCHAR NOT NULL, case_id VARCHAR NOT NULL, victim_seq INTEGER NOT NULL,
-    report_date DATE NOT NULL, incident_date DATE, year INTEGER NOT NULL,
-    victim_sex VARCHAR, victim_age INTEGER, victim_age_group VARCHAR, is_child BOOLEAN,
-    violence_forms VARCHAR[] NOT NULL, is_kdrt BOOLEAN NOT NULL, child_role VARCHAR,
-    place VARCHAR, perp_relation VARCHAR, kecamatan_code VARCHAR, services VARCHAR[] NOT NULL,
-    case_status VARCHAR, case_key VARCHAR, victim_key VARCHAR,
-    _source_file VARCHAR NOT NULL, _source_sha256 VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
-    _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
-);
-
+""" + CASE_VICTIMS_DDL + """
 CREATE TABLE IF NOT EXISTS staging.rejected_rows (
     agency VARCHAR NOT NULL, _source_file VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
     _source_row INTEGER NOT NULL, case_id VARCHAR, rules VARCHAR[] NOT NULL,
@@ -133,9 +154,34 @@ def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnec
         con = duckdb.connect(str(db_path))
         try:
             con.execute(DDL)
+            add_counting_columns(con)
             yield con
         finally:
             con.close()
+
+
+def add_counting_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Give a staging.case_victims made before the counting-rule columns those columns, computed
+    from its rows with COUNTING_SQL (the rules of staging.py), in one transaction; the names added."""
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'staging' AND table_name = 'case_victims'").fetchall()}
+    missing = [c for c in COUNTING_COLUMNS if c not in have]
+    if not have or not missing:
+        return []
+    computed = ", ".join(f"{COUNTING_SQL[c]} AS {c}" for c in missing)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("ALTER TABLE staging.case_victims RENAME TO case_victims_before_flags")
+        con.execute(CASE_VICTIMS_DDL)
+        con.execute(f"INSERT INTO staging.case_victims BY NAME "
+                    f"SELECT *, {computed} FROM staging.case_victims_before_flags")
+        con.execute("DROP TABLE staging.case_victims_before_flags")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return missing
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:

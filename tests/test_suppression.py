@@ -364,13 +364,14 @@ def staging_rows(seed: int, agencies) -> pd.DataFrame:
 def test_real_marts_are_protected(seed, k):
     from pipeline.marts import MARTS, build_marts
     from pipeline.registry import load_registry
+    from pipeline.staging import add_counting_flags
     from pipeline.warehouse import DDL, insert_frame
 
     agencies = load_registry()
     con = duckdb.connect()
     try:
         con.execute(DDL)
-        insert_frame(con, "staging.case_victims", staging_rows(seed, agencies))
+        insert_frame(con, "staging.case_victims", add_counting_flags(staging_rows(seed, agencies)))
         build_marts(con, agencies)
         marts = {name: con.execute(f"SELECT * FROM marts.{name}").df() for name in MARTS}
     finally:

@@ -12,6 +12,7 @@ import datetime as dt
 import pandas as pd
 import pandera.pandas as pa
 
+from pipeline.contract import form_flag_columns
 from pipeline.values import AGE_GROUPS, CHILD_GROUPS
 
 SEXES = ["L", "P"]
@@ -30,7 +31,8 @@ def _given(df: pd.DataFrame, column: str) -> pd.Series:
     return df[f"_raw_{column}"].notna()
 
 
-def _is_victim(df: pd.DataFrame) -> pd.Series:
+def victim_mask(df: pd.DataFrame) -> pd.Series:
+    """The contract's victim rule: a child recorded as perpetrator (child_role PELAKU) is not a victim."""
     return df["child_role"].ne("PELAKU").fillna(True).astype(bool)
 
 
@@ -57,9 +59,9 @@ def row_rules(load_date: dt.date) -> list[pa.Check]:
         _rule("report_date_too_old", lambda d: ~(d["report_date"] < earliest)),
         _rule("incident_date_unparseable", lambda d: ~_given(d, "incident_date") | d["incident_date"].notna()),
         _rule("incident_after_report", lambda d: ~(d["incident_date"] > d["report_date"])),
-        _rule("victim_sex_missing", lambda d: ~_is_victim(d) | _given(d, "victim_sex")),
+        _rule("victim_sex_missing", lambda d: ~victim_mask(d) | _given(d, "victim_sex")),
         _rule("victim_sex_invalid", lambda d: ~_given(d, "victim_sex") | d["victim_sex"].notna()),
-        _rule("forms_missing", lambda d: ~_is_victim(d) | (d["violence_forms"].map(len) > 0) | d["_forms_unknown"].notna()),
+        _rule("forms_missing", lambda d: ~victim_mask(d) | (d["violence_forms"].map(len) > 0) | d["_forms_unknown"].notna()),
         _rule("form_unknown", lambda d: d["_forms_unknown"].isna()),
         _rule("age_unparseable", lambda d: ~_given(d, "victim_age") | d["victim_age"].notna()),
         _rule("age_out_of_range", lambda d: ~((d["victim_age"] < 0) | (d["victim_age"] > 120))),
@@ -101,11 +103,32 @@ def candidate_schema(load_date: dt.date) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(CANDIDATE_COLUMNS, checks=row_rules(load_date), strict=False, name="case_rows")
 
 
-def staged_schema(agencies: list[str]) -> pa.DataFrameSchema:
-    """The contract of staging.case_victims: canonical, typed, one row per victim per case."""
+def staged_schema(agencies: list[str], counting_columns: bool = True) -> pa.DataFrameSchema:
+    """The contract of staging.case_victims: canonical, typed, one row per victim per case.
+
+    `counting_columns=False` leaves out the counting-rule flags and their checks (for rows that
+    were never through staging.add_counting_flags, as in the benchmark's plain script)."""
     forms_ok = pa.Check(lambda s: s.map(lambda v: set(v) <= set(FORMS)), name="forms_in_vocabulary")
+    # each form once per victim: the form flags count a victim once per form, as unnest would
+    forms_once = pa.Check(lambda s: s.map(lambda v: len(set(v)) == len(v)), name="forms_distinct")
     services_ok = pa.Check(lambda s: s.map(lambda v: set(v) <= set(SERVICES)), name="services_in_vocabulary")
     victim = lambda d: d["child_role"].ne("PELAKU").fillna(True)  # noqa: E731
+    flags = form_flag_columns()
+    counting = {
+        # the counting rules as columns (staging.add_counting_flags)
+        "is_victim": pa.Column(bool),
+        "counts_case": pa.Column(bool),
+        **{column: pa.Column(bool) for column in flags.values()},
+    }
+    counting_checks = [
+        pa.Check(lambda d: d["is_victim"] == victim(d), name="is_victim_follows_child_role"),
+        pa.Check(lambda d: ~d["counts_case"] | d["is_victim"], name="counts_case_only_on_victims"),
+        pa.Check(lambda d: ~d["is_victim"] | d.groupby(["agency", "year", "case_id"])["counts_case"]
+                 .transform("sum").eq(1), name="counts_case_once_per_case_and_year"),
+        pa.Check(lambda d: pd.concat([d[column] == d["violence_forms"].map(lambda v, c=code: c in v)
+                                      for code, column in flags.items()], axis=1).all(axis=1),
+                 name="form_flags_follow_violence_forms"),
+    ]
     return pa.DataFrameSchema(
         {
             "agency": pa.Column(str, pa.Check.isin(agencies)),
@@ -118,7 +141,7 @@ def staged_schema(agencies: list[str]) -> pa.DataFrameSchema:
             "victim_age": pa.Column("Int64", pa.Check.in_range(0, 120), nullable=True),
             "victim_age_group": _opt(GROUPS),
             "is_child": pa.Column("boolean", nullable=True),
-            "violence_forms": pa.Column(object, forms_ok),
+            "violence_forms": pa.Column(object, [forms_ok, forms_once]),
             "is_kdrt": pa.Column(bool),
             "child_role": _opt(CHILD_ROLES),
             "place": _opt(PLACES),
@@ -126,12 +149,14 @@ def staged_schema(agencies: list[str]) -> pa.DataFrameSchema:
             "kecamatan_code": pa.Column(str, nullable=True),
             "services": pa.Column(object, services_ok),
             "case_status": _opt(STATUSES),
+            **(counting if counting_columns else {}),
         },
         checks=[
             pa.Check(lambda d: ~d.duplicated(["agency", "case_id", "victim_seq"]), name="key_unique_in_agency"),
             pa.Check(lambda d: ~victim(d) | d["victim_sex"].notna(), name="victim_has_sex"),
             pa.Check(lambda d: ~victim(d) | (d["violence_forms"].map(len) > 0), name="victim_has_form"),
             pa.Check(lambda d: d["incident_date"].isna() | (d["incident_date"] <= d["report_date"]), name="incident_not_after_report"),
+            *(counting_checks if counting_columns else []),
         ],
         strict=False,
         name="staging.case_victims",
