@@ -199,12 +199,18 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     return len(frame)
 
 
-def replace_agency_slices(con: duckdb.DuckDBPyConnection, agency: str, frames: dict[str, pd.DataFrame]) -> None:
-    """Delete one agency's rows from every agency table and insert the new ones, atomically."""
+def replace_agency_slices(con: duckdb.DuckDBPyConnection, agency: str | list[str],
+                          frames: dict[str, pd.DataFrame]) -> None:
+    """Delete the agency's rows from every agency table and insert the new ones, atomically.
+
+    `agency` may be several agencies, whose rows are all in `frames`: a large run writes a
+    batch of agencies per transaction, which costs a quarter of one transaction each.
+    """
+    agencies = [agency] if isinstance(agency, str) else list(agency)
     con.execute("BEGIN TRANSACTION")
     try:
         for table in AGENCY_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE agency = ?", [agency])
+            con.execute(f"DELETE FROM {table} WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [agencies])
             if table in frames:
                 insert_frame(con, table, frames[table])
         con.execute("COMMIT")

@@ -25,6 +25,7 @@ SUPERSEDED = dg.AssetKey(["staging", "superseded_rows"])
 INGEST_LOG = dg.AssetKey(["meta", "ingest_log"])
 SHEETS = dg.AssetKey(["meta", "sheets"])
 POOL = "warehouse"
+WRITE_BATCH, WRITE_BATCH_ROWS = 16, 50_000  # agencies, raw rows per transaction in a run with workers
 
 
 def accounting_errors(ledger: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +81,8 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         if workers > 1:
             context.log.info(f"reading {len(keys)} agencies in {workers} worker processes")
         # one connection (and the writer lock) for the whole step: opening and closing DuckDB per
-        # agency costs a checkpoint each time; each agency's slice is still its own transaction.
-        # Workers read and validate; only this process touches the warehouse.
+        # agency costs a checkpoint each time. Workers read and validate; only this process
+        # touches the warehouse.
         with warehouse.connect() as con:
             def tasks():
                 for code in keys:
@@ -92,27 +93,47 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                                    dt.datetime.now(ZoneInfo(agency.timezone)).date(), limits,
                                    Path(drop_folder.archive_dir), codes, debug)
 
-            for frames, summary in ordered_map(load_task, tasks(), workers):
+            # one process: a transaction per agency; with workers, batches of agencies, so that
+            # the writer keeps up with them (each agency's rows still change all at once)
+            batch: list[tuple[dict[str, pd.DataFrame], LoadSummary]] = []
+            batch_size = 1 if workers == 1 else WRITE_BATCH
+
+            def write(batch):
+                names = [summary.agency for _, summary in batch]
+                frames = {table: _concat([f[table] for f, _ in batch], like=batch[0][0][table])
+                          for table in batch[0][0]}
                 try:
-                    replace_agency_slices(con, summary.agency, frames)
+                    replace_agency_slices(con, names if len(names) > 1 else names[0], frames)
                 except Exception as exc:
                     if debug:
                         raise
-                    raise scrubbed(exc, f"writing agency {summary.agency}") from None
-                del frames
-                context.log.info(
-                    f"{summary.agency}: {summary.files} files, {summary.staged} staged, "
-                    f"{summary.rejected_rows} rejected, {summary.superseded_rows} superseded")
-                loads.append(summary)
+                    raise scrubbed(exc, f"writing agencies {', '.join(names)}") from None
+                for _, summary in batch:
+                    context.log.info(
+                        f"{summary.agency}: {summary.files} files, {summary.staged} staged, "
+                        f"{summary.rejected_rows} rejected, {summary.superseded_rows} superseded")
+                    loads.append(summary)
+
+            for frames, summary in ordered_map(load_task, tasks(), workers):
+                batch.append((frames, summary))
+                if len(batch) >= batch_size or sum(len(f["raw.case_rows"]) for f, _ in batch) >= WRITE_BATCH_ROWS:
+                    write(batch)
+                    batch = []
+            if batch:
+                write(batch)
 
         yield from _results(loads)
 
     return agency_load
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def _concat(frames: list[pd.DataFrame], like: pd.DataFrame | None = None) -> pd.DataFrame:
+    kept = [f for f in frames if len(f)]
+    if len(kept) == 1:
+        return kept[0]
+    if kept:
+        return pd.concat(kept, ignore_index=True)
+    return like if like is not None else pd.DataFrame()
 
 
 def _results(loads: list[LoadSummary]):
