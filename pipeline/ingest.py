@@ -368,7 +368,6 @@ class LoadSummary:
     counts: dict[str, int]  # table -> rows written
     ledger: pd.DataFrame
     rejected: pd.DataFrame  # lineage and rules only, no values
-    contract_failures: pd.DataFrame
     preview: pd.DataFrame
     staged: int
     files: int = 0
@@ -376,7 +375,7 @@ class LoadSummary:
     superseded_rows: int = 0
 
     @classmethod
-    def of(cls, load: AgencyLoad, codes: list[str]) -> "LoadSummary":
+    def of(cls, load: AgencyLoad) -> "LoadSummary":
         from pipeline.privacy import PREVIEW_COLUMNS
 
         staged = load.staging.staged
@@ -386,7 +385,6 @@ class LoadSummary:
             counts={table: len(frame) for table, frame in load.frames.items()},
             ledger=load.ledger,
             rejected=rejected[["agency", "_source_file", "_source_sheet", "_source_row", "rules"]],
-            contract_failures=contract_failures(staged, codes) if len(staged) else pd.DataFrame(),
             preview=staged.head(20)[[c for c in PREVIEW_COLUMNS if c in staged.columns]],
             staged=len(staged), files=len(load.ledger), rejected_rows=len(rejected),
             superseded_rows=len(load.staging.superseded),
@@ -405,7 +403,6 @@ class LoadTask:
     load_date: dt.date
     limits: Limits
     archive_dir: Path | None
-    codes: list[str]
     debug: bool = False
 
 
@@ -416,7 +413,7 @@ def load_task(task: LoadTask) -> tuple[dict[str, pd.DataFrame], LoadSummary]:
     try:
         load = load_agency(task.agency, task.raw_dir, task.previous, task.run_id, task.now, task.load_date,
                            task.limits, archive_dir=task.archive_dir)
-        return load.frames, LoadSummary.of(load, task.codes)
+        return load.frames, LoadSummary.of(load)
     except Exception as exc:  # the message may quote a cell: never let it reach the run log
         if task.debug:
             raise

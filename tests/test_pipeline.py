@@ -231,3 +231,21 @@ def test_an_error_quoting_a_cell_never_reaches_the_run_log(isolated_env, monkeyp
         logs = " ".join(str(r.event_log_entry) for r in instance.get_records_for_run(result.run_id, limit=10_000).records)
     assert "ValueError" in logs and "ingest.py" in logs
     assert "Siti Rahmawati" not in logs and "6402011234560001" not in logs
+
+
+def test_staging_contract_check_fails_when_staged_rows_break_the_contract(isolated_env, monkeypatch):
+    from pipeline import staging
+
+    real = staging.add_counting_flags
+
+    def broken(staged, contract=None):  # every victim row claims to count its case
+        out = real(staged, contract)
+        out["counts_case"] = out["is_victim"]
+        return out
+
+    monkeypatch.setattr(staging, "add_counting_flags", broken)
+    register(isolated_env["raw"] / "kukar/a.xlsx", [row(case_id="K1"), row(case_id="K1", age="9")])
+    result = run_pipeline("kukar")
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["staging_contract"].passed
+    assert evaluations["staging_contract"].metadata["failures"].value >= 1
