@@ -43,17 +43,18 @@ cells; in the marts at most one agency-year, under 40 hidden cells). Each group 
 by exact elimination, O(m * n * r) for m relations, n hidden cells and rank r. Inside
 `protect` and `audit` cells are numbers (see Table). `protect` keeps the groups up to date
 as it hides cells, so each exact pass solves only the groups changed since the last one;
-a group solved a second time keeps its elimination, updated cell by cell as cells are
+a group solved twice keeps an elimination from then on, updated cell by cell as cells are
 hidden (and, in the clean-up, published again), so the clean-up asks only which of a few
 rows lose their last hidden cell; it skips groups larger than CLEANUP_MAX_GROUP hidden
-cells (they keep their suppressions). `audit` runs one elimination over all relations (groups
-share no hidden cell, so they do not interact). The cyclic garbage collector is paused
-meanwhile. Every shortcut gives exactly the suppressions of the plain algorithm
+cells (they keep their suppressions). `audit` runs one elimination over all relations
+(groups share no hidden cell, so they do not interact). The cyclic garbage collector is
+paused meanwhile. Every shortcut gives exactly the suppressions of the plain algorithm
 (tests/test_suppression_fast.py). National benchmark (W2: 514 agencies x 7 years, 287,443
-cells, 152,548 relations, 3,598 agency-years, about 30,000 groups, 33 passes, 23,310
-secondary suppressions tried by the clean-up): `protect_marts` took 24.8 s and
-`audit_marts` 3.5 s; now about 2.6 s and 1.2 s (reading the marts into cells and relations
-is 0.6 s of each). The sample: about 0.03 s and 0.01 s.
+cells, 152,548 relations, 3,598 agency-years; about 29,700 groups at the first exact pass,
+33 passes, 23,310 secondary suppressions tried by the clean-up), CPU seconds:
+`protect_marts` 23.2 -> 2.6 (reading the marts 0.55, `protect` 1.6), `audit_marts` 3.1 ->
+1.3 (reading 0.55, the elimination 0.45); `public.build_public` 23.2 -> 2.8 s. On the
+sample (about 3,000 cells, 1,500 relations) `protect_marts` takes about 0.03 s.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ FLAG = "_suppressed"
 # The clean-up step of `protect` re-solves the group of each secondary cell; it skips
 # groups with more hidden cells than this (they keep their suppressions) to bound time.
 CLEANUP_MAX_GROUP = 150
+# A group solved this many times keeps an elimination (`_Elimination`) from then on, updated
+# as cells are hidden, instead of being solved anew each pass: most groups are solved once,
+# and making an elimination costs a few solves.
 SOLVES_BEFORE_ELIMINATION = 2
 
 
@@ -143,17 +147,25 @@ class Table:
 
     def add_sum(self, total: Cell, parts: Iterable[Cell]) -> None:
         """total = sum(parts). An empty sum says the total is 0."""
-        get = self._number.get
-        n = get(total)
-        row = {self._n(total) if n is None else n: 1}
-        for part in parts:
-            n = get(part)
-            if n is None:
-                n = self._n(part)
-            row[n] = row.get(n, 0) - 1
-        if 0 in row.values():
-            row = {n: x for n, x in row.items() if x}
-        self._add_row(row)
+        self.add_sums(((total, parts),))
+
+    def add_sums(self, sums: Iterable[tuple[Cell, Iterable[Cell]]]) -> None:
+        """`add_sum` for each (total, parts), in order."""
+        get, number, seen, rows = self._number.get, self._n, self._seen, self._rows
+        for total, parts in sums:
+            n = get(total)
+            row = {number(total) if n is None else n: 1}
+            for part in parts:
+                n = get(part)
+                if n is None:
+                    n = number(part)
+                row[n] = row.get(n, 0) - 1
+            if 0 in row.values():
+                row = {n: x for n, x in row.items() if x}
+            key = frozenset(row.items())
+            if row and key not in seen:
+                seen.add(key)
+                rows.append(row)
 
     def add_equal(self, a: Cell, b: Cell) -> None:
         """Two cells hold the same quantity (prefer one cell added twice)."""
@@ -542,6 +554,13 @@ def _solve(constraints: list[dict], rows: list[int], values, unknown: set,
     return {p: rhs for p, (row, rhs) in pivots.items() if not row}
 
 
+def _lone(terms: dict, u: int, values) -> int | Fraction:
+    """The value of u in a relation where every other cell is known."""
+    rest = sum(x * values[c] for c, x in terms.items() if c != u)
+    f = terms[u]
+    return -rest if f == 1 else rest if f == -1 else -Fraction(rest, f)
+
+
 def _relation(terms: dict, names: list | None) -> dict:
     return terms if names is None else {names[c]: x for c, x in terms.items()}
 
@@ -605,8 +624,9 @@ def protect(table: Table, k: int = DEFAULT_K, zeros_are_disclosive: bool = False
 
 
 def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool) -> Protection:
-    """`protect`; with incremental=False the groups are recomputed from scratch on every
-    exact pass (the reference the incremental groups must match, used by the tests)."""
+    """`protect`. With incremental=False, the plain algorithm the tests hold it to: groups
+    found anew on every exact pass and each solved from scratch, the clean-up walking from
+    each cell to its group and solving that, no shortcut."""
     _check_k(k)
     # Cells are numbers here (see Table): values[c] the count, order[c] the position in
     # published cells (None for a latent cell), names[c] the cell.
@@ -659,7 +679,7 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
             terms = constraints[i]
             (u,) = [c for c in terms if c in unknown]
             if u not in must_hide and order[u] is None:
-                if latent_sensitive(u, -Fraction(sum(x * values[c] for c, x in terms.items() if c != u), terms[u])):
+                if latent_sensitive(u, _lone(terms, u, values)):
                     must_hide.add(u)
             if u in must_hide:
                 others = candidates([i])
@@ -695,7 +715,14 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
                 if live is not None:
                     live.solved += 1
                 exposed = []
-                for cell, value in _solve(constraints, rows, values, unknown, names).items():
+                if incremental and len(rows) == 1:
+                    # One relation: it fixes its hidden cell if it holds only one (most groups).
+                    terms = constraints[rows[0]]
+                    lone = [c for c in terms if c in unknown]
+                    fixed = {lone[0]: _lone(terms, lone[0], values)} if len(lone) == 1 else {}
+                else:
+                    fixed = _solve(constraints, rows, values, unknown, names)
+                for cell, value in fixed.items():
                     if cell in must_hide or latent_sensitive(cell, value):
                         must_hide.add(cell)
                         exposed.append(cell)
@@ -730,8 +757,7 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
                 u = us[0]
                 if u in must_hide:
                     return True
-                if order[u] is None and latent_sensitive(
-                        u, -Fraction(sum(x * values[c] for c, x in terms.items() if c != u), terms[u])):
+                if order[u] is None and latent_sensitive(u, _lone(terms, u, values)):
                     return True
         return False
 
@@ -837,14 +863,13 @@ class _Reader:
         self._structured.add((a, y))
         t = self.table
 
-        def sc(s, c):
-            return ("victims_sex_class", a, y, s, c)
-        t.add_sum(_victims(a, y), [("victims_sex", a, y, s) for s in SEXES])
-        t.add_sum(_victims(a, y), [("victims_class", a, y, c) for c in AGE_CLASSES])
-        for s in SEXES:
-            t.add_sum(("victims_sex", a, y, s), [sc(s, c) for c in AGE_CLASSES])
-        for c in AGE_CLASSES:
-            t.add_sum(("victims_class", a, y, c), [sc(s, c) for s in SEXES])
+        victims = _victims(a, y)
+        sex = {s: ("victims_sex", a, y, s) for s in SEXES}
+        age = {c: ("victims_class", a, y, c) for c in AGE_CLASSES}
+        sc = {(s, c): ("victims_sex_class", a, y, s, c) for s in SEXES for c in AGE_CLASSES}
+        t.add_sums([(victims, sex.values()), (victims, age.values()),
+                    *((sex[s], [sc[s, c] for c in AGE_CLASSES]) for s in SEXES),
+                    *((age[c], [sc[s, c] for s in SEXES]) for c in AGE_CLASSES)])
 
 
 def _keys(df: pd.DataFrame, *columns: str) -> list[tuple]:
@@ -897,8 +922,7 @@ def _read_breakdown(r: _Reader, mart: str, df: pd.DataFrame, column: str, additi
         groups: dict[tuple, list] = defaultdict(list)
         for cell, (a, y, _) in zip(cells, keys):
             groups[(a, y)].append(cell)
-        for (a, y), parts in groups.items():
-            r.table.add_sum(_victims(a, y), parts)
+        r.table.add_sums((_victims(a, y), parts) for (a, y), parts in groups.items())
 
 
 def _read_age_sex(r: _Reader, mart: str, df: pd.DataFrame) -> None:
@@ -914,41 +938,39 @@ def _read_age_sex(r: _Reader, mart: str, df: pd.DataFrame) -> None:
         by_group[(a, y, g)].append(cell)
     for a, y in dict.fromkeys(key[:2] for key in keys):
         r.structure(a, y)
-        for s in SEXES:
-            for c in AGE_CLASSES:
-                r.table.add_sum(("victims_sex_class", a, y, s, c), by_sex_class.get((a, y, s, c), []))
-    for (a, y, g), parts in by_group.items():
-        r.table.add_sum(("victims_age_group", a, y, g), parts)
+        r.table.add_sums((("victims_sex_class", a, y, s, c), by_sex_class.get((a, y, s, c), ()))
+                         for s in SEXES for c in AGE_CLASSES)
+    r.table.add_sums((("victims_age_group", a, y, g), parts) for (a, y, g), parts in by_group.items())
 
 
-def _month_sums(r: _Reader, keys: list[tuple]) -> None:
+def _month_sums(r: _Reader, keys: list[tuple], cells: list) -> None:
     groups: dict[tuple, list] = defaultdict(list)
-    for a, y, m in keys:
-        groups[(a, y)].append(("victims_month", a, y, m))
-    for (a, y), parts in groups.items():
-        r.table.add_sum(_victims(a, y), parts)
+    for (a, y, _), cell in zip(keys, cells):
+        groups[(a, y)].append(cell)
+    r.table.add_sums((_victims(a, y), parts) for (a, y), parts in groups.items())
 
 
 def _read_month(r: _Reader, mart: str, df: pd.DataFrame) -> None:
     keys = _keys(df, "agency", "year", "month")
-    r.count(mart, df, "victims", [("victims_month", *key) for key in keys])
-    _month_sums(r, keys)
+    cells = [("victims_month", *key) for key in keys]
+    r.count(mart, df, "victims", cells)
+    _month_sums(r, keys, cells)
 
 
 def _read_completeness(r: _Reader, mart: str, df: pd.DataFrame) -> None:
     keys = _keys(df, "agency", "year", "month")
     rows = [("rows_staged", *key) for key in keys]
-    r.count(mart, df, "victims", [("victims_month", *key) for key in keys])
+    victims = [("victims_month", *key) for key in keys]
+    r.count(mart, df, "victims", victims)
     r.count(mart, df, "rows_staged", rows)
     r.follows(mart, "has_data", [(c,) for c in rows])
-    _month_sums(r, keys)
+    _month_sums(r, keys, victims)
+    perpetrators = [("perpetrator_records_month", *key) for key in keys]   # latent: rows_staged - victims
+    r.table.add_sums(zip(rows, zip(victims, perpetrators)))
     groups: dict[tuple, list] = defaultdict(list)
-    for a, y, m in keys:
-        perpetrators = ("perpetrator_records_month", a, y, m)   # latent: rows_staged - victims
-        r.table.add_sum(("rows_staged", a, y, m), [("victims_month", a, y, m), perpetrators])
-        groups[(a, y)].append(perpetrators)
-    for (a, y), parts in groups.items():
-        r.table.add_sum(("child_perpetrator_records", a, y), parts)
+    for (a, y, _), cell in zip(keys, perpetrators):
+        groups[(a, y)].append(cell)
+    r.table.add_sums((("child_perpetrator_records", a, y), parts) for (a, y), parts in groups.items())
 
 
 def _read_child_perpetrators(r: _Reader, mart: str, df: pd.DataFrame) -> None:
