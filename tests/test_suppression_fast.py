@@ -71,13 +71,18 @@ def many_tables(draw):
             for d, k in enumerate(key[1:]):
                 if k == "*":
                     table.add_sum(key, [key[:d + 1] + (i,) + key[d + 2:] for i in range(sizes[d])])
-        cells.append(sorted((c for c in truth if c not in latent), key=repr))
-        # the same quantity published again elsewhere (as victims per agency-year is)
-        if t and draw(st.booleans()):
-            a = draw(st.sampled_from(cells[t]))
-            copy = ("copy", t, a)
-            table.add(copy, truth[a])
-            table.add_equal(copy, a)
+        shown = sorted((c for c in truth if c not in latent), key=repr)
+        # the same quantity published again (as victims per agency-year is in several marts)
+        if draw(st.booleans()):
+            a = draw(st.sampled_from(shown))
+            table.add(("copy", a), truth[a])
+            table.add_equal(("copy", a), a)
+        # a count of this table and one of an earlier table, published added up
+        if cells and draw(st.booleans()):
+            a, b = draw(st.sampled_from(draw(st.sampled_from(cells)))), draw(st.sampled_from(shown))
+            table.add(("link", a, b), table.values[a] + truth[b])
+            table.add_sum(("link", a, b), [a, b])
+        cells.append(shown)
     return table, draw(st.integers(3, 8)), draw(st.booleans())
 
 
