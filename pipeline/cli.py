@@ -1,6 +1,6 @@
 """`ppa`: the command line for analysts.
 
-ppa run [--agency A]        run the pipeline (no daemon needed), print the year-on-year table
+ppa run [--agency A] [--reload]   run the pipeline (no daemon needed), print the year-on-year table
 ppa status [--agency A]     the ledger in short: files, status, row counts
 ppa validate FILE --agency A [--feedback]   a dry run of one file, without touching the warehouse
 ppa template --agency A     a standard register workbook with drop-down lists
@@ -32,10 +32,11 @@ def _table(frame: pd.DataFrame) -> str:
     return tabulate(frame, headers="keys", tablefmt="simple", showindex=False, missingval="–")
 
 
-def run(agency: str | None, verbose: bool) -> int:
+def run(agency: str | None, verbose: bool, reload: bool = False) -> int:
     ensure_dagster_home()
     import dagster as dg
 
+    from pipeline.assets.ingest import RELOAD_TAG
     from pipeline.definitions import FULL_REFRESH, defs
 
     codes = agency_codes()
@@ -44,8 +45,9 @@ def run(agency: str | None, verbose: bool) -> int:
         return 2
     job = defs.resolve_job_def(FULL_REFRESH)
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    kwargs = {"partition_key": agency} if agency else {"tags": {
-        "dagster/asset_partition_range_start": codes[0], "dagster/asset_partition_range_end": codes[-1]}}
+    tags = {RELOAD_TAG: "true"} if reload else {}
+    kwargs = {"partition_key": agency, "tags": tags} if agency else {"tags": {
+        **tags, "dagster/asset_partition_range_start": codes[0], "dagster/asset_partition_range_end": codes[-1]}}
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     print(f"run {result.run_id}: {'ok' if result.success else 'FAILED'}")
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the whole pipeline (or one agency) and print the year-on-year table")
     p.add_argument("--agency")
     p.add_argument("-v", "--verbose", action="store_true", help="show Dagster's step log")
+    p.add_argument("--reload", action="store_true",
+                   help="read and stage every agency again, even those whose files did not change")
     p = sub.add_parser("status", help="the ledger: per agency, the files, their status and row counts")
     p.add_argument("--agency")
     p = sub.add_parser("validate", help="dry run of one file: sheets, header, mapping, rows that would load or be rejected")
@@ -293,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("docs", help="regenerate docs/data-dictionary.md")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.agency, args.verbose)
+        return run(args.agency, args.verbose, args.reload)
     if args.command == "status":
         return status(args.agency)
     if args.command == "validate":

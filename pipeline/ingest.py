@@ -48,6 +48,29 @@ def parser_version() -> str:
     return digest.hexdigest()[:16]
 
 
+# Modules that do not shape an agency's slice (the marts, publishing, feedback, the CLI...):
+# a change to them does not make a run read and stage every agency again. Any other module
+# or mapping, including one added later, counts (see code_version).
+NOT_SLICE_CODE = {
+    "automation.py", "cli.py", "definitions.py", "docs.py", "dryrun.py", "feedback.py", "marts.py",
+    "parallel.py", "public.py", "publish.py", "report.py", "sample.py", "suppression.py",
+    "agencies.yaml", "dictionary.yaml", "expectations.py", "feedback_messages.yaml",
+}
+LOAD_STATE_COLUMNS = ["agency", "load_key", "reusable", "valid_from", "valid_until", "loaded_run_id", "loaded_at",
+                      "checked_run_id", "checked_at"]
+TRANSIENT_CODES = {"file_changing"}  # a file caught mid-copy: read it again next run
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the code and mappings that turn files into an agency's slice."""
+    digest = hashlib.sha256()
+    for path in sorted([*PACKAGE_DIR.glob("*.py"), *SCHEMAS_DIR.iterdir()]):
+        if path.is_file() and path.name not in NOT_SLICE_CODE:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @dataclass
 class FileEntry:
     path: Path
@@ -294,6 +317,38 @@ def _drop_if_not(copy: Path, sha256: str) -> None:
         copy.unlink()
 
 
+def load_key(agency: Agency, entries: list[FileEntry], limits: Limits) -> str:
+    """Everything an agency's slice is made from, as one hash: the files (name, size, time,
+    content), the registry entry, the limits, the code and mappings, and the hashing secret
+    (through a keyed hash, never the secret itself). Equal keys give equal slices, apart
+    from run ids and times, when the slice is `reusable` and the day of the run is within
+    its valid_from..valid_until (the day decides which report dates are in the future)."""
+    from pipeline.privacy import keyed_hash
+
+    files = [(e.rel, e.size, e.mtime, e.ignored, e.sha256) for e in entries]
+    text = json.dumps([code_version(), keyed_hash("load_key"), repr(agency), repr(limits), files])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def unchanged_since(agency: Agency, raw_dir: Path, limits: Limits, key: str, archive_dir: Path | None) -> bool:
+    """Whether the agency's folder would give the slice stored under `key` again. The files are
+    hashed (not parsed); every one is in the archive afterwards, as after a load."""
+    entries = scan_folder(raw_dir, agency.code)
+    try:
+        for entry in entries:
+            if not entry.ignored:
+                entry.sha256 = sha256_file(entry.path)
+    except FileNotFoundError:  # removed while hashed: load it properly
+        return False
+    if load_key(agency, entries, limits) != key:
+        return False
+    if archive_dir is not None:
+        for entry in entries:
+            if not entry.ignored:
+                archive.store(entry.path, entry.sha256, archive_dir)
+    return True
+
+
 def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, now: dt.datetime,
                 load_date: dt.date, limits: Limits, archive_dir: Path | None = None,
                 contract: Contract | None = None) -> AgencyLoad:
@@ -340,8 +395,21 @@ def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, 
         "staging.superseded_rows": result.superseded,
         "meta.sheets": sheets,
         "meta.ingest_log": ledger,
+        "meta.agency_loads": _load_state(agency, entries, limits, reads, result, load_date, run_id, now),
     }
     return AgencyLoad(agency.code, frames, list(reads.values()), result, ledger)
+
+
+def _load_state(agency: Agency, entries: list[FileEntry], limits: Limits, reads: dict[str, FileRead],
+                result: StagingResult, load_date: dt.date, run_id: str, now: dt.datetime) -> pd.DataFrame:
+    """The row of meta.agency_loads: the slice's load_key, whether a later run may keep the
+    slice when the key is the same (not when a file was caught changing), and the days of
+    the run for which it holds."""
+    return pd.DataFrame([{
+        "agency": agency.code, "load_key": load_key(agency, entries, limits),
+        "reusable": not any(r.error_code in TRANSIENT_CODES for r in reads.values()),
+        "valid_from": load_date, "valid_until": result.valid_until, "loaded_run_id": run_id, "loaded_at": now, "checked_run_id": run_id, "checked_at": now,
+    }], columns=LOAD_STATE_COLUMNS)
 
 
 # ---------------------------------------------------------------- one agency as a task of a pool
@@ -373,6 +441,7 @@ class LoadSummary:
     files: int = 0
     rejected_rows: int = 0
     superseded_rows: int = 0
+    reused: bool = False  # the slice was kept as the last run left it (stored_summaries)
 
     @classmethod
     def of(cls, load: AgencyLoad) -> "LoadSummary":
@@ -389,6 +458,37 @@ class LoadSummary:
             staged=len(staged), files=len(load.ledger), rejected_rows=len(rejected),
             superseded_rows=len(load.staging.superseded),
         )
+
+
+def stored_summaries(con, agencies: list[str]) -> dict[str, LoadSummary]:
+    """LoadSummary of agencies whose slices a run kept as they were, read from the warehouse
+    (`con`, an open DuckDB connection) in one query per table."""
+    from pipeline.privacy import PREVIEW_COLUMNS
+    from pipeline.warehouse import AGENCY_TABLES, query_df
+
+    where, params = "WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [list(agencies)]
+    counts: dict[str, dict[str, int]] = {a: dict.fromkeys(AGENCY_TABLES, 0) for a in agencies}
+    for table in AGENCY_TABLES:
+        for agency, n in con.execute(f"SELECT agency, count(*) FROM {table} {where} GROUP BY agency", params).fetchall():
+            counts[agency][table] = n
+    ledger = query_df(con, f"SELECT * FROM meta.ingest_log {where} ORDER BY agency, path", params)
+    rejected = query_df(con, "SELECT agency, _source_file, _source_sheet, _source_row, rules "
+                             f"FROM staging.rejected_rows {where} ORDER BY agency, rowid", params)
+    preview = query_df(con, f"SELECT {', '.join(PREVIEW_COLUMNS)} FROM staging.case_victims {where} "
+                            "QUALIFY row_number() OVER (PARTITION BY agency ORDER BY rowid) <= 20", params)
+    parts = {name: dict(tuple(frame.groupby("agency", sort=False))) for name, frame in
+             (("ledger", ledger), ("rejected", rejected), ("preview", preview))}
+
+    def part(name: str, agency: str, like: pd.DataFrame) -> pd.DataFrame:
+        return parts[name].get(agency, like.head(0)).reset_index(drop=True)
+
+    return {agency: LoadSummary(
+        agency=agency, counts=counts[agency], ledger=part("ledger", agency, ledger),
+        rejected=part("rejected", agency, rejected), preview=part("preview", agency, preview),
+        staged=counts[agency]["staging.case_victims"], files=counts[agency]["meta.ingest_log"],
+        rejected_rows=counts[agency]["staging.rejected_rows"],
+        superseded_rows=counts[agency]["staging.superseded_rows"], reused=True,
+    ) for agency in agencies}
 
 
 @dataclass

@@ -46,6 +46,9 @@ class StagingResult:
     rejected: pd.DataFrame
     warnings: pd.DataFrame
     superseded: pd.DataFrame  # lineage of superseded rows + superseded_by
+    # the last day of the run that gives this same result: the day before the earliest report
+    # date after the day of the run (rejected as in the future until then); None: every later day
+    valid_until: dt.date | None = None
 
 
 def _memo(series: pd.Series, fn) -> pd.Series:
@@ -250,6 +253,7 @@ def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: di
     staged["case_key"] = staged["case_id"].map(keys).astype(object)
     staged = add_counting_flags(staged, contract)[STAGED_COLUMNS].reset_index(drop=True)
 
+    future = candidate["report_date"][candidate["report_date"] > pd.Timestamp(load_date)]
     warnings_df = pd.DataFrame.from_records(warnings, columns=WARNING_COLUMNS)
     # warnings of rows that were rejected are kept: they are still true of the cell
     return StagingResult(
@@ -257,4 +261,5 @@ def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: di
         rejected=build_rejects(candidate, issues, headers),
         warnings=warnings_df,
         superseded=superseded[["agency", "case_id", "victim_seq", *LINEAGE, "superseded_by"]].reset_index(drop=True),
+        valid_until=(future.min() - pd.Timedelta(days=1)).date() if len(future) else None,
     )

@@ -107,12 +107,18 @@ CREATE TABLE IF NOT EXISTS meta.ingest_log (
     personal_columns_dropped VARCHAR[], cells_masked INTEGER, parsed BOOLEAN, archived_as VARCHAR,
     run_id VARCHAR NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS meta.agency_loads (
+    agency VARCHAR NOT NULL, load_key VARCHAR NOT NULL, reusable BOOLEAN NOT NULL,
+    valid_from DATE NOT NULL, valid_until DATE, loaded_run_id VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL,
+    checked_run_id VARCHAR NOT NULL, checked_at TIMESTAMP NOT NULL
+);
 """
 
 # The tables that hold one agency's slice, rewritten together in one transaction.
 AGENCY_TABLES = (
     "raw.case_rows", "staging.case_victims", "staging.rejected_rows", "staging.cell_warnings",
-    "staging.superseded_rows", "meta.sheets", "meta.ingest_log",
+    "staging.superseded_rows", "meta.sheets", "meta.ingest_log", "meta.agency_loads",
 )
 
 
@@ -213,6 +219,22 @@ def replace_agency_slices(con: duckdb.DuckDBPyConnection, agency: str | list[str
             con.execute(f"DELETE FROM {table} WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [agencies])
             if table in frames:
                 insert_frame(con, table, frames[table])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def mark_slices_seen(con: duckdb.DuckDBPyConnection, agencies: list[str], run_id: str, seen_at) -> None:
+    """A run found these agencies' files as they were and kept their slices: the ledger and
+    meta.agency_loads say so (last seen, by which run, not parsed), in one transaction."""
+    where, params = "WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [list(agencies)]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("UPDATE meta.ingest_log SET last_seen = CASE WHEN status = 'removed' THEN last_seen ELSE ? END, "
+                    f"run_id = ?, parsed = false {where}", [seen_at, run_id, *params])
+        con.execute(f"UPDATE meta.agency_loads SET checked_run_id = ?, checked_at = ? {where}",
+                    [run_id, seen_at, *params])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -249,3 +249,61 @@ def test_staging_contract_check_fails_when_staged_rows_break_the_contract(isolat
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not evaluations["staging_contract"].passed
     assert evaluations["staging_contract"].metadata["failures"].value >= 1
+
+
+@pytest.mark.slow
+def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isolated_env, monkeypatch):
+    import duckdb
+
+    import pipeline.ingest as ingest
+
+    wh = isolated_env["warehouse"]
+    path = register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1"), row(case_id="T2", age="200")])
+    first = run_pipeline("kutim")
+    assert first.success
+    staged = []
+    real = ingest.stage_agency
+    monkeypatch.setattr(ingest, "stage_agency", lambda raw, agency, *a: staged.append(agency.code) or real(raw, agency, *a))
+
+    second = run_pipeline("kutim")
+    assert second.success and staged == []  # hashed, not read or staged
+    assert query(wh, "SELECT DISTINCT _load_id FROM staging.case_victims")["_load_id"].tolist() == [first.run_id]
+    ledger = query(wh, "SELECT run_id, parsed, rows_staged, rows_rejected FROM meta.ingest_log").iloc[0]
+    assert [ledger["run_id"], ledger["parsed"], ledger["rows_staged"], ledger["rows_rejected"]] == [
+        second.run_id, False, 1, 1]
+    state = query(wh, "SELECT loaded_run_id, checked_run_id FROM meta.agency_loads").iloc[0].tolist()
+    assert state == [first.run_id, second.run_id]
+    checks = {e.check_name: e.passed for e in second.get_asset_check_evaluations()}
+    assert checks["row_accounting"] and not checks["rows_rejected"]  # the kept slice is still checked
+    meta = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in second.get_asset_materialization_events()}
+    assert meta["meta/ingest_log"]["agencies_kept"].value == 1
+    assert meta["staging/case_victims"]["dagster/row_count"].value == 1
+
+    def reads_again(change) -> bool:
+        change()
+        staged.clear()
+        assert run_pipeline("kutim").success
+        return staged == ["kutim"]
+
+    def execute(sql):
+        with duckdb.connect(str(wh / "warehouse.duckdb")) as con:
+            con.execute(sql)
+
+    stat = path.stat()
+    assert reads_again(lambda: os.utime(path, (stat.st_atime, stat.st_mtime + 60)))  # the time ranks corrections
+    assert reads_again(lambda: monkeypatch.setenv("PPA_RELOAD", "1"))
+    assert not reads_again(lambda: monkeypatch.delenv("PPA_RELOAD"))
+    from pipeline.cli import main
+
+    staged.clear()
+    assert main(["run", "--agency", "kutim", "--reload"]) == 0 and staged == ["kutim"]  # the run tag ppa/reload
+    assert reads_again(lambda: monkeypatch.setenv("PPA_HASH_SECRET", "another-secret"))
+    assert reads_again(lambda: monkeypatch.setattr(ingest, "code_version", lambda: "another version"))
+    assert reads_again(lambda: execute("UPDATE meta.agency_loads SET valid_until = current_date - 1"))
+    assert reads_again(lambda: execute("UPDATE meta.agency_loads SET reusable = false"))  # a file caught mid-copy
+    (isolated_env["raw"] / "kutim/~$a.xlsx").write_bytes(b"lock")
+    assert reads_again(lambda: None)  # a new file, even an ignored one, is in the ledger
+    assert not reads_again(lambda: None)
+    assert reads_again(lambda: path.unlink())
+    assert query(wh, "SELECT status FROM meta.ingest_log WHERE path = 'kutim/a.xlsx'")["status"].tolist() == ["removed"]

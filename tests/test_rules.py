@@ -141,3 +141,11 @@ def test_modification_time_tie_is_broken_by_the_file_name_that_sorts_last():
     ranks = {"kukar/a.xlsx": (6, "a.xlsx"), "kukar/b.xlsx": (5, "b.xlsx")}
     result = stage({**VALID, "_file": "kukar/b.xlsx"}, VALID, ranks=ranks)
     assert result.staged.iloc[0]["_source_file"] == "kukar/a.xlsx"
+
+
+def test_a_result_holds_until_the_day_before_the_earliest_future_report_date():
+    assert stage(VALID).valid_until is None
+    result = stage(VALID, {**VALID, "case_id": "002", "report_date": "15/08/2025", "incident_date": None},
+                   {**VALID, "case_id": "003", "report_date": "02/07/2025", "incident_date": None})
+    assert rules_of(result) == [["report_date_future"], ["report_date_future"]]
+    assert result.valid_until == dt.date(2025, 7, 1)  # on 2 July the row of that day is no longer in the future

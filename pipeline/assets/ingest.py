@@ -10,12 +10,13 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.assets.common import markdown, preview
-from pipeline.ingest import Limits, LoadSummary, LoadTask, Previous, contract_failures, load_task
+from pipeline.ingest import (Limits, LoadSummary, LoadTask, Previous, contract_failures, load_task, stored_summaries,
+                             unchanged_since)
 from pipeline.parallel import ordered_map, worker_count
 from pipeline.privacy import scrubbed
 from pipeline.registry import agency_codes, get_agency
 from pipeline.resources import DropFolderResource, WarehouseResource
-from pipeline.warehouse import query_df, replace_agency_slices
+from pipeline.warehouse import mark_slices_seen, query_df, replace_agency_slices
 
 RAW = dg.AssetKey(["raw", "case_rows"])
 CASE_VICTIMS = dg.AssetKey(["staging", "case_victims"])
@@ -25,6 +26,7 @@ SUPERSEDED = dg.AssetKey(["staging", "superseded_rows"])
 INGEST_LOG = dg.AssetKey(["meta", "ingest_log"])
 SHEETS = dg.AssetKey(["meta", "sheets"])
 POOL = "warehouse"
+RELOAD_TAG = "ppa/reload"  # a run tagged "true" reads every agency again, as PPA_RELOAD=1 does
 WRITE_BATCH, WRITE_BATCH_ROWS = 16, 50_000  # agencies, raw rows per transaction in a run with workers
 
 
@@ -69,7 +71,8 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
     def agency_load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, drop_folder: DropFolderResource):
         """Read every file in each agency's folder, validate the rows against the shared
         pandera contract, and replace that agency's raw, staging, rejects and ledger rows
-        in one DuckDB transaction."""
+        in one DuckDB transaction. An agency whose files, registry entry and code are all
+        as at its last load (same load_key) keeps its slice: its files are hashed, not read."""
         registry_path = Path(drop_folder.registry_path)
         codes = agency_codes(registry_path)
         keys = list(context.partition_keys)
@@ -79,20 +82,31 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
         debug = os.environ.get("PPA_DEBUG") == "1"
+        raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
+        kept: list[str] = []  # agencies whose slices stay as they are
         if workers > 1:
             context.log.info(f"reading {len(keys)} agencies in {workers} worker processes")
         # one connection (and the writer lock) for the whole step: opening and closing DuckDB per
         # agency costs a checkpoint each time. Workers read and validate; only this process
         # touches the warehouse.
         with warehouse.connect() as con:
+            reload = os.environ.get("PPA_RELOAD") == "1" or context.run.tags.get(RELOAD_TAG) == "true"
+            stored = {} if reload else {row[0]: row[1:] for row in con.execute(
+                "SELECT agency, load_key, valid_from, valid_until FROM meta.agency_loads WHERE reusable").fetchall()}
+
             def tasks():
                 for code in keys:
                     agency = get_agency(code, registry_path)
+                    load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
+                    key, valid_from, valid_until = stored.get(code, (None, None, None))
+                    if (key is not None and valid_from <= load_date <= (valid_until or load_date)
+                            and unchanged_since(agency, raw_dir, limits, key, archive_dir)):
+                        kept.append(code)
+                        continue
                     previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
                                           for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets")))
-                    yield LoadTask(agency, Path(drop_folder.raw_dir), previous, context.run.run_id, now,
-                                   dt.datetime.now(ZoneInfo(agency.timezone)).date(), limits,
-                                   Path(drop_folder.archive_dir), debug)
+                    yield LoadTask(agency, raw_dir, previous, context.run.run_id, now, load_date, limits, archive_dir,
+                                   debug)
 
             # one process: a transaction per agency; with workers, batches of agencies, so that
             # the writer keeps up with them (each agency's rows still change all at once)
@@ -125,8 +139,15 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                     batch = []
             if batch:
                 write(batch)
+            if kept:
+                mark_slices_seen(con, kept, context.run.run_id, now)
+                loads.extend(stored_summaries(con, kept).values())
+                context.log.info(f"{len(kept)} of {len(keys)} agencies unchanged since their last load: slices kept "
+                                 f"({', '.join(kept[:10])}{' …' if len(kept) > 10 else ''}); "
+                                 f"the run tag {RELOAD_TAG}=true or PPA_RELOAD=1 reads them again")
 
-        yield from _results(loads, _concat(failures))
+        order = {code: i for i, code in enumerate(keys)}
+        yield from _results(sorted(loads, key=lambda load: order[load.agency]), _concat(failures))
 
     return agency_load
 
@@ -152,7 +173,8 @@ def _results(loads: list[LoadSummary], failures: pd.DataFrame):
                        (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
                        (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets")):
         rows = sum(load.counts[table] for load in loads)
-        metadata = {"dagster/row_count": rows, "dagster/table_name": table, "agencies": markdown(summary)}
+        metadata = {"dagster/row_count": rows, "dagster/table_name": table, "agencies": markdown(summary),
+                    "agencies_kept": sum(load.reused for load in loads)}
         if key == CASE_VICTIMS:
             metadata["preview"] = preview(_concat([load.preview for load in loads]))
         if key == INGEST_LOG and len(ledger):
