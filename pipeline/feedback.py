@@ -356,21 +356,15 @@ def _short(path: str | None) -> str:
 # ---------------------------------------------------------------- writing cells safely
 
 def put(ws, row: int, col: int, value: object):
-    """Write one value; text always stays text (never a formula)."""
+    """Write one value into an openpyxl sheet (the template); text always stays text (never a formula)."""
     cell = ws.cell(row=row, column=col)
     if value is None or (isinstance(value, str) and value == ""):
         return cell
     if isinstance(value, bool):
         cell.value = value
-    elif isinstance(value, dt.datetime):
+    elif isinstance(value, (dt.date, dt.time)):
         cell.value = value
-        cell.number_format = "DD/MM/YYYY" if value.time() == dt.time(0) else "DD/MM/YYYY HH:MM"
-    elif isinstance(value, dt.date):
-        cell.value = value
-        cell.number_format = "DD/MM/YYYY"
-    elif isinstance(value, dt.time):
-        cell.value = value
-        cell.number_format = "HH:MM"
+        cell.number_format = _number_format(value)
     elif isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         _put_text(cell, str(value))
     elif isinstance(value, (int, float)):
@@ -381,15 +375,25 @@ def put(ws, row: int, col: int, value: object):
 
 
 def _put_text(cell, text: str) -> None:
-    text = _ILLEGAL.sub("", text)[:32767]
+    text = _text(text)
     cell.value = text
     cell.data_type = "s"  # openpyxl would take a leading "=" for a formula
     if text.startswith(FORMULA_START):
         cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
 
 
+def _text(value: object) -> str:
+    return _ILLEGAL.sub("", str(value))[:32767]
+
+
+def _number_format(value: dt.date | dt.time) -> str:
+    if isinstance(value, dt.datetime):
+        return "DD/MM/YYYY" if value.time() == dt.time(0) else "DD/MM/YYYY HH:MM"
+    return "DD/MM/YYYY" if isinstance(value, dt.date) else "HH:MM"
+
+
 def _sheet_title(name: str, used: set[str]) -> str:
-    title = re.sub(r"[\\/*?:\[\]]", "_", name).strip("'").strip()[:31] or "Lembar"
+    title = re.sub(r"^[\s']+|[\s']+$", "", re.sub(r"[\\/*?:\[\]]", "_", name)[:31]) or "Lembar"
     base, n = title, 2
     while title.lower() in used:
         suffix = f" ({n})"
@@ -398,11 +402,143 @@ def _sheet_title(name: str, used: set[str]) -> str:
     return title
 
 
-def _comment(text: str, author: str):
-    from openpyxl.comments import Comment
+# ---------------------------------------------------------------- a feedback sheet before it is written
 
-    lines = sum(max(1, math.ceil(len(line) / 48)) for line in text.split("\n"))
-    return Comment(text, author, width=340, height=min(400, 24 + 16 * lines))
+# Cell styles: XlsxWriter format properties, merged per cell.
+BOLD = {"bold": True}
+TOP = {"valign": "top"}
+WRAP = {"text_wrap": True, "valign": "top"}
+CENTRE = {"align": "center", "valign": "top"}
+
+
+def _fill(colour: str) -> dict:
+    return {"pattern": 1, "bg_color": f"#{colour}"}
+
+
+def _font(colour: str | None = None, **style) -> dict:
+    return {**style, **({"font_color": f"#{colour}"} if colour else {})}
+
+
+class Sheet:
+    """One sheet of a feedback workbook, held until it is written.
+
+    XlsxWriter takes a cell's value and format together, once; marks, notes and
+    alignments reach a cell one after the other. Rows and columns count from 1.
+    `rows` are the agency's values (not copied); `values` the cells we add.
+    """
+
+    def __init__(self, title: str, rows: list[list] | None = None) -> None:
+        self.title, self.rows = title, rows or []
+        self.values: dict[tuple[int, int], object] = {}
+        self.styles: dict[tuple[int, int], dict] = {}
+        self.comments: dict[tuple[int, int], tuple[str, dict]] = {}
+        self.widths: dict[int, float] = {}
+        self.heights: dict[int, float] = {}
+        self.merges: list[tuple[int, int, int]] = []  # (row, first column, last column)
+        self.frozen_rows = 0
+        self.title_rows: tuple[int, int] | None = None
+        self.landscape, self.hidden, self.gridlines = True, False, True
+
+    def put(self, row: int, col: int, value: object = None, *styles: dict) -> None:
+        """Give a cell a value (None and "" give none) and add styles to it."""
+        if value is not None and value != "":
+            self.values[row, col] = value
+        if styles:
+            style = self.styles.setdefault((row, col), {})
+            for s in styles:
+                style.update(s)
+
+    def value(self, row: int, col: int) -> object:
+        if (row, col) in self.values:
+            return self.values[row, col]
+        line = self.rows[row - 1] if 0 < row <= len(self.rows) else []
+        value = line[col - 1] if col <= len(line) else None
+        return None if value == "" else value
+
+    def comment(self, row: int, col: int, text: str, author: str) -> None:
+        lines = sum(max(1, math.ceil(len(line) / 48)) for line in text.split("\n"))
+        self.comments[row, col] = (text, {"author": author, "width": 340, "height": min(400, 24 + 16 * lines)})
+
+
+def _save_workbook(sheets: list[Sheet], target: Path, fingerprint: str | None) -> None:
+    """Write the sheets with XlsxWriter to a temp file, then into place (see _commit)."""
+    import xlsxwriter
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(target)
+    try:
+        wb = xlsxwriter.Workbook(str(tmp), {"in_memory": True, "strings_to_numbers": False,
+                                            "strings_to_formulas": False, "strings_to_urls": False})
+        wb.set_properties({"author": "ppa-pipeline"})  # creator and lastModifiedBy
+        if fingerprint is not None:
+            wb.set_custom_property(FINGERPRINT_PROPERTY, fingerprint)
+        formats: dict[tuple, object] = {}
+        for sheet in sheets:
+            _write_sheet(wb, sheet, formats)
+        wb.close()
+        _commit(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_sheet(wb, sheet: Sheet, formats: dict[tuple, object]) -> None:
+    ws = wb.add_worksheet(sheet.title)
+
+    def fmt(style: dict | None, number: str | None = None):
+        """One format per distinct style in the workbook."""
+        key = tuple(sorted(style.items())) if style else ()
+        if number:
+            key += (("num_format", number),)
+        if not key:
+            return None
+        if key not in formats:
+            formats[key] = wb.add_format(dict(key))
+        return formats[key]
+
+    def write(row: int, col: int, value: object):
+        """Text always as text (never a formula); rows and columns from 1."""
+        style = sheet.styles.get((row, col))
+        if not isinstance(value, str):  # most cells are text: tested first
+            if isinstance(value, bool):
+                return ws.write_boolean(row - 1, col - 1, value, fmt(style))
+            if isinstance(value, (dt.date, dt.time)):
+                return ws.write_datetime(row - 1, col - 1, value, fmt(style, _number_format(value)))
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                return ws.write_number(row - 1, col - 1, value, fmt(style))
+        text = _text(value)
+        if text.startswith(FORMULA_START):  # Excel keeps it text when the cell is edited
+            style = {**(style or {}), "quote_prefix": True}
+        return ws.write_string(row - 1, col - 1, text, fmt(style))
+
+    for row, first, last in sheet.merges:
+        ws.merge_range(row - 1, first - 1, row - 1, last - 1, "", fmt(sheet.styles.get((row, first))))
+    for r, line in enumerate(sheet.rows, 1):
+        for c, value in enumerate(line, 1):
+            if value is not None and value != "":
+                write(r, c, value)
+    for (r, c), value in sheet.values.items():
+        write(r, c, value)
+    for (r, c), style in sheet.styles.items():
+        if sheet.value(r, c) is None:
+            ws.write_blank(r - 1, c - 1, None, fmt(style))
+    for (r, c), (text, options) in sheet.comments.items():
+        ws.write_comment(r - 1, c - 1, text, options)
+    for c, width in sheet.widths.items():
+        ws.set_column(c - 1, c - 1, width)
+    for r, height in sheet.heights.items():
+        ws.set_row(r - 1, height)
+    if sheet.frozen_rows:
+        ws.freeze_panes(sheet.frozen_rows, 0)
+    if sheet.title_rows:
+        ws.repeat_rows(sheet.title_rows[0] - 1, sheet.title_rows[1] - 1)
+    ws.set_paper(9)  # A4, as wide as the page
+    ws.set_landscape() if sheet.landscape else ws.set_portrait()
+    ws.fit_to_pages(1, 0)
+    if not sheet.gridlines:
+        ws.hide_gridlines(2)
+    if sheet.hidden:
+        ws.hide()
 
 
 # ---------------------------------------------------------------- the feedback workbook
@@ -413,35 +549,25 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
 
     `fingerprint` (see workbook_fingerprint) is stored as a custom document property.
     """
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-
     ag = agency if isinstance(agency, Agency) else get_agency(agency)
     t = texts()
-    wb = Workbook()
-    summary = wb.active
-    used = {t["summary"]["sheet_name"].lower()}
-    summary.title = t["summary"]["sheet_name"]
+    summary = Sheet(t["summary"]["sheet_name"])
+    out = [summary]
+    used = {summary.title.lower()}
     sheets = read_sheets(source) if source is not None else None
     info = {s["sheet"]: s for s in fb.sheets.to_dict("records")} if len(fb.sheets) else {}
-    bold = Font(bold=True)
-    fills = {k: PatternFill("solid", fgColor=v[0]) for k, v in ROW_COLOURS.items()}
-    fonts = {k: Font(color=v[1], bold=True) for k, v in ROW_COLOURS.items()}
-    red, yellow = PatternFill("solid", fgColor=RED), PatternFill("solid", fgColor=YELLOW)
-    wrap = Alignment(wrap_text=True, vertical="top")
+    fills = {k: _fill(v[0]) for k, v in ROW_COLOURS.items()}
+    fonts = {k: _font(v[1], bold=True) for k, v in ROW_COLOURS.items()}
     copy_notes: list[str] = []
 
     for src in sheets or []:
-        ws = wb.create_sheet(_sheet_title(src.name, used))
+        ws = Sheet(_sheet_title(src.name, used), src.rows)
+        out.append(ws)
         if src.rows is None:
             copy_notes.append(t["sheet_copy_failed"].format(sheet=src.name))
             continue
         rows = src.rows
         width = max((len(r) for r in rows), default=0)
-        for r, values in enumerate(rows, 1):
-            for c, value in enumerate(values, 1):
-                if value is not None and value != "":
-                    put(ws, r, c, value)
         meta = info.get(src.name)
         top = int(meta["header_row"]) - int(meta.get("header_rows") or 1) if meta and meta.get("is_register") else 0
         _fit_columns(ws, rows[top:])
@@ -453,17 +579,15 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
             find = column_finder(names, written)
             marks = sheet_marks(fb, src.name, find)
             for r in range(header_row - header_rows + 1, header_row + 1):
-                for cell in ws[r]:
-                    cell.font = bold
+                for c in range(1, width + 1):
+                    ws.put(r, c, None, BOLD)
             status_col, note_col = width + 1, width + 2
-            put(ws, header_row, status_col, t["added_status_header"]).font = bold
-            put(ws, header_row, note_col, t["added_note_header"]).font = bold
-            ws.column_dimensions[_letter(status_col)].width = 20
-            ws.column_dimensions[_letter(note_col)].width = NOTE_WIDTH
+            ws.put(header_row, status_col, t["added_status_header"], BOLD)
+            ws.put(header_row, note_col, t["added_note_header"], BOLD)
+            ws.widths[status_col], ws.widths[note_col] = 20, NOTE_WIDTH
             notes: dict[int, list[str]] = {}
             for row, (status, note) in sorted(marks.row_status.items()):
-                cell = put(ws, row, status_col, t["row_status"][status])
-                cell.fill, cell.font = fills[status], fonts[status]
+                ws.put(row, status_col, t["row_status"][status], fills[status], fonts[status])
                 if note:
                     notes.setdefault(row, []).append(note)
             for (row, col), items in sorted(marks.cells.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
@@ -474,43 +598,31 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
                 warned = [f"{t['cell_warning_prefix']}: {m.text}" for m in items if m.severity == "warning"]
                 notes.setdefault(row, []).extend(warned)  # reasons of a reject are in the row's note already
                 if col is None:  # the sheet has no such column: the comment goes on the status cell
-                    cell = ws.cell(row=row, column=status_col)
+                    ws.comment(row, status_col, text, t["comment_author"])
                 else:
-                    cell = ws.cell(row=row, column=col + 1)
-                    cell.fill = red if any(m.severity == "reject" for m in items) else yellow
-                cell.comment = _comment(text, t["comment_author"])
-            align_top = Alignment(vertical="top")
+                    ws.put(row, col + 1, None, _fill(RED if any(m.severity == "reject" for m in items) else YELLOW))
+                    ws.comment(row, col + 1, text, t["comment_author"])
             for row, parts in notes.items():
                 note = "; ".join(parts)
-                put(ws, row, note_col, note).alignment = wrap
-                ws.row_dimensions[row].height = _height((note, NOTE_WIDTH - 4))
+                ws.put(row, note_col, note, WRAP)
+                ws.heights[row] = _height((note, NOTE_WIDTH - 4))
                 for c in range(1, status_col + 1):  # a tall row reads from the top
-                    ws.cell(row=row, column=c).alignment = align_top
+                    ws.put(row, c, None, TOP)
             _mark_headers(ws, meta, names, header_row, t)
             has_marks = has_marks or bool(marks.row_status)
-            ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
-            ws.print_title_rows = f"{header_row - header_rows + 1}:{header_row}"
-        _print_setup(ws, landscape=True)
-        if not src.visible and not has_marks:
-            ws.sheet_state = "hidden"
+            ws.frozen_rows = header_row
+            ws.title_rows = (header_row - header_rows + 1, header_row)
+        ws.hidden = not src.visible and not has_marks
 
     if source is None or sheets is None:
         copy_notes.insert(0, t["cannot_copy_sheets"])
     _write_summary(summary, fb, ag, copy_notes)
-    _print_setup(summary, landscape=False)
-    if fingerprint is not None:
-        from openpyxl.packaging.custom import StringProperty
-
-        wb.custom_doc_props.append(StringProperty(name=FINGERPRINT_PROPERTY, value=fingerprint))
-    _atomic_save_workbook(wb, target)
+    _save_workbook(out, target, fingerprint)
     return target
 
 
-def _mark_headers(ws, meta: dict, names: dict[int, str], header_row: int, t: dict) -> None:
+def _mark_headers(ws: Sheet, meta: dict, names: dict[int, str], header_row: int, t: dict) -> None:
     """Comment the header cells that were not read: unknown (yellow), repeated (yellow), personal data."""
-    from openpyxl.styles import PatternFill
-
-    yellow = PatternFill("solid", fgColor=YELLOW)
     kinds = (("unknown_headers", "header_unknown", True), ("duplicate_headers", "header_duplicate", True),
              ("personal_headers", "header_personal", False))
     for key, code, fill in kinds:
@@ -520,11 +632,10 @@ def _mark_headers(ws, meta: dict, names: dict[int, str], header_row: int, t: dic
             for c, name in sorted(names.items()):
                 if name != header or (code == "header_duplicate" and _first_is_read(names, c, name)):
                     continue
-                row = header_row if ws.cell(row=header_row, column=c + 1).value is not None else header_row - 1
-                cell = ws.cell(row=row, column=c + 1)
+                row = header_row if ws.value(header_row, c + 1) is not None else header_row - 1
                 if fill:
-                    cell.fill = yellow
-                cell.comment = _comment(text, t["comment_author"])
+                    ws.put(row, c + 1, None, _fill(YELLOW))
+                ws.comment(row, c + 1, text, t["comment_author"])
 
 
 def _first_is_read(names: dict[int, str], c: int, name: str) -> bool:
@@ -535,7 +646,7 @@ def _first_is_read(names: dict[int, str], c: int, name: str) -> bool:
 
 
 def _print_setup(ws, landscape: bool) -> None:
-    """Print on A4, as wide as the page."""
+    """Print on A4, as wide as the page (an openpyxl sheet: the template)."""
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.fitToWidth = 1
@@ -549,7 +660,7 @@ def _letter(col: int) -> str:
     return get_column_letter(col)
 
 
-def _fit_columns(ws, rows: list[list]) -> None:
+def _fit_columns(ws: Sheet, rows: list[list]) -> None:
     """Column widths from the header and the first rows below it (title rows left out)."""
     widths: dict[int, int] = {}
     for values in rows[:300]:
@@ -559,7 +670,7 @@ def _fit_columns(ws, rows: list[list]) -> None:
             n = 11 if isinstance(value, (dt.date, dt.datetime)) else len(str(value))
             widths[c] = max(widths.get(c, 0), n)
     for c, n in widths.items():
-        ws.column_dimensions[_letter(c)].width = max(6, min(32, n + 2))
+        ws.widths[c] = max(6, min(32, n + 2))
 
 
 NOTE_WIDTH = 80  # the added note column, in characters
@@ -586,77 +697,63 @@ def status_explained(fb: FileFeedback) -> str:
     return text
 
 
-def _write_summary(ws, fb: FileFeedback, agency: Agency, copy_notes: list[str]) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill
-
+def _write_summary(ws: Sheet, fb: FileFeedback, agency: Agency, copy_notes: list[str]) -> None:
     t, s = texts(), texts()["summary"]
     wa, wb_, wc = SUMMARY_WIDTHS
-    ws.sheet_view.showGridLines = False
-    for letter, width in zip("ABC", SUMMARY_WIDTHS):
-        ws.column_dimensions[letter].width = width
-    wrap = Alignment(wrap_text=True, vertical="top")
-    centre = Alignment(horizontal="center", vertical="top")
-    bold, section = Font(bold=True), Font(bold=True, size=12, color="1F4E79")
+    ws.gridlines, ws.landscape = False, False
+    ws.widths.update(enumerate(SUMMARY_WIDTHS, 1))
+    section = _font("1F4E79", bold=True, font_size=12)
     r = 1
 
-    def fact(label: str, value: str, fill: str | None = None, font=None) -> None:
+    def fact(label: str, value: str, fill: str | None = None, font: dict | None = None) -> None:
         """label in A, a text over B:C."""
         nonlocal r
-        head = put(ws, r, 1, label)
-        head.font, head.alignment = bold, Alignment(vertical="top")
-        cell = put(ws, r, 2, value)
-        cell.alignment = wrap
-        if fill:
-            cell.fill = PatternFill("solid", fgColor=fill)
-        if font is not None:
-            cell.font = font
-        ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=3)
-        ws.row_dimensions[r].height = _height((label, wa), (value, wb_ + wc))
+        ws.put(r, 1, label, BOLD, TOP)
+        ws.put(r, 2, value, WRAP, _fill(fill) if fill else {}, font or {})
+        ws.merges.append((r, 2, 3))
+        ws.heights[r] = _height((label, wa), (value, wb_ + wc))
         r += 1
 
     def count(label: str, n: int, hint: str = "") -> None:
         """label in A, a number in B, a hint in C."""
         nonlocal r
-        put(ws, r, 1, label).alignment = wrap
-        put(ws, r, 2, n).alignment = centre
+        ws.put(r, 1, label, WRAP)
+        ws.put(r, 2, n, CENTRE)
         if hint:
-            put(ws, r, 3, hint).alignment = wrap
-        ws.row_dimensions[r].height = _height((label, wa), (hint, wc))
+            ws.put(r, 3, hint, WRAP)
+        ws.heights[r] = _height((label, wa), (hint, wc))
         r += 1
 
     def text(value: str, fill: str | None = None, label: str = "") -> None:
         """a text over A:C, or over B:C beside a coloured swatch."""
         nonlocal r
         if fill:
-            swatch = put(ws, r, 1, label)
-            swatch.fill, swatch.font, swatch.alignment = PatternFill("solid", fgColor=fill), bold, centre
+            ws.put(r, 1, label, _fill(fill), BOLD, CENTRE)
         first = 2 if fill else 1
-        put(ws, r, first, value).alignment = wrap
-        ws.merge_cells(start_row=r, start_column=first, end_row=r, end_column=3)
-        ws.row_dimensions[r].height = _height((value, (wb_ + wc) if fill else (wa + wb_ + wc)))
+        ws.put(r, first, value, WRAP)
+        ws.merges.append((r, first, 3))
+        ws.heights[r] = _height((value, (wb_ + wc) if fill else (wa + wb_ + wc)))
         r += 1
 
     def heading(value: str, columns: list[str] | None = None) -> None:
         nonlocal r
         r += 1
-        put(ws, r, 1, value).font = section
+        ws.put(r, 1, value, section)
         r += 1
         if columns:
             for c, label in enumerate(columns, 1):
-                cell = put(ws, r, c, label)
-                cell.font, cell.fill = bold, PatternFill("solid", fgColor=GREY)
-                cell.alignment = centre if c == 2 else Alignment(vertical="top")
+                ws.put(r, c, label, BOLD, _fill(GREY), CENTRE if c == 2 else TOP)
             r += 1
 
-    put(ws, r, 1, s["title_dry_run"] if fb.dry_run else s["title"]).font = Font(bold=True, size=14)
+    ws.put(r, 1, s["title_dry_run"] if fb.dry_run else s["title"], _font(bold=True, font_size=14))
     r += 1
-    put(ws, r, 1, agency.name).font = Font(size=12)
+    ws.put(r, 1, agency.name, _font(font_size=12))
     r += 2
     colour = {"loaded": GREEN, "rejected": RED, "superseded": BLUE}.get(fb.status, GREY)
     text_colour = {"loaded": GREEN_TEXT, "rejected": RED_TEXT, "superseded": BLUE_TEXT}.get(fb.status, "000000")
     fact(s["file"], _short(fb.path))
     fact(s["status"], t["status"].get(fb.status, fb.status.upper()), fill=colour,
-         font=Font(bold=True, color=text_colour))
+         font=_font(text_colour, bold=True))
     fact(s["message"], status_explained(fb))
     if fb.dry_run:
         text(s["dry_run_note"])
@@ -988,7 +1085,7 @@ def _tmp(target: Path) -> Path:
 
 
 def _same_content(a: Path, b: Path) -> bool:
-    """Equal files; for .xlsx, equal apart from the timestamps openpyxl writes into docProps/core.xml."""
+    """Equal files; for .xlsx, equal apart from the timestamps written into docProps/core.xml."""
     if b.suffix.lower() != ".xlsx":  # b is the target; a is a temp file with another suffix
         return a.read_bytes() == b.read_bytes()
     try:
