@@ -21,7 +21,7 @@ from pipeline.config import PACKAGE_DIR, SCHEMAS_DIR
 from pipeline.contract import Contract, load_contract
 from pipeline.messages import render
 from pipeline.registry import Agency
-from pipeline.staging import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agency
+from pipeline.staging import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agencies
 
 FEEDBACK_DIR = "umpan-balik"
 RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", "_victim_key", *LINEAGE]
@@ -353,8 +353,51 @@ def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, 
                 load_date: dt.date, limits: Limits, archive_dir: Path | None = None,
                 contract: Contract | None = None) -> AgencyLoad:
     """Read an agency's folder and build every frame of its warehouse slice."""
+    task = LoadTask(agency, raw_dir, previous, run_id, now, load_date, limits, archive_dir)
+    return load_agencies([task], contract)[0]
+
+
+def load_agencies(tasks: list[LoadTask], contract: Contract | None = None) -> list[AgencyLoad]:
+    """load_agency for several agencies, staged together (one pandera call for all of them)."""
     contract = contract or load_contract()
-    entries = scan_folder(raw_dir, agency.code)
+    folders = [_read_folder(t, contract) for t in tasks]
+    results = stage_agencies([(f.raw, t.agency, f.headers, f.file_rank, t.load_date) for t, f in zip(tasks, folders)],
+                             contract)
+    loads = []
+    for task, folder, result in zip(tasks, folders, results):
+        code = task.agency.code
+        ledger = ledger_frame(code, folder.entries, folder.reads, result, task.previous.ledger, task.run_id, task.now)
+        frames = {
+            "raw.case_rows": folder.raw,
+            "staging.case_victims": result.staged,
+            "staging.rejected_rows": result.rejected,
+            "staging.cell_warnings": result.warnings,
+            "staging.superseded_rows": result.superseded,
+            "meta.sheets": folder.sheets,
+            "meta.ingest_log": ledger,
+            "meta.agency_loads": _load_state(task.agency, folder.entries, task.limits, folder.reads, result,
+                                             task.load_date, task.run_id, task.now),
+        }
+        loads.append(AgencyLoad(code, frames, list(folder.reads.values()), result, ledger))
+    return loads
+
+
+@dataclass
+class _Folder:
+    """What an agency's folder gave before staging."""
+
+    entries: list[FileEntry]
+    reads: dict[str, FileRead]
+    raw: pd.DataFrame
+    sheets: pd.DataFrame
+    headers: dict
+    file_rank: dict[str, tuple]
+
+
+def _read_folder(task: LoadTask, contract: Contract) -> _Folder:
+    """Archive and read (or reuse) every file of the agency's folder."""
+    code, archive_dir = task.agency.code, task.archive_dir
+    entries = scan_folder(task.raw_dir, code)
     reads: dict[str, FileRead] = {}
     for entry in entries:
         if entry.ignored:
@@ -365,8 +408,8 @@ def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, 
             entry.sha256 = sha256_file(entry.path)
             if archive_dir is not None:
                 stored = archive.store(entry.path, entry.sha256, archive_dir).relative_to(archive_dir).as_posix()
-            read = cached_read(entry, previous, run_id) or read_file(entry, agency.code, contract, limits, run_id,
-                                                                     now)
+            read = (cached_read(entry, task.previous, task.run_id)
+                    or read_file(entry, code, contract, task.limits, task.run_id, task.now))
             read.archived_as = stored
         except FileNotFoundError:  # removed or renamed while read
             pass
@@ -379,25 +422,13 @@ def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, 
                 _drop_if_not(archive_dir / stored, entry.sha256)
         reads[entry.rel] = read
     raw_parts = [r.raw for r in reads.values() if len(r.raw)]
-    raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else _raw_rows(agency.code, None, [], run_id, now)
+    raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else _raw_rows(code, None, [], task.run_id, task.now)
     sheet_parts = [r.sheets for r in reads.values() if len(r.sheets)]
     sheets = pd.concat(sheet_parts, ignore_index=True) if sheet_parts else _empty(SHEET_COLUMNS)
     headers = {(p, s): json.loads(c) for p, s, c, reg in
                zip(sheets["path"], sheets["sheet"], sheets["columns"], sheets["is_register"]) if reg and c}
     file_rank = {e.rel: (int(e.mtime), e.path.name, e.rel) for e in entries}
-    result = stage_agency(raw, agency, headers, file_rank, load_date, contract)
-    ledger = ledger_frame(agency.code, entries, reads, result, previous.ledger, run_id, now)
-    frames = {
-        "raw.case_rows": raw,
-        "staging.case_victims": result.staged,
-        "staging.rejected_rows": result.rejected,
-        "staging.cell_warnings": result.warnings,
-        "staging.superseded_rows": result.superseded,
-        "meta.sheets": sheets,
-        "meta.ingest_log": ledger,
-        "meta.agency_loads": _load_state(agency, entries, limits, reads, result, load_date, run_id, now),
-    }
-    return AgencyLoad(agency.code, frames, list(reads.values()), result, ledger)
+    return _Folder(entries, reads, raw, sheets, headers, file_rank)
 
 
 def _load_state(agency: Agency, entries: list[FileEntry], limits: Limits, reads: dict[str, FileRead],
@@ -493,7 +524,7 @@ def stored_summaries(con, agencies: list[str]) -> dict[str, LoadSummary]:
 
 @dataclass
 class LoadTask:
-    """Everything `load_task` needs, picklable: one agency of a run."""
+    """Everything `load_agencies` needs of one agency of a run, picklable."""
 
     agency: Agency
     raw_dir: Path
@@ -506,15 +537,13 @@ class LoadTask:
     debug: bool = False
 
 
-def load_task(task: LoadTask) -> tuple[dict[str, pd.DataFrame], LoadSummary]:
-    """load_agency and its summary, for ordered_map; the frames go to the writer."""
+def load_tasks(tasks: list[LoadTask]) -> list[tuple[dict[str, pd.DataFrame], LoadSummary]]:
+    """load_agencies and their summaries, for ordered_map; the frames go to the writer."""
     from pipeline.privacy import scrubbed
 
     try:
-        load = load_agency(task.agency, task.raw_dir, task.previous, task.run_id, task.now, task.load_date,
-                           task.limits, archive_dir=task.archive_dir)
-        return load.frames, LoadSummary.of(load)
+        return [(load.frames, LoadSummary.of(load)) for load in load_agencies(tasks)]
     except Exception as exc:  # the message may quote a cell: never let it reach the run log
-        if task.debug:
+        if any(task.debug for task in tasks):
             raise
-        raise scrubbed(exc, f"loading agency {task.agency.code}") from None
+        raise scrubbed(exc, f"loading agencies {', '.join(task.agency.code for task in tasks)}") from None

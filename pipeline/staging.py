@@ -149,6 +149,10 @@ def apply_rules(candidate: pd.DataFrame, load_date: dt.date) -> pd.DataFrame:
         fc = exc.failure_cases
         fc = fc[fc["index"].notna() & fc["check"].isin(catalogue())]
         return fc[["index", "check"]].rename(columns={"check": "rule"}).drop_duplicates().astype({"index": int})
+    return _no_issues()
+
+
+def _no_issues() -> pd.DataFrame:
     return pd.DataFrame({"index": pd.Series(dtype=int), "rule": pd.Series(dtype=object)})
 
 
@@ -232,10 +236,35 @@ def add_counting_flags(staged: pd.DataFrame, contract: Contract | None = None) -
 
 def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: dict[str, tuple],
                  load_date: dt.date, contract: Contract | None = None) -> StagingResult:
+    """One agency's raw rows to staged, rejected, warned and superseded rows."""
+    return stage_agencies([(raw, agency, headers, file_rank, load_date)], contract)[0]
+
+
+def stage_agencies(items: list[tuple[pd.DataFrame, Agency, dict, dict[str, tuple], dt.date]],
+                   contract: Contract | None = None) -> list[StagingResult]:
+    """stage_agency for several agencies (raw, agency, headers, file_rank, load_date), with one
+    pandera call per day of the run rather than one per agency: most of pandera's cost is per call."""
     contract = contract or load_contract()
-    raw = raw.reset_index(drop=True)
-    candidate, warnings = parse_rows(raw, agency, contract, headers)
-    issues = apply_rules(candidate, load_date)
+    parsed = [parse_rows(raw.reset_index(drop=True), agency, contract, headers)
+              for raw, agency, headers, _, _ in items]
+    issues = [_no_issues()] * len(items)
+    for load_date in sorted({item[4] for item in items}):
+        group = [i for i, item in enumerate(items) if item[4] == load_date and len(parsed[i][0])]
+        if not group:
+            continue
+        candidates = [parsed[i][0] for i in group]
+        found = apply_rules(pd.concat(candidates, ignore_index=True) if len(group) > 1 else candidates[0], load_date)
+        start = 0
+        for i, candidate in zip(group, candidates):
+            mine = found[(found["index"] >= start) & (found["index"] < start + len(candidate))]
+            # positions in the concatenation back to the candidate's own index
+            issues[i] = mine.assign(index=candidate.index[mine["index"].to_numpy() - start]) if len(group) > 1 else mine
+            start += len(candidate)
+    return [_finish_staging(*parsed[i], issues[i], contract, *items[i][1:]) for i in range(len(items))]
+
+
+def _finish_staging(candidate: pd.DataFrame, warnings: list[dict], issues: pd.DataFrame, contract: Contract,
+                    agency: Agency, headers: dict, file_rank: dict[str, tuple], load_date: dt.date) -> StagingResult:
     rejected_idx = set(issues["index"])
     valid = candidate.loc[~candidate.index.isin(rejected_idx)]
     kept, superseded = resolve_duplicates(valid, file_rank)

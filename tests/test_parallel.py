@@ -5,7 +5,7 @@ import os
 import pytest
 
 from helpers import query, run_pipeline
-from pipeline.parallel import IN_FLIGHT_PER_WORKER, MIN_TASKS, ordered_map, worker_count
+from pipeline.parallel import IN_FLIGHT_PER_WORKER, MIN_TASKS, chunks, ordered_map, worker_count
 from workbooks import register, row
 
 
@@ -37,6 +37,20 @@ def test_one_process_keeps_order_and_draws_items_lazily():
     out = ordered_map(square, items(), 1)
     assert next(out) == 0 and drawn == [0]
     assert list(out) == [1, 4, 9, 16, 25]
+
+
+def test_chunks_are_drawn_lazily_and_keep_every_item_in_order():
+    drawn = []
+
+    def items():
+        for n in range(7):
+            drawn.append(n)
+            yield n
+
+    out = chunks(items(), 3)
+    assert next(out) == [0, 1, 2] and drawn == [0, 1, 2]
+    assert list(out) == [[3, 4, 5], [6]]
+    assert list(chunks([], 3)) == []
 
 
 @pytest.mark.slow

@@ -224,7 +224,7 @@ def test_an_error_quoting_a_cell_never_reaches_the_run_log(isolated_env, monkeyp
     def boom(*args, **kwargs):
         raise ValueError("could not convert 'Siti Rahmawati 6402011234560001'")
 
-    monkeypatch.setattr(ingest, "stage_agency", boom)
+    monkeypatch.setattr(ingest, "stage_agencies", boom)
     with dg.instance_for_test() as instance:
         result = run_pipeline("kukar", instance=instance)
         assert not result.success
@@ -262,8 +262,8 @@ def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isola
     first = run_pipeline("kutim")
     assert first.success
     staged = []
-    real = ingest.stage_agency
-    monkeypatch.setattr(ingest, "stage_agency", lambda raw, agency, *a: staged.append(agency.code) or real(raw, agency, *a))
+    real = ingest.stage_agencies
+    monkeypatch.setattr(ingest, "stage_agencies", lambda items, *a: staged.extend(i[1].code for i in items) or real(items, *a))
 
     second = run_pipeline("kutim")
     assert second.success and staged == []  # hashed, not read or staged

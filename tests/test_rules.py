@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.registry import get_agency
-from pipeline.staging import LINEAGE, SOURCE_COLUMNS, stage_agency
+from pipeline.staging import LINEAGE, SOURCE_COLUMNS, stage_agencies, stage_agency
 
 TODAY = dt.date(2025, 6, 30)
 VALID = {"case_id": "001", "report_date": "05/03/2024", "incident_date": "01/03/2024", "victim_sex": "P",
@@ -149,3 +149,26 @@ def test_a_result_holds_until_the_day_before_the_earliest_future_report_date():
                    {**VALID, "case_id": "003", "report_date": "02/07/2025", "incident_date": None})
     assert rules_of(result) == [["report_date_future"], ["report_date_future"]]
     assert result.valid_until == dt.date(2025, 7, 1)  # on 2 July the row of that day is no longer in the future
+
+
+def test_agencies_staged_together_give_what_each_gives_alone():
+    from pandas.testing import assert_frame_equal
+
+    headers = {**HEADERS, ("kukar/b.xlsx", "S"): HEADERS[("kukar/a.xlsx", "S")]}
+    ranks = {"kukar/a.xlsx": (1, "a.xlsx"), "kukar/b.xlsx": (2, "b.xlsx")}
+    late = {**VALID, "case_id": "009", "report_date": "02/07/2025", "incident_date": None}
+    parts = [
+        raw(VALID, {**VALID, "victim_age": "150"}, {**VALID, "case_id": "002", "victim_sex": "X"}),
+        raw(),  # an agency without rows
+        raw({**VALID, "_file": "kukar/b.xlsx"}, {**VALID, "case_id": None}, late),
+        raw(VALID, {**VALID, "_file": "kukar/b.xlsx"}, {**VALID, "violence_forms": "kekerasan verbal"}),
+    ]
+    days = [TODAY, TODAY, TODAY, dt.date(2025, 7, 3)]  # the last one in another time zone's day
+    items = [(part, get_agency("kukar"), headers, ranks, day) for part, day in zip(parts, days)]
+    together = stage_agencies(items)
+    alone = [stage_agency(*item) for item in items]
+    assert [len(r.rejected) for r in together] == [2, 0, 2, 1]
+    for t, a in zip(together, alone):
+        for name in ("staged", "rejected", "warnings", "superseded"):
+            assert_frame_equal(getattr(t, name), getattr(a, name))
+        assert t.valid_until == a.valid_until
