@@ -307,3 +307,33 @@ def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isola
     assert not reads_again(lambda: None)
     assert reads_again(lambda: path.unlink())
     assert query(wh, "SELECT status FROM meta.ingest_log WHERE path = 'kutim/a.xlsx'")["status"].tolist() == ["removed"]
+
+
+def test_a_run_over_many_agencies_keeps_each_partition_event_short():
+    import pandas as pd
+
+    from pipeline.assets.ingest import _results
+    from pipeline.ingest import LEDGER_COLUMNS, LoadSummary
+    from pipeline.warehouse import AGENCY_TABLES
+
+    def summary(i: int, status: str) -> LoadSummary:
+        ledger = pd.DataFrame([{c: None for c in LEDGER_COLUMNS} | {
+            "agency": f"a{i:02d}", "path": f"a{i:02d}/{n}.xlsx", "status": status if n == 0 else "loaded",
+            "data_rows": 1, "rows_staged": int(status == "loaded" or n > 0), "rows_rejected": int(status != "loaded" and n == 0),
+            "rows_superseded": 0} for n in range(3)])
+        rejected = int(ledger["rows_rejected"].sum())
+        return LoadSummary(f"a{i:02d}", dict.fromkeys(AGENCY_TABLES, 1) | {"staging.rejected_rows": rejected}, ledger,
+                           pd.DataFrame(columns=["agency", "_source_file", "_source_sheet", "_source_row", "rules"]),
+                           pd.DataFrame(), staged=3 - rejected, files=3)
+
+    def metadata(loads):
+        return {r.asset_key.to_user_string(): r.metadata for r in _results(loads, pd.DataFrame())
+                if isinstance(r, dg.MaterializeResult)}
+
+    few = metadata([summary(i, "loaded") for i in range(3)])
+    assert len(few["meta/ingest_log"]["files"].value.splitlines()) == 2 + 9  # header, rule, every file
+    many = metadata([summary(i, "rejected" if i == 24 else "loaded") for i in range(30)])
+    files = many["meta/ingest_log"]["files"].value.splitlines()
+    assert len(files) == 2 + 20 and "a24/0.xlsx" in files[2]  # the file that did not load comes first
+    agencies = many["staging/case_victims"]["agencies"].value.splitlines()
+    assert len(agencies) == 2 + 20 and "a24" in agencies[2]

@@ -40,7 +40,9 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             tasks = (FeedbackTask(gather_feedback(con, code), raw_dir, archive_dir, debug) for code in keys)
             for code, count in ordered_map(feedback_task, tasks, workers):
                 written[code] = count
-        return dg.MaterializeResult(metadata={"files": sum(written.values()),  # written, or kept when unchanged
-                                              "per_agency": dg.MetadataValue.json(written)})
+        metadata = {"files": sum(written.values()), "agencies": len(written)}  # files written, or kept unchanged
+        if len(written) <= 20:  # Dagster copies this into every partition's event: no long lists
+            metadata["per_agency"] = dg.MetadataValue.json(written)
+        return dg.MaterializeResult(metadata=metadata)
 
     return umpan_balik

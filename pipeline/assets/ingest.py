@@ -171,6 +171,11 @@ def _results(loads: list[LoadSummary], failures: pd.DataFrame):
         "staged": load.staged, "rejected": load.counts["staging.rejected_rows"],
         "superseded": load.counts["staging.superseded_rows"], "warnings": load.counts["staging.cell_warnings"],
     } for load in loads])
+    # Dagster copies a range run's metadata into the event of every partition (514 at national
+    # scale, into two SQLite files): tables stay short when the run covers many agencies
+    many = len(loads) > 20
+    if many:  # the agencies with the most rejected rows first, rather than the first 20
+        summary = summary.sort_values(["rejected", "agency"], ascending=[False, True])
     for key, table in ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
                        (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
                        (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets")):
@@ -180,8 +185,10 @@ def _results(loads: list[LoadSummary], failures: pd.DataFrame):
         if key == CASE_VICTIMS:
             metadata["preview"] = preview(_concat([load.preview for load in loads]))
         if key == INGEST_LOG and len(ledger):
-            metadata["files"] = markdown(ledger[["path", "status", "data_rows", "rows_staged", "rows_rejected",
-                                                 "rows_superseded"]], limit=200)
+            files = ledger[["path", "status", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
+            if many:  # files that did not load as they were first
+                files = files.sort_values("status", key=lambda s: s == "loaded", kind="stable")
+            metadata["files"] = markdown(files, limit=20 if many else 200)
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     errors = accounting_errors(ledger) if len(ledger) else pd.DataFrame()
