@@ -458,6 +458,7 @@ def test_template_round_trips_through_the_pipeline(tmp_path):
     assert staged["is_kdrt"].tolist() == [True, True, False]
 
 
+@pytest.mark.slow
 def test_a_workbook_is_made_again_only_when_what_it_shows_changed(isolated_env, monkeypatch):
     raw = isolated_env["raw"]
     register(raw / AGENCY / "a.xlsx", [row(case_id="A1"), row(case_id="A2", sex="?")])
