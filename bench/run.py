@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -328,16 +329,22 @@ class Bench:
         db.unlink(missing_ok=True)
 
     def w4(self) -> None:
-        from bench import w4
-
         ds = self.dataset(self.agencies)
-        path, built = w4.ensure_db(self.work, self.w4_rows, Path(ds["registry"]), log=self.log)
+
+        def w4(action: str) -> dict:  # in a process of its own: see bench/w4.py main()
+            cmd = [PYTHON, "-m", "bench.w4", action, "--work", str(self.work), "--rows", str(self.w4_rows),
+                   "--registry", str(ds["registry"])]
+            done = subprocess.run(cmd, env=python_env(self.work), cwd=common.SOURCE, check=True,
+                                  stdout=subprocess.PIPE, text=True)
+            return json.loads(done.stdout.strip().splitlines()[-1])
+
+        built = w4("build")["built"]
         self.log(f"W4: queries over {self.w4_rows:,} rows ...")
         wait_until_idle(self.args.wait_idle, log=self.log)
-        busy0, own0, t0 = cpu_busy_seconds(), sum(os.times()[:2]), time.perf_counter()
-        res = w4.measure(path, Path(ds["registry"]))
+        busy0, own0, t0 = cpu_busy_seconds(), sum(os.times()[:4]), time.perf_counter()
+        res = w4("measure")
         wall = time.perf_counter() - t0
-        self.noise["w4"] = round(max(0.0, (cpu_busy_seconds() - busy0 - (sum(os.times()[:2]) - own0)) / wall), 2)
+        self.noise["w4"] = round(max(0.0, (cpu_busy_seconds() - busy0 - (sum(os.times()[:4]) - own0)) / wall), 2)
         note = f"{res['rows']:,} rows, {ds['agencies']} agencies, {res['threads']} threads" + (
             f"; rows made in {built:.0f} s" if built else "; cached") + self.noisy("w4")
         for name, label in (("yoy", "year-on-year query, median"), ("by_form", "by-form query, median")):

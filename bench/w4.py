@@ -155,3 +155,34 @@ def measure(path: Path, registry: Path) -> dict:
     finally:
         con.close()
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.w4 build|measure --work W --rows N --registry R`: one JSON line on stdout.
+
+    The harness runs W4 in its own process: DuckDB's memory for 10 million rows would otherwise
+    stay in the harness, and every process it starts after (through vfork) would report the
+    harness's peak as its own peak RSS (ru_maxrss).
+    """
+    import argparse
+    import json
+    import sys
+
+    ap = argparse.ArgumentParser(prog="bench.w4")
+    ap.add_argument("action", choices=("build", "measure"))
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--rows", type=int, required=True)
+    ap.add_argument("--registry", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if args.action == "build":
+        path, built = ensure_db(args.work, args.rows, args.registry,
+                                log=lambda text: print(text, file=sys.stderr, flush=True))
+        print(json.dumps({"path": str(path), "built": built}))
+    else:
+        path, _ = ensure_db(args.work, args.rows, args.registry)
+        print(json.dumps(measure(path, args.registry)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
