@@ -160,3 +160,26 @@ def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):
     assert (csv.loc[hidden.values, "victims_male"] == "x").all()
     assert not [c for c in csv.columns if c.endswith("_suppressed")]
     assert (paths["warehouse"] / "public" / "victims_by_form.parquet").exists()
+
+
+def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample_run):
+    from pipeline.marts import MARTS
+    from pipeline.public import agency_chunks, protect_by_agency
+    from pipeline.publish import _public_select
+    from pipeline.suppression import audit_marts, protect_marts
+
+    con = duckdb.connect(str(sample_run[1]["warehouse"] / "warehouse.duckdb"), read_only=True)
+    try:
+        marts = {name: con.execute(_public_select(con, f"marts.{name}")).df() for name in MARTS}
+    finally:
+        con.close()
+    whole = protect_marts(marts)
+    assert sum(int(df[[c for c in df if c.endswith("_suppressed")]].fillna(False).to_numpy().sum())
+               for df in whole.values()) > 0  # something to compare
+    for size in (1, 2):
+        chunked = protect_by_agency(marts, 5, size=size)
+        for name in MARTS:
+            pd.testing.assert_frame_equal(chunked[name], whole[name], check_dtype=False)
+        assert [e for chunk in agency_chunks(chunked, size) for e in audit_marts(chunk)] == []
+    with pytest.raises(ValueError, match="every row needs an agency"):
+        list(agency_chunks({**marts, "national": pd.DataFrame({"agency": [None], "victims": [3]})}))
