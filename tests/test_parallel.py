@@ -26,28 +26,23 @@ def test_worker_count_follows_the_setting_and_the_task_count(monkeypatch):
     assert worker_count(500) == 1
 
 
+def counted(stop: int, drawn: list[int]):
+    """range(stop), noting in `drawn` each item as it is drawn."""
+    for n in range(stop):
+        drawn.append(n)
+        yield n
+
+
 def test_one_process_keeps_order_and_draws_items_lazily():
     drawn = []
-
-    def items():
-        for n in range(6):
-            drawn.append(n)
-            yield n
-
-    out = ordered_map(square, items(), 1)
+    out = ordered_map(square, counted(6, drawn), 1)
     assert next(out) == 0 and drawn == [0]
     assert list(out) == [1, 4, 9, 16, 25]
 
 
 def test_chunks_are_drawn_lazily_and_keep_every_item_in_order():
     drawn = []
-
-    def items():
-        for n in range(7):
-            drawn.append(n)
-            yield n
-
-    out = chunks(items(), 3)
+    out = chunks(counted(7, drawn), 3)
     assert next(out) == [0, 1, 2] and drawn == [0, 1, 2]
     assert list(out) == [[3, 4, 5], [6]]
     assert list(chunks([], 3)) == []
@@ -55,15 +50,8 @@ def test_chunks_are_drawn_lazily_and_keep_every_item_in_order():
 
 @pytest.mark.slow
 def test_worker_processes_keep_order_bound_what_is_in_flight_and_raise_errors():
-    drawn = []
-
-    def items(stop: int):
-        for n in range(stop):
-            drawn.append(n)
-            yield n
-
-    results = []
-    for result in ordered_map(square, items(12), 2):
+    drawn, results = [], []
+    for result in ordered_map(square, counted(12, drawn), 2):
         # when a result is handed back, at most the queue of 2 workers was drawn ahead of it
         assert len(drawn) <= len(results) + 1 + 2 * IN_FLIGHT_PER_WORKER
         results.append(result)
