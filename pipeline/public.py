@@ -31,7 +31,8 @@ def suppression_threshold() -> int:
 
 
 def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFrame]:
-    """Protect every mart together and replace the `public` schema with the result."""
+    """Protect every mart together (a chunk of agencies at a time) and replace the `public`
+    schema with the result."""
     marts = {name: con.execute(_public_select(con, f"marts.{name}")).df() for name in MARTS}
     published = protect_by_agency(marts, k)
     con.execute("BEGIN TRANSACTION")
@@ -62,12 +63,12 @@ def agency_chunks(marts: Mapping[str, pd.DataFrame], size: int = CHUNK_AGENCIES)
 
 def protect_by_agency(marts: Mapping[str, pd.DataFrame], k: int, size: int = CHUNK_AGENCIES) -> dict[str, pd.DataFrame]:
     """protect_marts, a chunk of agencies at a time; the rows in their original order."""
+    chunks = list(agency_chunks(marts, size)) or [dict(marts)]  # no rows at all: one empty chunk
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in marts}
-    for chunk in agency_chunks(marts, size):
+    for chunk in chunks:
         for name, frame in protect_marts(chunk, k=k).items():
             parts[name].append(frame.set_axis(chunk[name].index))
-    return {name: pd.concat(frames).sort_index().reset_index(drop=True) if frames else marts[name].iloc[:0]
-            for name, frames in parts.items()}
+    return {name: pd.concat(frames).sort_index().reset_index(drop=True) for name, frames in parts.items()}
 
 
 def read_public(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
