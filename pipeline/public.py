@@ -8,7 +8,7 @@ Written to the `public` schema of the warehouse and exported as Parquet and CSV 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import duckdb
@@ -31,10 +31,9 @@ def suppression_threshold() -> int:
 
 
 def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFrame]:
-    """Protect every mart together (a chunk of agencies at a time) and replace the `public`
-    schema with the result."""
-    marts = {name: con.execute(_public_select(con, f"marts.{name}")).df() for name in MARTS}
-    published = protect_by_agency(marts, k)
+    """Protect every mart together, a chunk of agencies at a time read from the warehouse,
+    and replace the `public` schema with the result."""
+    published = protect_by_agency(lambda chunk: read_tables(con, "marts", chunk), table_agencies(con, "marts"), k)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS public")
@@ -49,25 +48,47 @@ def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFra
     return published
 
 
-def agency_chunks(marts: Mapping[str, pd.DataFrame], size: int = CHUNK_AGENCIES) -> Iterator[dict[str, pd.DataFrame]]:
-    """The marts cut into groups of `size` agencies; rows keep their index. Refuses a mart
-    with a row of no agency (a national total would relate counts across chunks)."""
+def table_agencies(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    """Every agency with a row in one of the schema's mart tables. Refuses a row of no agency
+    (a national total would relate counts across chunks)."""
+    union = " UNION ALL ".join(f"SELECT DISTINCT agency FROM {schema}.{name}" for name in MARTS)
+    agencies = {r[0] for r in con.execute(union).fetchall()}
+    if None in agencies:
+        raise ValueError(f"{schema}: every row needs an agency to be protected by agency")
+    return sorted(agencies)
+
+
+def read_tables(con: duckdb.DuckDBPyConnection, schema: str, agencies: list[str]) -> dict[str, pd.DataFrame]:
+    """The schema's mart tables for `agencies`, as published (no file names), each indexed by
+    its row's position in the table."""
+    out = {}
+    for name in MARTS:
+        select = _public_select(con, f"{schema}.{name}", ", rowid AS _position")
+        frame = con.execute(f"{select} WHERE agency IN (SELECT unnest(?::VARCHAR[])) ORDER BY rowid",
+                            [agencies]).df()
+        out[name] = frame.set_index("_position").rename_axis(None)
+    return out
+
+
+def agency_chunks(marts: Mapping[str, pd.DataFrame], size: int = CHUNK_AGENCIES) -> Iterator[list[str]]:
+    """The agencies of the marts (frames), `size` at a time; refuses a row of no agency."""
     for name, df in marts.items():
         if "agency" not in df or df["agency"].isna().any():
             raise ValueError(f"{name}: every row needs an agency to be protected by agency")
     agencies = sorted(set().union(*(df["agency"].unique() for df in marts.values())))
     for start in range(0, len(agencies), size):
-        part = agencies[start:start + size]
-        yield {name: df[df["agency"].isin(part)] for name, df in marts.items()}
+        yield agencies[start:start + size]
 
 
-def protect_by_agency(marts: Mapping[str, pd.DataFrame], k: int, size: int = CHUNK_AGENCIES) -> dict[str, pd.DataFrame]:
-    """protect_marts, a chunk of agencies at a time; the rows in their original order."""
-    chunks = list(agency_chunks(marts, size)) or [dict(marts)]  # no rows at all: one empty chunk
-    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in marts}
-    for chunk in chunks:
+def protect_by_agency(load: Callable[[list[str]], dict[str, pd.DataFrame]], agencies: list[str], k: int,
+                      size: int = CHUNK_AGENCIES) -> dict[str, pd.DataFrame]:
+    """protect_marts over `load(chunk)` for chunks of `size` agencies; the rows in the order of
+    their index (their position in the mart)."""
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for start in range(0, max(len(agencies), 1), size):  # no agency at all: one empty chunk
+        chunk = load(agencies[start:start + size])
         for name, frame in protect_marts(chunk, k=k).items():
-            parts[name].append(frame.set_axis(chunk[name].index))
+            parts.setdefault(name, []).append(frame.set_axis(chunk[name].index))
     return {name: pd.concat(frames).sort_index().reset_index(drop=True) for name, frames in parts.items()}
 
 
@@ -76,8 +97,11 @@ def read_public(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
 
 
 def audit_public(con: duckdb.DuckDBPyConnection, k: int) -> list:
-    """Try to recover every suppressed cell from what `public` shows (a chunk of agencies at a time)."""
-    return [e for chunk in agency_chunks(read_public(con)) for e in audit_marts(chunk, k=k)]
+    """Try to recover every suppressed cell from what `public` shows (a chunk of agencies at a
+    time, read from the warehouse)."""
+    agencies = table_agencies(con, "public")
+    return [e for start in range(0, len(agencies), CHUNK_AGENCIES)
+            for e in audit_marts(read_tables(con, "public", agencies[start:start + CHUNK_AGENCIES]), k=k)]
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:

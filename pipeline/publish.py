@@ -64,8 +64,8 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
     return counts
 
 
-def _public_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """SELECT for a published table: no lineage to file names."""
+def _public_select(con: duckdb.DuckDBPyConnection, table: str, extra: str = "") -> str:
+    """SELECT for a published table: no lineage to file names (`extra`: more select items)."""
     columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
     exclude = " EXCLUDE (source_files)" if "source_files" in columns else ""
-    return f"SELECT *{exclude} FROM {table}"
+    return f"SELECT *{exclude}{extra} FROM {table}"
