@@ -439,7 +439,8 @@ def _load_state(agency: Agency, entries: list[FileEntry], limits: Limits, reads:
     return pd.DataFrame([{
         "agency": agency.code, "load_key": load_key(agency, entries, limits),
         "reusable": not any(r.error_code in TRANSIENT_CODES for r in reads.values()),
-        "valid_from": load_date, "valid_until": result.valid_until, "loaded_run_id": run_id, "loaded_at": now, "checked_run_id": run_id, "checked_at": now,
+        "valid_from": load_date, "valid_until": result.valid_until,
+        "loaded_run_id": run_id, "loaded_at": now, "checked_run_id": run_id, "checked_at": now,
     }], columns=LOAD_STATE_COLUMNS)
 
 

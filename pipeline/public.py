@@ -8,13 +8,14 @@ Written to the `public` schema of the warehouse and exported as Parquet and CSV 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from pipeline.marts import MARTS
+from pipeline.parallel import chunks
 from pipeline.publish import _public_select
 from pipeline.suppression import FLAG, audit_marts, protect_marts
 
@@ -70,25 +71,15 @@ def read_tables(con: duckdb.DuckDBPyConnection, schema: str, agencies: list[str]
     return out
 
 
-def agency_chunks(marts: Mapping[str, pd.DataFrame], size: int = CHUNK_AGENCIES) -> Iterator[list[str]]:
-    """The agencies of the marts (frames), `size` at a time; refuses a row of no agency."""
-    for name, df in marts.items():
-        if "agency" not in df or df["agency"].isna().any():
-            raise ValueError(f"{name}: every row needs an agency to be protected by agency")
-    agencies = sorted(set().union(*(df["agency"].unique() for df in marts.values())))
-    for start in range(0, len(agencies), size):
-        yield agencies[start:start + size]
-
-
 def protect_by_agency(load: Callable[[list[str]], dict[str, pd.DataFrame]], agencies: list[str], k: int,
                       size: int = CHUNK_AGENCIES) -> dict[str, pd.DataFrame]:
     """protect_marts over `load(chunk)` for chunks of `size` agencies; the rows in the order of
     their index (their position in the mart)."""
     parts: dict[str, list[pd.DataFrame]] = {}
-    for start in range(0, max(len(agencies), 1), size):  # no agency at all: one empty chunk
-        chunk = load(agencies[start:start + size])
-        for name, frame in protect_marts(chunk, k=k).items():
-            parts.setdefault(name, []).append(frame.set_axis(chunk[name].index))
+    for chunk in list(chunks(agencies, size)) or [[]]:  # no agency at all: one empty chunk
+        marts = load(chunk)
+        for name, frame in protect_marts(marts, k=k).items():
+            parts.setdefault(name, []).append(frame.set_axis(marts[name].index))
     return {name: pd.concat(frames).sort_index().reset_index(drop=True) for name, frames in parts.items()}
 
 
@@ -99,9 +90,8 @@ def read_public(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
 def audit_public(con: duckdb.DuckDBPyConnection, k: int) -> list:
     """Try to recover every suppressed cell from what `public` shows (a chunk of agencies at a
     time, read from the warehouse)."""
-    agencies = table_agencies(con, "public")
-    return [e for start in range(0, len(agencies), CHUNK_AGENCIES)
-            for e in audit_marts(read_tables(con, "public", agencies[start:start + CHUNK_AGENCIES]), k=k)]
+    return [e for chunk in chunks(table_agencies(con, "public"), CHUNK_AGENCIES)
+            for e in audit_marts(read_tables(con, "public", chunk), k=k)]
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:

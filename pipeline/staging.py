@@ -253,12 +253,12 @@ def stage_agencies(items: list[tuple[pd.DataFrame, Agency, dict, dict[str, tuple
         if not group:
             continue
         candidates = [parsed[i][0] for i in group]
-        found = apply_rules(pd.concat(candidates, ignore_index=True) if len(group) > 1 else candidates[0], load_date)
+        found = apply_rules(pd.concat(candidates, ignore_index=True), load_date)
         start = 0
         for i, candidate in zip(group, candidates):
             mine = found[(found["index"] >= start) & (found["index"] < start + len(candidate))]
             # positions in the concatenation back to the candidate's own index
-            issues[i] = mine.assign(index=candidate.index[mine["index"].to_numpy() - start]) if len(group) > 1 else mine
+            issues[i] = mine.assign(index=candidate.index[mine["index"].to_numpy() - start])
             start += len(candidate)
     return [_finish_staging(*parsed[i], issues[i], contract, *items[i][1:]) for i in range(len(items))]
 

@@ -165,6 +165,7 @@ def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):
 def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample_run):
     from pipeline import public
     from pipeline.marts import MARTS
+    from pipeline.parallel import chunks
     from pipeline.suppression import audit_marts, protect_marts
 
     con = duckdb.connect(str(sample_run[1]["warehouse"] / "warehouse.duckdb"), read_only=True)
@@ -178,7 +179,7 @@ def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample
             chunked = public.protect_by_agency(lambda chunk: public.read_tables(con, "marts", chunk), agencies, 5, size)
             for name in MARTS:
                 pd.testing.assert_frame_equal(chunked[name], whole[name], check_dtype=False)
-            assert [e for chunk in public.agency_chunks(chunked, size)
+            assert [e for chunk in chunks(agencies, size)
                     for e in audit_marts({n: df[df["agency"].isin(chunk)] for n, df in chunked.items()})] == []
         written = public.read_public(con)  # what the run wrote (DuckDB's types: NA, not NaN)
 
@@ -189,5 +190,10 @@ def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample
             pd.testing.assert_frame_equal(plain(written[name]), plain(whole[name]))
     finally:
         con.close()
+    national = duckdb.connect()  # a mart with a row of no agency, as a national total would have
+    national.execute("CREATE SCHEMA m")
+    for name in MARTS:
+        national.execute(f"CREATE TABLE m.{name} AS SELECT 'kukar' AS agency")
+    national.execute(f"INSERT INTO m.{next(iter(MARTS))} VALUES (NULL)")
     with pytest.raises(ValueError, match="every row needs an agency"):
-        list(public.agency_chunks({**marts, "national": pd.DataFrame({"agency": [None], "victims": [3]})}))
+        public.table_agencies(national, "m")
