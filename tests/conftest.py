@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
     }
     for p in paths.values():
         p.mkdir()
-    (paths["dagster_home"] / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # the project's own instance config, so tests store events as users' runs do
+    shutil.copy(Path(__file__).parents[1] / "dagster_home" / "dagster.yaml", paths["dagster_home"])
     monkeypatch.setenv("PPA_RAW_DIR", str(paths["raw"]))
     monkeypatch.setenv("PPA_WAREHOUSE_DIR", str(paths["warehouse"]))
     monkeypatch.setenv("PPA_REPORTS_DIR", str(paths["reports"]))
@@ -29,4 +31,5 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
     monkeypatch.setenv("DAGSTER_HOME", str(paths["dagster_home"]))
     monkeypatch.setenv("PPA_HASH_SECRET", "test-secret")
     monkeypatch.delenv("PPA_REGISTRY", raising=False)
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)  # pipeline/event_log.py sets it
     return paths
