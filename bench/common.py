@@ -235,6 +235,7 @@ def run_events(dagster_home: Path, run_id: str | None = None) -> dict:
     """Step durations and materialization times of a run from the Dagster instance."""
     import dagster as dg
 
+    os.environ["DAGSTER_HOME"] = str(dagster_home)  # dagster.yaml places the event log from it
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         if run_id is None:
             records = instance.get_run_records(limit=1)
