@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.ingest import FEEDBACK_DIR, is_ignored_name, sha256_file
+from pipeline.recovery import fail_dead_runs
 from pipeline.registry import agency_codes
 from pipeline.resources import DropFolderResource
 
@@ -113,11 +114,19 @@ def refresh_tags(agencies: list[str], order: list[str]) -> dict[str, str]:
             "dagster/asset_partition_range_end": order[positions[-1]]}
 
 
+def _recover(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext) -> None:
+    """Runs killed outright would hold the warehouse slot (and block the nightly run) forever."""
+    recovered = fail_dead_runs(context.instance)
+    for run_id in recovered.failed:
+        context.log.warning(f"run {run_id} had been killed; marked failed so that new runs can start")
+
+
 def build_drop_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Watches data/raw/<agency>/ and starts one run for the agencies with new, changed "
                            "or deleted files. Never parses Excel.")
     def drop_folder_sensor(context: dg.SensorEvaluationContext, drop_folder: DropFolderResource):
+        _recover(context)
         raw_dir = Path(drop_folder.raw_dir)
         order = agency_codes(Path(drop_folder.registry_path))
         cursor = json.loads(context.cursor) if context.cursor else {}
@@ -141,6 +150,7 @@ def build_nightly_schedule(job) -> dg.ScheduleDefinition:
                  default_status=dg.DefaultScheduleStatus.RUNNING,
                  description="Nightly refresh at 02:00 WITA: every agency folder, the marts and the analytics copy.")
     def nightly_refresh(context: dg.ScheduleEvaluationContext, drop_folder: DropFolderResource):
+        _recover(context)
         active = context.instance.get_run_records(dg.RunsFilter(
             job_name=job.name,
             statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,

@@ -38,6 +38,7 @@ def run(agency: str | None, verbose: bool, reload: bool = False) -> int:
 
     from pipeline.assets.ingest import RELOAD_TAG
     from pipeline.definitions import FULL_REFRESH, defs
+    from pipeline.recovery import fail_dead_runs
 
     codes = agency_codes()
     if agency and agency not in codes:
@@ -49,6 +50,9 @@ def run(agency: str | None, verbose: bool, reload: bool = False) -> int:
     kwargs = {"partition_key": agency, "tags": tags} if agency else {"tags": {
         **tags, "dagster/asset_partition_range_start": codes[0], "dagster/asset_partition_range_end": codes[-1]}}
     with dg.DagsterInstance.get() as instance:
+        recovered = fail_dead_runs(instance)
+        for run_id in recovered.failed:
+            print(f"run {run_id} had been killed; marked failed (run ini dimatikan paksa; ditandai gagal)")
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     print(f"run {result.run_id}: {'ok' if result.success else 'FAILED'}")
     if not result.success:
