@@ -21,6 +21,9 @@ import pandas as pd
 from pipeline.contract import form_flag_columns
 
 LOCK_TIMEOUT_S = float(os.environ.get("PPA_LOCK_TIMEOUT_S", "600"))
+# DuckDB's own memory for the writer (it spills sorts and joins to <warehouse>.tmp beyond it);
+# without a limit it keeps up to 80% of RAM of table pages cached, growing with the warehouse
+MEMORY_LIMIT = os.environ.get("PPA_DUCKDB_MEMORY_LIMIT", "256MB")
 
 # The counting rules of the data contract (section 2) as columns of staging.case_victims, computed
 # by pipeline/staging.py so that the marts and researchers sum flags instead of re-deriving them:
@@ -157,7 +160,7 @@ def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnec
             con.close()
         return
     with writer_lock(db_path):
-        con = duckdb.connect(str(db_path))
+        con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
         try:
             con.execute(DDL)
             add_counting_columns(con)

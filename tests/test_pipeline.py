@@ -313,7 +313,7 @@ def test_a_run_over_many_agencies_keeps_each_partition_event_short():
     import pandas as pd
 
     from pipeline.assets.ingest import _results
-    from pipeline.ingest import LEDGER_COLUMNS, LoadSummary
+    from pipeline.ingest import LEDGER_COLUMNS, LoadBook, LoadSummary
     from pipeline.warehouse import AGENCY_TABLES
 
     def summary(i: int, status: str) -> LoadSummary:
@@ -327,7 +327,10 @@ def test_a_run_over_many_agencies_keeps_each_partition_event_short():
                            pd.DataFrame(), staged=3 - rejected, files=3)
 
     def metadata(loads):
-        return {r.asset_key.to_user_string(): r.metadata for r in _results(loads, pd.DataFrame())
+        book = LoadBook({load.agency: i for i, load in enumerate(loads)})
+        for load in loads:
+            book.add(load)
+        return {r.asset_key.to_user_string(): r.metadata for r in _results(book, pd.DataFrame())
                 if isinstance(r, dg.MaterializeResult)}
 
     few = metadata([summary(i, "loaded") for i in range(3)])
@@ -337,3 +340,40 @@ def test_a_run_over_many_agencies_keeps_each_partition_event_short():
     assert len(files) == 2 + 20 and "a24/0.xlsx" in files[2]  # the file that did not load comes first
     agencies = many["staging/case_victims"]["agencies"].value.splitlines()
     assert len(agencies) == 2 + 20 and "a24" in agencies[2]
+
+
+def test_load_book_folds_summaries_and_keeps_registry_order():
+    import random
+
+    import pandas as pd
+
+    from pipeline.ingest import LEDGER_COLUMNS, LoadBook, LoadSummary
+    from pipeline.warehouse import AGENCY_TABLES
+
+    codes = [f"a{i:03d}" for i in range(450)]  # two folds and a rest
+
+    def summary(code: str) -> LoadSummary:
+        i = int(code[1:])
+        ledger = pd.DataFrame([{c: None for c in LEDGER_COLUMNS} | {"agency": code, "path": f"{code}/{n}.xlsx",
+                                                                     "data_rows": n + i} for n in range(2)])
+        rejected = pd.DataFrame({"agency": code, "_source_file": "x.xlsx", "_source_sheet": "S", "_source_row": range(i % 3),
+                                 "rules": [["sex_required"]] * (i % 3)})
+        preview = pd.DataFrame({"agency": code, "year": range(2020, 2020 + i % 4)})
+        return LoadSummary(code, dict.fromkeys(AGENCY_TABLES, i), ledger, rejected, preview, staged=i, files=2,
+                           reused=i % 2 == 1)
+
+    arrivals = codes[:]
+    random.Random(7).shuffle(arrivals)
+    book = LoadBook({code: i for i, code in enumerate(codes)})
+    for code in arrivals:
+        book.add(summary(code))
+    assert len(book.ledger) == 1 + 450 % LoadBook.FOLD  # folded: one frame and the rest, not 450 frames
+    agencies, ledger, rejected, preview = book.frames()
+
+    loads = [summary(code) for code in codes]
+    assert agencies["agency"].tolist() == codes
+    assert agencies["data_rows"].tolist() == [2 * i + 1 for i in range(450)]
+    assert agencies["staged"].tolist() == list(range(450)) and agencies["reused"].sum() == 225
+    pd.testing.assert_frame_equal(ledger, pd.concat([s.ledger for s in loads], ignore_index=True))
+    pd.testing.assert_frame_equal(rejected, pd.concat([s.rejected for s in loads], ignore_index=True))
+    pd.testing.assert_frame_equal(preview, pd.concat([s.preview for s in loads], ignore_index=True).head(20))

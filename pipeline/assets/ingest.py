@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.assets.common import markdown, preview
-from pipeline.ingest import (Limits, LoadSummary, LoadTask, Previous, contract_failures, load_tasks, stored_summaries,
+from pipeline.ingest import (Limits, LoadBook, LoadSummary, LoadTask, Previous, add_kept_loads, contract_failures, load_tasks,
                              unchanged_since)
 from pipeline.parallel import chunks, ordered_map, worker_count
 from pipeline.privacy import scrubbed
@@ -78,7 +78,7 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         codes = agency_codes(registry_path)
         keys = list(context.partition_keys)
         workers = worker_count(len(keys))
-        loads: list[LoadSummary] = []
+        book = LoadBook({code: i for i, code in enumerate(keys)})
         failures: list[pd.DataFrame] = []  # staged rows that break the staging contract
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
@@ -131,7 +131,7 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                     context.log.info(
                         f"{summary.agency}: {summary.files} files, {summary.staged} staged, "
                         f"{summary.rejected_rows} rejected, {summary.superseded_rows} superseded")
-                    loads.append(summary)
+                    book.add(summary)
 
             for loaded in ordered_map(load_tasks, chunks(tasks(), STAGE_BATCH), workers):
                 for frames, summary in loaded:
@@ -143,13 +143,12 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                 write(batch)
             if kept:
                 mark_slices_seen(con, kept, context.run.run_id, now)
-                loads.extend(stored_summaries(con, kept).values())
+                add_kept_loads(book, con, kept)
                 context.log.info(f"{len(kept)} of {len(keys)} agencies unchanged since their last load: slices kept "
                                  f"({', '.join(kept[:10])}{' …' if len(kept) > 10 else ''}); "
                                  f"the run tag {RELOAD_TAG}=true or PPA_RELOAD=1 reads them again")
 
-        order = {code: i for i, code in enumerate(keys)}
-        yield from _results(sorted(loads, key=lambda load: order[load.agency]), _concat(failures))
+        yield from _results(book, _concat(failures))
 
     return agency_load
 
@@ -163,27 +162,22 @@ def _concat(frames: list[pd.DataFrame], like: pd.DataFrame | None = None) -> pd.
     return like if like is not None else pd.DataFrame()
 
 
-def _results(loads: list[LoadSummary], failures: pd.DataFrame):
-    ledger = _concat([load.ledger for load in loads])
-    rejected = _concat([load.rejected for load in loads])
-    summary = pd.DataFrame([{
-        "agency": load.agency, "files": len(load.ledger), "data_rows": int(load.ledger["data_rows"].sum()),
-        "staged": load.staged, "rejected": load.counts["staging.rejected_rows"],
-        "superseded": load.counts["staging.superseded_rows"], "warnings": load.counts["staging.cell_warnings"],
-    } for load in loads])
+def _results(book: LoadBook, failures: pd.DataFrame):
+    agencies, ledger, rejected, previewed = book.frames()
+    summary = agencies[["agency", "files", "data_rows", "staged", "rejected", "superseded", "warnings"]]
     # Dagster copies a range run's metadata into the event of every partition (514 at national
     # scale, into two SQLite files): tables stay short when the run covers many agencies
-    many = len(loads) > 20
+    many = len(agencies) > 20
     if many:  # the agencies with the most rejected rows first, rather than the first 20
         summary = summary.sort_values(["rejected", "agency"], ascending=[False, True])
     for key, table in ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
                        (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
                        (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets")):
-        rows = sum(load.counts[table] for load in loads)
+        rows = sum(counts[table] for counts in agencies["counts"])
         metadata = {"dagster/row_count": rows, "dagster/table_name": table, "agencies": markdown(summary),
-                    "agencies_kept": sum(load.reused for load in loads)}
+                    "agencies_kept": int(agencies["reused"].sum())}
         if key == CASE_VICTIMS:
-            metadata["preview"] = preview(_concat([load.preview for load in loads]))
+            metadata["preview"] = preview(previewed)
         if key == INGEST_LOG and len(ledger):
             files = ledger[["path", "status", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
             if many:  # files that did not load as they were first
@@ -200,7 +194,7 @@ def _results(loads: list[LoadSummary], failures: pd.DataFrame):
     yield dg.AssetCheckResult(
         asset_key=CASE_VICTIMS, check_name="staging_contract", passed=failures.empty,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"rows_checked": sum(load.staged for load in loads), "failures": len(failures),
+        metadata={"rows_checked": int(agencies["staged"].sum()), "failures": len(failures),
                   "sample": markdown(failures)})
     by_rule = (rejected.explode("rules").groupby("rules").size().rename("rows").reset_index()
                if len(rejected) else pd.DataFrame())
