@@ -26,7 +26,7 @@ test: $(STAMP)  ## set up, run the whole test suite
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP)  ## the quick inner loop: everything not marked slow
-	$(VENV)/bin/pytest -q -m "not slow"
+	$(VENV)/bin/pytest -q -m "not slow" -n auto
 
 ui: $(STAMP)  ## the Dagster UI and daemon (sensor and schedule) on the project's instance
 	$(VENV)/bin/dagster dev -m pipeline.definitions -h 127.0.0.1 -p 3000
