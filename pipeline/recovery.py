@@ -53,6 +53,9 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> Recovered:
         pid = entry.dagster_event.pid if entry.dagster_event else None
         if pid is None or process_alive(pid, entry.timestamp):
             continue
+        run = instance.get_run_by_id(run.run_id)  # its process is gone, so all it wrote is here now
+        if run is None or run.status != dg.DagsterRunStatus.STARTED:  # it ended between the two reads
+            continue
         instance.report_run_failed(run, message=(
             f"The process running this run (pid {pid}) ended without recording an end: it was killed "
             "or the machine stopped. Marked failed so that the next run can start. / Proses run ini "
