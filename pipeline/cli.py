@@ -114,6 +114,10 @@ def recent_runs(limit: int = 5) -> str:
                 failures = instance.get_records_for_run(
                     run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=3).records
                 reasons = {f.event_log_entry.dagster_event.step_key: f.event_log_entry.message for f in failures}
+                if not reasons:  # failed outside any step (say, killed and marked failed afterwards)
+                    ended = instance.get_records_for_run(
+                        run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE, limit=1, ascending=False).records
+                    reasons = {"run": r.event_log_entry.message for r in ended}
                 line += "".join(f"\n      {step}: {msg[:160]}" for step, msg in reasons.items())
             lines.append(line)
     return "\n".join(lines) if len(lines) > 1 else "No runs recorded yet."

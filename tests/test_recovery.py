@@ -129,3 +129,13 @@ def test_the_sensor_frees_a_killed_runs_slot(defs, job, instance):
     with dg.build_sensor_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]}) as ctx:
         sensor.evaluate_tick(ctx)
     assert status(instance, dead) == dg.DagsterRunStatus.FAILURE and slots_held(instance) == 0
+
+
+def test_ppa_status_says_a_run_was_killed(job):
+    from pipeline.cli import recent_runs
+
+    with dg.DagsterInstance.get() as home:  # the test's DAGSTER_HOME, with the project's dagster.yaml
+        dead = started_run(home, job, dead_pid(), time.time())
+        assert fail_dead_runs(home).failed == [dead.run_id]
+    lines = recent_runs()
+    assert f"FAILURE   manual       {dead.run_id[:8]}" in lines and "run: The process running this run" in lines
