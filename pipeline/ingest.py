@@ -486,7 +486,7 @@ class LoadSummary:
             counts={table: len(frame) for table, frame in load.frames.items()},
             ledger=load.ledger,
             rejected=rejected[["agency", "_source_file", "_source_sheet", "_source_row", "rules"]],
-            preview=staged.head(20)[[c for c in PREVIEW_COLUMNS if c in staged.columns]],
+            preview=staged.head(LoadBook.PREVIEW_ROWS)[[c for c in PREVIEW_COLUMNS if c in staged.columns]],
             staged=len(staged), files=len(load.ledger), rejected_rows=len(rejected),
             superseded_rows=len(load.staging.superseded),
         )
@@ -513,7 +513,7 @@ class LoadBook:
 
     def add(self, summary: LoadSummary) -> None:
         data_rows = int(summary.ledger["data_rows"].sum()) if len(summary.ledger) else 0
-        self.add_counts(summary.agency, summary.counts, len(summary.ledger), summary.staged, data_rows, summary.reused)
+        self.add_counts(summary.agency, summary.counts, summary.files, summary.staged, data_rows, summary.reused)
         self.add_frames(summary.ledger, summary.rejected, summary.preview)
 
     def add_counts(self, agency: str, counts: dict[str, int], files: int, staged: int, data_rows: int,
@@ -546,9 +546,8 @@ class LoadBook:
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Per-agency counts, ledger, rejected lineage and preview, each in registry order."""
         self._fold()
-        agencies = pd.DataFrame(self.agencies, columns=[
-            "agency", "files", "data_rows", "staged", "rejected", "superseded", "warnings", "reused", "counts"])
-        agencies = agencies.iloc[agencies["agency"].map(self.order).argsort(kind="stable")].reset_index(drop=True)
+        agencies = self._ordered([pd.DataFrame(self.agencies, columns=[
+            "agency", "files", "data_rows", "staged", "rejected", "superseded", "warnings", "reused", "counts"])])
         return agencies, *(part[0] if part else pd.DataFrame() for part in (self.ledger, self.rejected, self.preview))
 
 
@@ -563,13 +562,13 @@ def add_kept_loads(book: LoadBook, con, agencies: list[str]) -> None:
     for table in AGENCY_TABLES:
         for agency, n in con.execute(f"SELECT agency, count(*) FROM {table} {where} GROUP BY agency", params).fetchall():
             counts[agency][table] = n
-    data_rows = dict(con.execute(f"SELECT agency, sum(data_rows) FROM meta.ingest_log {where} GROUP BY agency",
-                                 params).fetchall())
+    ledger = query_df(con, f"SELECT * FROM meta.ingest_log {where} ORDER BY agency, path", params)
+    data_rows = ledger.groupby("agency")["data_rows"].sum()
     for agency in agencies:
         book.add_counts(agency, counts[agency], counts[agency]["meta.ingest_log"],
-                        counts[agency]["staging.case_victims"], int(data_rows.get(agency) or 0), reused=True)
+                        counts[agency]["staging.case_victims"], int(data_rows.get(agency, 0)), reused=True)
     book.add_frames(
-        query_df(con, f"SELECT * FROM meta.ingest_log {where} ORDER BY agency, path", params),
+        ledger,
         query_df(con, "SELECT agency, _source_file, _source_sheet, _source_row, rules "
                       f"FROM staging.rejected_rows {where} ORDER BY agency, rowid", params),
         query_df(con, f"SELECT {', '.join(PREVIEW_COLUMNS)} FROM staging.case_victims {where} "
