@@ -22,18 +22,24 @@ _VALUE_SEPS = re.compile(r"[-_\s]+")
 
 def norm_header(text: object) -> str:
     """Lower case, punctuation to spaces, spaces collapsed: 'No. Reg ' -> 'no reg'."""
-    if text is None:
-        return ""
-    s = str(text).lower().replace("_", " ")
-    s = _PUNCT.sub(" ", s)
-    return _SPACES.sub(" ", s).strip()
+    return "" if text is None else _norm_header(str(text))
 
 
 def norm_value(text: object) -> str:
     """Lower case, trimmed, spaces/hyphens/underscores alike: 'Laki-laki' -> 'laki laki'."""
-    if text is None:
-        return ""
-    return _VALUE_SEPS.sub(" ", str(text).strip().lower()).strip()
+    return "" if text is None else _norm_value(str(text))
+
+
+# A register repeats the same few labels in every row: normalise each text once per process.
+@lru_cache(maxsize=4096)
+def _norm_header(text: str) -> str:
+    s = _PUNCT.sub(" ", text.lower().replace("_", " "))
+    return _SPACES.sub(" ", s).strip()
+
+
+@lru_cache(maxsize=4096)
+def _norm_value(text: str) -> str:
+    return _VALUE_SEPS.sub(" ", text.strip().lower()).strip()
 
 
 @dataclass(frozen=True)

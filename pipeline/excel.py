@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain, islice
 from pathlib import Path
 
@@ -94,16 +95,22 @@ def cell_text(value: object) -> str | None:
 def find_header(rows: list[list[object]], contract: Contract) -> Header | None:
     """The first row (or pair of rows) that names a register's required columns."""
     limit = min(len(rows), HEADER_SCAN_ROWS)
-    singles = [_map_header([rows[r]], r, contract) for r in range(min(len(rows), limit + 1))]
+    singles: dict[int, Header] = {}
+
+    def single(r: int) -> Header:  # each row mapped once, and only as far as the search goes
+        if r not in singles:
+            singles[r] = _map_header([rows[r]], r, contract)
+        return singles[r]
+
     for r in range(limit):
-        if r + 1 < len(singles):
+        if r + 1 < min(len(rows), limit + 1):
             double = _map_header([rows[r], rows[r + 1]], r + 1, contract)
             # a two-row header only when the pair names more columns than either row alone
             if _is_register(double, contract) and len(double.columns) > max(
-                    len(singles[r].columns), len(singles[r + 1].columns)):
+                    len(single(r).columns), len(single(r + 1).columns)):
                 return double
-        if _is_register(singles[r], contract):
-            return singles[r]
+        if _is_register(single(r), contract):
+            return single(r)
     return None
 
 
@@ -175,7 +182,7 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
             continue
         if fill:
             raw = fill(raw, i)
-        if any(norm_value(cell_text(v)) in contract.total_markers for v in raw if isinstance(v, str)):
+        if any(_is_total(v, contract.total_markers) for v in raw if isinstance(v, str)):
             totals += 1
             continue
         if uncached and formulas is not None:
@@ -198,6 +205,12 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
             identity = privacy.identity_key(raw[identity_idx])
         data.append(DataRow(row=i + 1, values=values, masked=masked, identity=identity))
     return data, totals, blanks
+
+
+@lru_cache(maxsize=4096)
+def _is_total(text: str, markers: frozenset[str]) -> bool:
+    """A text cell that marks a total row ("Jumlah", "TOTAL"); the same texts recur in every row."""
+    return norm_value(cell_text(text)) in markers
 
 
 class _MergeFill:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline import archive, excel
@@ -174,21 +175,17 @@ def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits,
 
 def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResult], run_id: str,
               now: dt.datetime) -> pd.DataFrame:
-    records = []
-    for sheet in sheets:
-        for row in sheet.rows if sheet.is_register else []:
-            record = {c: row.values.get(c) for c in SOURCE_COLUMNS}
-            record.update(agency=agency, _pii_masked=",".join(row.masked) or None, _victim_key=row.identity,
-                          _source_file=entry.rel,
-                          _source_sha256=entry.sha256, _source_sheet=sheet.name, _source_row=row.row,
-                          _load_id=run_id, _ingested_at=now)
-            records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=RAW_COLUMNS)
-    for column in RAW_COLUMNS:
-        if column not in ("_source_row", "_ingested_at"):
-            frame[column] = frame[column].astype(object)
+    rows = [(sheet.name, row) for sheet in sheets if sheet.is_register for row in sheet.rows]
+    file, sha = (entry.rel, entry.sha256) if entry else (None, None)
+    # one block of text, built row by row, its values in RAW_COLUMNS order
+    cells = np.empty((len(rows), len(RAW_COLUMNS)), dtype=object)
+    for i, (name, row) in enumerate(rows):
+        values = row.values
+        cells[i] = (agency, *(values.get(c) for c in SOURCE_COLUMNS), ",".join(row.masked) or None, row.identity,
+                    file, sha, name, row.row, run_id, now)
+    frame = pd.DataFrame(cells, columns=RAW_COLUMNS, dtype=object)
     frame["_source_row"] = frame["_source_row"].astype("int64")
-    frame["_ingested_at"] = pd.to_datetime(frame["_ingested_at"]).astype("datetime64[us]")
+    frame["_ingested_at"] = np.full(len(rows), np.datetime64(now, "us"))
     return frame
 
 

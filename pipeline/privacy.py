@@ -25,6 +25,7 @@ PREVIEW_COLUMNS = ["agency", "year", "victim_sex", "victim_age_group", "violence
 
 MASKS = {"nik": "[NIK]", "phone": "[TELEPON]", "email": "[EMAIL]"}
 _DETECTORS = (("nik", NIK), ("phone", PHONE), ("email", EMAIL))
+_MAY_MATCH = re.compile(r"[\d@]")  # every detector needs a digit (NIK, phone) or an @ (e-mail)
 
 # Words that make an unrecognised header a personal-data column.
 PERSONAL_WORDS = frozenset(
@@ -41,6 +42,8 @@ def detect(text: str) -> list[str]:
 def mask(text: str) -> tuple[str, list[str]]:
     """The text with every detected personal value replaced, and the kinds found."""
     found: list[str] = []
+    if not _MAY_MATCH.search(text):
+        return text, found
     for kind, pattern in _DETECTORS:
         text, n = pattern.subn(MASKS[kind], text)
         if n:
