@@ -94,6 +94,8 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             reload = os.environ.get("PPA_RELOAD") == "1" or context.run.tags.get(RELOAD_TAG) == "true"
             stored = {} if reload else {row[0]: row[1:] for row in con.execute(
                 "SELECT agency, load_key, valid_from, valid_until FROM meta.agency_loads WHERE reusable").fetchall()}
+            # agencies with a slice to read back (a first load has none: three queries each saved)
+            present = {row[0] for row in con.execute("SELECT DISTINCT agency FROM meta.ingest_log").fetchall()}
 
             def tasks():
                 for code in keys:
@@ -105,7 +107,8 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                         kept.append(code)
                         continue
                     previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
-                                          for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets")))
+                                          for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets"))
+                                        ) if code in present else Previous()
                     yield LoadTask(agency, raw_dir, previous, context.run.run_id, now, load_date, limits, archive_dir,
                                    debug)
 
@@ -127,10 +130,11 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                     if debug:
                         raise
                     raise scrubbed(exc, f"writing agencies {', '.join(names)}") from None
+                # one log message per batch: each is an event Dagster stores on its own
+                context.log.info("\n".join(
+                    f"{summary.agency}: {summary.files} files, {summary.staged} staged, "
+                    f"{summary.rejected_rows} rejected, {summary.superseded_rows} superseded" for _, summary in batch))
                 for _, summary in batch:
-                    context.log.info(
-                        f"{summary.agency}: {summary.files} files, {summary.staged} staged, "
-                        f"{summary.rejected_rows} rejected, {summary.superseded_rows} superseded")
                     book.add(summary)
 
             for loaded in ordered_map(load_tasks, chunks(tasks(), STAGE_BATCH), workers):
