@@ -343,6 +343,31 @@ def test_a_deleted_file_is_read_from_the_archive(world, tmp_path):
     assert any(c.comment for r in ws.iter_rows() for c in r)
 
 
+def test_the_container_is_checked_again_unless_the_reader_opened_these_bytes(world, tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    import pipeline.safety as safety
+
+    frames = {k: world[k] for k in ("ledger", "sheets", "rejected", "warnings", "staged", "superseded")}
+    fb = next(f for f in F.files_from_frames(frames) if f.path == "kukar/register_2024_revisi.xlsx")
+    source = F.source_path(fb, world["raw"], world["archive"])
+    checked: list[Path] = []
+    real = safety.check_file
+    monkeypatch.setattr(safety, "check_file", lambda path, *a, **k: checked.append(Path(path)) or real(path, *a, **k))
+
+    F.write_feedback_workbook(fb, source, tmp_path / "same.xlsx", AGENCY)
+    assert checked == []  # the ledger's sha256, and the reader found sheets in them
+    other = shutil.copy(world["raw"] / AGENCY / "bersih.xlsx", tmp_path / "other.xlsx")
+    F.write_feedback_workbook(fb, Path(other), tmp_path / "other-bytes.xlsx", AGENCY)
+    assert checked == [Path(other)]  # not the bytes the reader opened
+    unread = dataclasses.replace(fb, sheets=fb.sheets.iloc[0:0])
+    F.write_feedback_workbook(unread, source, tmp_path / "unread.xlsx", AGENCY)
+    assert checked == [Path(other), source]  # the reader never opened them (rejected before any sheet)
+    assert openpyxl.load_workbook(tmp_path / "same.xlsx").sheetnames == \
+        openpyxl.load_workbook(tmp_path / "unread.xlsx").sheetnames
+
+
 def test_dry_run_feedback_for_one_file_without_a_warehouse(isolated_env, tmp_path):
     path = register(tmp_path / "baru.xlsx", [row(case_id="N1"), row(case_id="N2", sex="X"),
                                              row(case_id="N3", place="Kebun")])

@@ -197,3 +197,29 @@ def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample
     national.execute(f"INSERT INTO m.{next(iter(MARTS))} VALUES (NULL)")
     with pytest.raises(ValueError, match="every row needs an agency"):
         public.table_agencies(national, "m")
+
+
+def test_feedback_read_for_many_agencies_at_once_is_what_each_agency_reads_alone(sample_run):
+    from pipeline import feedback as F
+    from pipeline.registry import agency_codes
+
+    codes = agency_codes()
+    con = duckdb.connect(str(sample_run[1]["warehouse"] / "warehouse.duckdb"), read_only=True)
+    try:
+        together = F.gather_feedbacks(con, codes)
+        alone = [F.gather_feedback(con, code) for code in codes]
+    finally:
+        con.close()
+    assert [g.agency.code for g in together] == codes
+    files = 0
+    for many, one in zip(together, alone):
+        assert set(many.frames) == set(one.frames)
+        for name in one.frames:  # same rows in the same order (dtypes may differ: DuckDB types by value)
+            pd.testing.assert_frame_equal(many.frames[name], one.frames[name], check_dtype=False)
+        pd.testing.assert_frame_equal(many.months, one.months, check_dtype=False)
+        pd.testing.assert_frame_equal(many.yoy, one.yoy, check_dtype=False)
+        fbs_many, fbs_one = F.files_from_frames(many.frames), F.files_from_frames(one.frames)
+        assert [F.workbook_fingerprint(f, one.agency, True) for f in fbs_many] == \
+            [F.workbook_fingerprint(f, one.agency, True) for f in fbs_one]
+        files += len(fbs_one)
+    assert files > 30 and sum(len(g.frames["rejected"]) for g in alone) > 0

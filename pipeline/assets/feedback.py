@@ -8,10 +8,11 @@ import dagster as dg
 
 from pipeline.assets.ingest import POOL
 from pipeline.assets.marts import MART_KEYS
-from pipeline.parallel import ordered_map, worker_count
+from pipeline.parallel import chunks, ordered_map, worker_count
 from pipeline.resources import DropFolderResource, WarehouseResource
 
 FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
+GATHER_BATCH = 16  # agencies read from the warehouse with one query per table
 
 
 def build_feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -29,7 +30,7 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         """Per agency, in data/raw/<agency>/umpan-balik/: a feedback workbook for each file with
         problems (bad cells highlighted, comments in Bahasa Indonesia), a receipt for every file,
         and index.html with every file sent, the months reported and the latest year-on-year figures."""
-        from pipeline.feedback import FeedbackTask, feedback_task, gather_feedback
+        from pipeline.feedback import FeedbackTask, feedback_task, gather_feedbacks
 
         keys = list(context.partition_keys)
         workers = worker_count(len(keys))
@@ -37,7 +38,8 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
         written = {}
         with warehouse.connect() as con:  # one connection for every agency of the run; workers write the files
-            tasks = (FeedbackTask(gather_feedback(con, code), raw_dir, archive_dir, debug) for code in keys)
+            tasks = (FeedbackTask(given, raw_dir, archive_dir, debug)
+                     for chunk in chunks(keys, GATHER_BATCH) for given in gather_feedbacks(con, chunk))
             for code, count in ordered_map(feedback_task, tasks, workers):
                 written[code] = count
         metadata = {"files": sum(written.values()), "agencies": len(written)}  # files written, or kept unchanged
