@@ -139,3 +139,31 @@ def test_ppa_status_says_a_run_was_killed(job):
         assert fail_dead_runs(home).failed == [dead.run_id]
     lines = recent_runs()
     assert f"FAILURE   manual       {dead.run_id[:8]}" in lines and "run: The process running this run" in lines
+
+
+def test_the_daemon_fails_a_run_that_never_started_so_the_schedule_runs_again(defs, job, isolated_env,
+                                                                               monkeypatch):
+    from dagster._daemon.monitoring import run_monitoring
+
+    with dg.DagsterInstance.from_config(str(isolated_env["dagster_home"])) as instance:  # the project's dagster.yaml
+        assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 180
+        stuck = instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.NOT_STARTED)
+        instance.handle_new_event(EventLogEntry(
+            error_info=None, level=logging.DEBUG, user_message="", run_id=stuck.run_id, timestamp=time.time(),
+            dagster_event=DagsterEvent(event_type_value=dg.DagsterEventType.RUN_STARTING.value, job_name=job.name)))
+        assert status(instance, stuck) == dg.DagsterRunStatus.STARTING
+        schedule = defs.resolve_schedule_def("nightly_refresh")
+        resources = {"drop_folder": defs.resources["drop_folder"]}
+        when = dt.datetime(2025, 3, 4, 2, 0)
+        with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when) as ctx:
+            assert "already running" in schedule.evaluate_tick(ctx).skip_message
+
+        record = instance.get_run_record_by_id(stuck.run_id)
+        run_monitoring.monitor_starting_run(instance, record, logging.getLogger("test"))  # within the timeout
+        assert status(instance, stuck) == dg.DagsterRunStatus.STARTING
+        later = time.time() + 181
+        monkeypatch.setattr(run_monitoring, "get_current_timestamp", lambda: later)
+        run_monitoring.monitor_starting_run(instance, record, logging.getLogger("test"))  # the daemon's check
+        assert status(instance, stuck) == dg.DagsterRunStatus.FAILURE
+        with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when) as ctx:
+            assert len(schedule.evaluate_tick(ctx).run_requests) == 1
