@@ -162,17 +162,23 @@ _FRAME_QUERIES = {
 }
 
 
+def _split(frame: pd.DataFrame, column: str, keys: list[str], keep: bool = True) -> dict[str, pd.DataFrame]:
+    """The frame's rows for each key of `column`, in the frame's order, each part indexed from 0
+    (one pass over the frame instead of a filter per key). `keep=False` drops `column`."""
+    positions = frame.groupby(column, sort=False).indices if len(frame) and column in frame else {}
+    if not keep:
+        frame = frame.drop(columns=column)
+    return {k: (frame.take(positions[k]) if k in positions else frame.iloc[0:0]).reset_index(drop=True)
+            for k in keys}
+
+
 def _per_agency(frame: pd.DataFrame, agencies: list[str], keep_agency: bool = True) -> dict[str, pd.DataFrame]:
-    """A frame of several agencies' rows, split by agency, each part indexed from 0."""
+    """A frame of several agencies' rows, split by agency."""
     # DuckDB gives text as str or object depending on the values the query met: make a part's
     # columns the same whatever other agencies were read with it (object, None when missing)
     frame = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), None)
                             for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)})
-    positions = frame.groupby("agency", sort=False).indices if len(frame) else {}
-    if not keep_agency:
-        frame = frame.drop(columns="agency")
-    return {a: frame.take(positions[a]).reset_index(drop=True) if a in positions else frame.iloc[0:0]
-            for a in agencies}
+    return _split(frame, "agency", agencies, keep_agency)
 
 
 def load_agencies_frames(con, agencies: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
@@ -190,6 +196,9 @@ def load_agencies_frames(con, agencies: list[str]) -> dict[str, dict[str, pd.Dat
 def files_from_frames(frames: dict[str, pd.DataFrame]) -> list[FileFeedback]:
     """A FileFeedback per ledger row."""
     out = []
+    paths = frames["ledger"]["path"].tolist()
+    parts = {name: _split(frames[name], "path" if name == "sheets" else "_source_file", paths)
+             for name in ("sheets", "rejected", "warnings", "staged", "superseded")}
     for row in frames["ledger"].to_dict("records"):
         path = row["path"]
         out.append(FileFeedback(
@@ -203,9 +212,8 @@ def files_from_frames(frames: dict[str, pd.DataFrame]) -> list[FileFeedback]:
             first_seen=row.get("first_seen"), modified_at=row.get("modified_at"),
             size_bytes=None if pd.isna(row.get("size_bytes")) else int(row["size_bytes"]),
             sha256=_str(row.get("sha256")), archived_as=_str(row.get("archived_as")),
-            sheets=_of_file(frames["sheets"], path, "path"),
-            rejected=_of_file(frames["rejected"], path), warnings=_of_file(frames["warnings"], path),
-            staged=_of_file(frames["staged"], path), superseded=_of_file(frames["superseded"], path),
+            sheets=parts["sheets"][path], rejected=parts["rejected"][path], warnings=parts["warnings"][path],
+            staged=parts["staged"][path], superseded=parts["superseded"][path],
         ))
     return out
 
