@@ -1324,7 +1324,8 @@ def workbook_fingerprint(fb: FileFeedback, agency: Agency, has_source: bool) -> 
     digest = hashlib.sha256(_code_version().encode())
     for name, value in sorted(vars(fb).items()):
         if isinstance(value, pd.DataFrame):
-            kept = value[[c for c in value.columns if c not in _RUN_COLUMNS]]
+            run_columns = [c for c in value.columns if c in _RUN_COLUMNS]
+            kept = value.drop(columns=run_columns) if run_columns else value  # a copy only when needed
             text = kept.to_json(orient="split", date_format="iso", default_handler=str)
         else:
             text = repr(value)
