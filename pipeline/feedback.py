@@ -139,10 +139,6 @@ def _str(value: object) -> str | None:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
-def _of_file(frame: pd.DataFrame, path: str, key: str = "_source_file") -> pd.DataFrame:
-    if frame.empty or key not in frame:
-        return frame.iloc[0:0]
-    return frame[frame[key] == path].reset_index(drop=True)
 
 
 # Per frame: the query (agencies as {}), and whether the frame keeps its agency column.
@@ -222,10 +218,8 @@ def feedback_from_dry_run(read, result) -> FileFeedback:
     """A FileFeedback from `ingest.read_file(...)` and `staging.stage_agency(...)` of one file."""
     entry = read.entry
     rel = entry.rel
-    staged = _of_file(result.staged, rel)
-    rejected = _of_file(result.rejected, rel)
-    superseded = _of_file(result.superseded, rel)
-    warnings = _of_file(result.warnings, rel)
+    staged, rejected, superseded, warnings = (_split(frame, "_source_file", [rel])[rel] for frame in (
+        result.staged, result.rejected, result.superseded, result.warnings))
     if read.error_code:
         status, code = "rejected", read.error_code
     elif len(staged):
