@@ -103,7 +103,7 @@ def find_header(rows: list[list[object]], contract: Contract) -> Header | None:
         return singles[r]
 
     for r in range(limit):
-        if r + 1 < min(len(rows), limit + 1):
+        if r + 1 < len(rows):
             double = _map_header([rows[r], rows[r + 1]], r + 1, contract)
             # a two-row header only when the pair names more columns than either row alone
             if _is_register(double, contract) and len(double.columns) > max(
