@@ -50,12 +50,18 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def started_run(instance, job, pid: int, at: float, slot: bool = True):
-    """A STARTED run whose RUN_START came from `pid` at `at`, holding the warehouse slot."""
+def run_at(instance, job, event: dg.DagsterEventType, pid: int | None, at: float):
+    """A new run whose last event is `event`, emitted by `pid` at `at` (it sets the run's status)."""
     run = instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.NOT_STARTED)
     instance.handle_new_event(EventLogEntry(
         error_info=None, level=logging.DEBUG, user_message="", run_id=run.run_id, timestamp=at,
-        dagster_event=DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name=job.name, pid=pid)))
+        dagster_event=DagsterEvent(event_type_value=event.value, job_name=job.name, pid=pid)))
+    return run
+
+
+def started_run(instance, job, pid: int, at: float, slot: bool = True):
+    """A STARTED run whose RUN_START came from `pid` at `at`, holding the warehouse slot."""
+    run = run_at(instance, job, dg.DagsterEventType.RUN_START, pid, at)
     if slot:
         instance.event_log_storage.set_concurrency_slots("warehouse", 1)
         assert instance.event_log_storage.claim_concurrency_slot("warehouse", run.run_id, "agency_load").is_claimed
@@ -68,6 +74,14 @@ def slots_held(instance) -> int:
 
 def status(instance, run) -> dg.DagsterRunStatus:
     return instance.get_run_by_id(run.run_id).status
+
+
+def nightly_tick(defs, instance):
+    """The nightly schedule's tick for 2025-03-04 02:00."""
+    schedule = defs.resolve_schedule_def("nightly_refresh")
+    with dg.build_schedule_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]},
+                                   scheduled_execution_time=dt.datetime(2025, 3, 4, 2, 0)) as ctx:
+        return schedule.evaluate_tick(ctx)
 
 
 def test_process_alive_tells_a_dead_a_live_and_a_reused_pid():
@@ -108,18 +122,12 @@ def test_a_finished_run_still_holding_a_slot_releases_it(job, instance):
 
 
 def test_the_nightly_schedule_is_not_blocked_by_a_killed_run(defs, job, instance):
-    schedule = defs.resolve_schedule_def("nightly_refresh")
-    resources = {"drop_folder": defs.resources["drop_folder"]}
-    when = dt.datetime(2025, 3, 4, 2, 0)
     live = started_run(instance, job, os.getpid(), time.time(), slot=False)
-    with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when) as ctx:
-        assert "already running" in schedule.evaluate_tick(ctx).skip_message  # a live run still blocks
+    assert "already running" in nightly_tick(defs, instance).skip_message  # a live run still blocks
     instance.report_run_failed(instance.get_run_by_id(live.run_id))
 
     dead = started_run(instance, job, dead_pid(), time.time())
-    with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when) as ctx:
-        data = schedule.evaluate_tick(ctx)
-    assert len(data.run_requests) == 1
+    assert len(nightly_tick(defs, instance).run_requests) == 1
     assert status(instance, dead) == dg.DagsterRunStatus.FAILURE and slots_held(instance) == 0
 
 
@@ -147,16 +155,9 @@ def test_the_daemon_fails_a_run_that_never_started_so_the_schedule_runs_again(de
 
     with dg.DagsterInstance.from_config(str(isolated_env["dagster_home"])) as instance:  # the project's dagster.yaml
         assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 180
-        stuck = instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.NOT_STARTED)
-        instance.handle_new_event(EventLogEntry(
-            error_info=None, level=logging.DEBUG, user_message="", run_id=stuck.run_id, timestamp=time.time(),
-            dagster_event=DagsterEvent(event_type_value=dg.DagsterEventType.RUN_STARTING.value, job_name=job.name)))
+        stuck = run_at(instance, job, dg.DagsterEventType.RUN_STARTING, None, time.time())
         assert status(instance, stuck) == dg.DagsterRunStatus.STARTING
-        schedule = defs.resolve_schedule_def("nightly_refresh")
-        resources = {"drop_folder": defs.resources["drop_folder"]}
-        when = dt.datetime(2025, 3, 4, 2, 0)
-        with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when) as ctx:
-            assert "already running" in schedule.evaluate_tick(ctx).skip_message
+        assert "already running" in nightly_tick(defs, instance).skip_message
 
         record = instance.get_run_record_by_id(stuck.run_id)
         run_monitoring.monitor_starting_run(instance, record, logging.getLogger("test"))  # within the timeout
@@ -165,5 +166,4 @@ def test_the_daemon_fails_a_run_that_never_started_so_the_schedule_runs_again(de
         monkeypatch.setattr(run_monitoring, "get_current_timestamp", lambda: later)
         run_monitoring.monitor_starting_run(instance, record, logging.getLogger("test"))  # the daemon's check
         assert status(instance, stuck) == dg.DagsterRunStatus.FAILURE
-        with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when) as ctx:
-            assert len(schedule.evaluate_tick(ctx).run_requests) == 1
+        assert len(nightly_tick(defs, instance).run_requests) == 1
