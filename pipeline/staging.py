@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -64,8 +65,22 @@ def _header(headers: dict, row: pd.Series, column: str) -> str:
 
 def parse_rows(raw: pd.DataFrame, agency: Agency, contract: Contract, headers: dict) -> tuple[pd.DataFrame, list[dict]]:
     """Typed candidate rows and the cell warnings found while parsing."""
+    candidate, warnings, _ = _parse(raw, [agency], [len(raw)], contract, [headers])
+    return candidate, warnings
+
+
+def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contract: Contract,
+           headers: list[dict]) -> tuple[pd.DataFrame, list[dict], list[int]]:
+    """parse_rows of several items at once: `raw` (indexed 0..n-1) holds their rows one item
+    after the other, lengths[i] rows of agencies[i] with headers[i]. Also returns each
+    warning's row position.
+
+    pandas' cost is mostly per operation, so one pass over all the rows of a batch costs about a
+    third of one pass per agency. Nothing mixes items: the only grouping (victims numbered
+    within a file) is by item too."""
     df = pd.DataFrame(index=raw.index)
-    df["agency"] = agency.code
+    item = np.repeat(np.arange(len(lengths)), lengths)
+    df["agency"] = np.repeat(np.array([a.code for a in agencies], dtype=object), lengths)
     for column in LINEAGE:
         df[column] = raw[column]
     df["victim_key"] = raw["_victim_key"].astype(object) if "_victim_key" in raw else None
@@ -95,17 +110,22 @@ def parse_rows(raw: pd.DataFrame, agency: Agency, contract: Contract, headers: d
     df["child_role"] = _memo(raw_("child_role"), lambda s: contract.lookup("child_role", s))
     for column in ("place", "perp_relation", "case_status"):
         df[column] = _memo(raw_(column), lambda s, c=column: contract.lookup(c, s))
-    kec_table = V.kecamatan_lookup(agency.kecamatan, contract)
-    df["kecamatan_code"] = _memo(raw_("kecamatan"), lambda s: kec_table.get(V.norm_value(s)))
+    # each item's own region: the text keyed by its item, so a spelling is looked up once per item
+    kec_tables = [V.kecamatan_lookup(a.kecamatan, contract) for a in agencies]
+    kec_keys = pd.Series([None if text is None else f"{i}\0{text}" for i, text in zip(item.tolist(), raw_("kecamatan"))],
+                         index=df.index, dtype=object)
+    df["kecamatan_code"] = _memo(kec_keys, lambda k: kec_tables[int(k.split("\0", 1)[0])].get(
+        V.norm_value(k.split("\0", 1)[1])))
     services = _memo(raw_("services"), lambda s: V.parse_multi("services", s, contract))
     df["services"] = services.map(lambda t: t[0] if isinstance(t, tuple) else [])
     services_unknown = services.map(lambda t: ", ".join(t[1]) if isinstance(t, tuple) and t[1] else None)
 
-    _derive_victim_seq(df)
+    _derive_victim_seq(df, item)
     for column in TEXT_COLUMNS:
         df[column] = df[column].astype("str")
 
     warnings: list[dict] = []
+    positions: list[int] = []
     checks = [
         ("place", "place", df["place"].isna()),
         ("perp_relation", "perp_relation", df["perp_relation"].isna()),
@@ -117,18 +137,22 @@ def parse_rows(raw: pd.DataFrame, agency: Agency, contract: Contract, headers: d
     for source, code, unmatched in checks:
         bad = raw_(source).notna() & unmatched
         for idx in df.index[bad]:
-            warnings.append(_warning(df.loc[idx], headers, source, f"{code}_unknown", df.at[idx, f"_raw_{source}"]))
+            warnings.append(_warning(df.loc[idx], headers[item[idx]], source, f"{code}_unknown",
+                                     df.at[idx, f"_raw_{source}"]))
+            positions.append(idx)
     for idx in df.index[services_unknown.notna()]:
-        warnings.append(_warning(df.loc[idx], headers, "services", "services_unknown", services_unknown[idx]))
-    return df, warnings
+        warnings.append(_warning(df.loc[idx], headers[item[idx]], "services", "services_unknown", services_unknown[idx]))
+        positions.append(idx)
+    return df, warnings, positions
 
 
-def _derive_victim_seq(df: pd.DataFrame) -> None:
-    """Rows without a victim number: victims 1, 2, … of their case in row order within the file."""
+def _derive_victim_seq(df: pd.DataFrame, item: np.ndarray) -> None:
+    """Rows without a victim number: victims 1, 2, … of their case in row order within the file
+    (and within the item of a batch: see _parse)."""
     missing = df["_raw_victim_seq"].isna() & df["case_id"].notna()
     if missing.any():
-        part = df.loc[missing, ["_source_file", "case_id"]]
-        df.loc[missing, "victim_seq"] = part.groupby(["_source_file", "case_id"], sort=False).cumcount() + 1
+        part = df.loc[missing, ["_source_file", "case_id"]].assign(_item=item[missing.to_numpy()])
+        df.loc[missing, "victim_seq"] = part.groupby(["_item", "_source_file", "case_id"], sort=False).cumcount() + 1
 
 
 def _warning(row: pd.Series, headers: dict, column: str, code: str, value: object) -> dict:
@@ -245,8 +269,7 @@ def stage_agencies(items: list[tuple[pd.DataFrame, Agency, dict, dict[str, tuple
     """stage_agency for several agencies (raw, agency, headers, file_rank, load_date), with one
     pandera call per day of the run rather than one per agency: most of pandera's cost is per call."""
     contract = contract or load_contract()
-    parsed = [parse_rows(raw.reset_index(drop=True), agency, contract, headers)
-              for raw, agency, headers, _, _ in items]
+    parsed = _parse_items(items, contract)
     issues = [_no_issues()] * len(items)
     for load_date in sorted({item[4] for item in items}):
         group = [i for i, item in enumerate(items) if item[4] == load_date and len(parsed[i][0])]
@@ -261,6 +284,27 @@ def stage_agencies(items: list[tuple[pd.DataFrame, Agency, dict, dict[str, tuple
             issues[i] = mine.assign(index=candidate.index[mine["index"].to_numpy() - start])
             start += len(candidate)
     return [_finish_staging(*parsed[i], issues[i], contract, *items[i][1:]) for i in range(len(items))]
+
+
+def _parse_items(items: list[tuple], contract: Contract) -> list[tuple[pd.DataFrame, list[dict]]]:
+    """parse_rows of each item, done in one _parse over the items that have rows."""
+    out: list = [None] * len(items)
+    full = [i for i, item in enumerate(items) if len(item[0])]
+    for i, (raw, agency, headers, _, _) in enumerate(items):
+        if not len(raw):  # parsed alone, which gives the columns and their types
+            out[i] = parse_rows(raw.reset_index(drop=True), agency, contract, headers)
+    if not full:
+        return out
+    lengths = [len(items[i][0]) for i in full]
+    raw = pd.concat([items[i][0] for i in full], ignore_index=True)
+    candidate, warnings, positions = _parse(raw, [items[i][1] for i in full], lengths, contract,
+                                            [items[i][2] for i in full])
+    starts = np.cumsum([0, *lengths])
+    for k, i in enumerate(full):
+        out[i] = (candidate.iloc[starts[k]:starts[k + 1]].reset_index(drop=True), [])
+    for warning, position in zip(warnings, positions):  # in the order found: each item's own order
+        out[full[int(np.searchsorted(starts, position, side="right")) - 1]][1].append(warning)
+    return out
 
 
 def _finish_staging(candidate: pd.DataFrame, warnings: list[dict], issues: pd.DataFrame, contract: Contract,
