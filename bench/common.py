@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SOURCE = REPO  # where measured processes import the pipeline from (see snapshot_source)
-BENCH_SECRET = "ppa-bench-secret"  # a fixed key, so runs never create .ppa_secret in the repository
+BENCH_SECRET = "ppa-bench-secret"
 
 
 def snapshot_source(work: Path) -> Path:
@@ -115,9 +115,19 @@ class RunDir:
             PPA_RAW_DIR=str(self.raw), PPA_WAREHOUSE_DIR=str(self.warehouse),
             PPA_ARCHIVE_DIR=str(self.root / "archive"), PPA_REPORTS_DIR=str(self.root / "reports"),
             PPA_REGISTRY=str(self.registry), DAGSTER_HOME=str(self.dagster_home),
-            PPA_HASH_SECRET=BENCH_SECRET, PYTHONWARNINGS="ignore",
+            PPA_SECRET_FILE=str(self.secret_file()), PYTHONWARNINGS="ignore",
         )
         return env
+
+    def secret_file(self) -> Path:
+        """The key in a file, as a default install keeps it (.ppa_secret), not in PPA_HASH_SECRET:
+        the two cost differently. A fixed key, so runs never create .ppa_secret in the repository."""
+        path = self.work / "ppa_secret"
+        if not path.exists() or path.read_text() != BENCH_SECRET:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(BENCH_SECRET)
+            path.chmod(0o600)
+        return path
 
     def reset_state(self) -> None:
         """Empty warehouse, archive, reports and instance: the next run reads every file."""
