@@ -227,8 +227,8 @@ def resolve_duplicates(valid: pd.DataFrame, file_rank: dict[str, tuple]) -> tupl
 
     `file_rank[file]` sorts newer last: (mtime to the second, file name).
     """
-    if valid.empty:
-        return valid, valid.assign(superseded_by=pd.Series(dtype=object))
+    if valid.empty or not valid.duplicated(["case_id", "victim_seq"]).any():  # most loads: nothing to resolve
+        return valid, valid.iloc[0:0].assign(superseded_by=pd.Series(dtype=object))
     rank = valid["_source_file"].map(lambda f: file_rank[f])
     order = valid.assign(_rank=rank).sort_values("_rank", kind="stable")
     winners = order.drop_duplicates(["case_id", "victim_seq"], keep="last")
