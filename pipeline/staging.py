@@ -71,9 +71,8 @@ def parse_rows(raw: pd.DataFrame, agency: Agency, contract: Contract, headers: d
 
 def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contract: Contract,
            headers: list[dict]) -> tuple[pd.DataFrame, list[dict], list[int]]:
-    """parse_rows of several items at once: `raw` (indexed 0..n-1) holds their rows one item
-    after the other, lengths[i] rows of agencies[i] with headers[i]. Also returns each
-    warning's row position.
+    """parse_rows of several items at once: `raw` holds their rows one item after the other,
+    lengths[i] rows of agencies[i] with headers[i]. Also returns each warning's row position.
 
     pandas' cost is mostly per operation, so one pass over all the rows of a batch costs about a
     third of one pass per agency. Nothing mixes items: the only grouping (victims numbered
@@ -135,14 +134,14 @@ def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contra
         ("victim_age_group", "age_group", df["_group_given"].isna()),
     ]
     for source, code, unmatched in checks:
-        bad = raw_(source).notna() & unmatched
-        for idx in df.index[bad]:
-            warnings.append(_warning(df.loc[idx], headers[item[idx]], source, f"{code}_unknown",
-                                     df.at[idx, f"_raw_{source}"]))
-            positions.append(idx)
-    for idx in df.index[services_unknown.notna()]:
-        warnings.append(_warning(df.loc[idx], headers[item[idx]], "services", "services_unknown", services_unknown[idx]))
-        positions.append(idx)
+        for pos in np.flatnonzero((raw_(source).notna() & unmatched).to_numpy()):
+            row = df.iloc[pos]
+            warnings.append(_warning(row, headers[item[pos]], source, f"{code}_unknown", row[f"_raw_{source}"]))
+            positions.append(int(pos))
+    for pos in np.flatnonzero(services_unknown.notna().to_numpy()):
+        warnings.append(_warning(df.iloc[pos], headers[item[pos]], "services", "services_unknown",
+                                 services_unknown.iloc[pos]))
+        positions.append(int(pos))
     return df, warnings, positions
 
 

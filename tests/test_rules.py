@@ -172,3 +172,26 @@ def test_agencies_staged_together_give_what_each_gives_alone():
         for name in ("staged", "rejected", "warnings", "superseded"):
             assert_frame_equal(getattr(t, name), getattr(a, name))
         assert t.valid_until == a.valid_until
+
+
+def test_a_batch_keeps_each_agency_its_own_region_warnings_and_victim_numbers():
+    """Items are parsed in one pass (staging._parse): nothing of one item may leak into another."""
+    from pandas.testing import assert_frame_equal
+
+    headers = {**HEADERS, ("kukar/b.xlsx", "S"): HEADERS[("kukar/a.xlsx", "S")]}
+    ranks = {"kukar/a.xlsx": (1, "a.xlsx"), "kukar/b.xlsx": (2, "b.xlsx")}
+    unnumbered = {**VALID, "victim_seq": None}
+    kukar = raw(unnumbered, unnumbered, {**VALID, "case_id": "002", "place": "Kebun"})
+    kutim = raw(unnumbered, {**VALID, "case_id": "003", "kecamatan": "Sangatta Utara"})  # the same file name
+    items = [(kukar, get_agency("kukar"), headers, ranks, TODAY), (kutim, get_agency("kutim"), headers, ranks, TODAY)]
+    together = stage_agencies(items)
+    alone = [stage_agency(*item) for item in items]
+    for t, a in zip(together, alone):
+        for name in ("staged", "rejected", "warnings", "superseded"):
+            assert_frame_equal(getattr(t, name), getattr(a, name))
+    first, second = (r.staged.set_index("case_id") for r in together)
+    assert first.loc["001", "victim_seq"].tolist() == [1, 2] and second.loc["001", "victim_seq"] == 1
+    assert first.loc["001", "kecamatan_code"].tolist() == ["64.02.06"] * 2
+    assert pd.isna(second.loc["001", "kecamatan_code"]) and second.loc["003", "kecamatan_code"].startswith("64.08")
+    assert together[0].warnings["code"].tolist() == ["place_unknown"]
+    assert together[1].warnings[["agency", "code", "value"]].values.tolist() == [["kutim", "kecamatan_unknown", "Tenggarong"]]

@@ -79,7 +79,7 @@ def row_rules(load_date: dt.date) -> list[pa.Check]:
         _rule("child_role_invalid", lambda d: ~_given(d, "child_role") | d["child_role"].notna()),
         _rule("child_role_adult", lambda d: d["child_role"].isna() | ~_is_adult(d)),
         _rule("key_duplicate_in_file", lambda d: ~d["case_id"].notna()
-              | ~d.duplicated(["_source_file", "case_id", "victim_seq"], keep=False)),
+              | ~d.duplicated(["agency", "_source_file", "case_id", "victim_seq"], keep=False)),
     ]
 
 
