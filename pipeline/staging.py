@@ -72,7 +72,7 @@ def parse_rows(raw: pd.DataFrame, agency: Agency, contract: Contract, headers: d
 def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contract: Contract,
            headers: list[dict]) -> tuple[pd.DataFrame, list[dict], list[int]]:
     """parse_rows of several items at once: `raw` holds their rows one item after the other,
-    lengths[i] rows of agencies[i] with headers[i]. Also returns each warning's row position.
+    lengths[i] rows of agencies[i] with headers[i]. Also returns the item of each warning.
 
     pandas' cost is mostly per operation, so one pass over all the rows of a batch costs about a
     third of one pass per agency. Nothing mixes items: the only grouping (victims numbered
@@ -124,7 +124,7 @@ def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contra
         df[column] = df[column].astype("str")
 
     warnings: list[dict] = []
-    positions: list[int] = []
+    owners: list[int] = []
     checks = [
         ("place", "place", df["place"].isna()),
         ("perp_relation", "perp_relation", df["perp_relation"].isna()),
@@ -137,12 +137,12 @@ def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contra
         for pos in np.flatnonzero((raw_(source).notna() & unmatched).to_numpy()):
             row = df.iloc[pos]
             warnings.append(_warning(row, headers[item[pos]], source, f"{code}_unknown", row[f"_raw_{source}"]))
-            positions.append(int(pos))
+            owners.append(int(item[pos]))
     for pos in np.flatnonzero(services_unknown.notna().to_numpy()):
         warnings.append(_warning(df.iloc[pos], headers[item[pos]], "services", "services_unknown",
                                  services_unknown.iloc[pos]))
-        positions.append(int(pos))
-    return df, warnings, positions
+        owners.append(int(item[pos]))
+    return df, warnings, owners
 
 
 def _derive_victim_seq(df: pd.DataFrame, item: np.ndarray) -> None:
@@ -296,13 +296,13 @@ def _parse_items(items: list[tuple], contract: Contract) -> list[tuple[pd.DataFr
         return out
     lengths = [len(items[i][0]) for i in full]
     raw = pd.concat([items[i][0] for i in full], ignore_index=True)
-    candidate, warnings, positions = _parse(raw, [items[i][1] for i in full], lengths, contract,
-                                            [items[i][2] for i in full])
+    candidate, warnings, owners = _parse(raw, [items[i][1] for i in full], lengths, contract,
+                                         [items[i][2] for i in full])
     starts = np.cumsum([0, *lengths])
     for k, i in enumerate(full):
         out[i] = (candidate.iloc[starts[k]:starts[k + 1]].reset_index(drop=True), [])
-    for warning, position in zip(warnings, positions):  # in the order found: each item's own order
-        out[full[int(np.searchsorted(starts, position, side="right")) - 1]][1].append(warning)
+    for warning, owner in zip(warnings, owners):  # in the order found: each item's own order
+        out[full[owner]][1].append(warning)
     return out
 
 
