@@ -266,41 +266,38 @@ def stage_agency(raw: pd.DataFrame, agency: Agency, headers: dict, file_rank: di
 def stage_agencies(items: list[tuple[pd.DataFrame, Agency, dict, dict[str, tuple], dt.date]],
                    contract: Contract | None = None) -> list[StagingResult]:
     """stage_agency for several agencies (raw, agency, headers, file_rank, load_date), with one
-    pandera call per day of the run rather than one per agency: most of pandera's cost is per call."""
+    parse and one pandera call per day of the run rather than one per agency: most of pandas'
+    and pandera's cost is per call."""
     contract = contract or load_contract()
-    parsed = _parse_items(items, contract)
-    issues = [_no_issues()] * len(items)
+    results: list = [None] * len(items)
     for load_date in sorted({item[4] for item in items}):
-        group = [i for i, item in enumerate(items) if item[4] == load_date and len(parsed[i][0])]
-        if not group:
-            continue
-        candidates = [parsed[i][0] for i in group]
-        found = apply_rules(pd.concat(candidates, ignore_index=True), load_date)
-        start = 0
-        for i, candidate in zip(group, candidates):
-            mine = found[(found["index"] >= start) & (found["index"] < start + len(candidate))]
-            # positions in the concatenation back to the candidate's own index
-            issues[i] = mine.assign(index=candidate.index[mine["index"].to_numpy() - start])
-            start += len(candidate)
-    return [_finish_staging(*parsed[i], issues[i], contract, *items[i][1:]) for i in range(len(items))]
+        group = [i for i, item in enumerate(items) if item[4] == load_date]
+        for i, checked in zip(group, _parse_and_check([items[i] for i in group], load_date, contract)):
+            results[i] = _finish_staging(*checked, contract, *items[i][1:])
+    return results
 
 
-def _parse_items(items: list[tuple], contract: Contract) -> list[tuple[pd.DataFrame, list[dict]]]:
-    """parse_rows of each item, done in one _parse over the items that have rows."""
+def _parse_and_check(items: list[tuple], load_date: dt.date,
+                     contract: Contract) -> list[tuple[pd.DataFrame, list[dict], pd.DataFrame]]:
+    """(candidate, warnings, issues) of each item of one day: one _parse and one apply_rules
+    over the rows of all of them, split back by item (each candidate indexed from 0)."""
     out: list = [None] * len(items)
-    full = [i for i, item in enumerate(items) if len(item[0])]
-    for i, (raw, agency, headers, _, _) in enumerate(items):
+    for k, (raw, agency, headers, _, _) in enumerate(items):
         if not len(raw):  # parsed alone, which gives the columns and their types
-            out[i] = parse_rows(raw.reset_index(drop=True), agency, contract, headers)
+            out[k] = (*parse_rows(raw.reset_index(drop=True), agency, contract, headers), _no_issues())
+    full = [k for k in range(len(items)) if out[k] is None]
     if not full:
         return out
-    lengths = [len(items[i][0]) for i in full]
-    raw = pd.concat([items[i][0] for i in full], ignore_index=True)
-    candidate, warnings, owners = _parse(raw, [items[i][1] for i in full], lengths, contract,
-                                         [items[i][2] for i in full])
+    lengths = [len(items[k][0]) for k in full]
+    raw = pd.concat([items[k][0] for k in full], ignore_index=True)
+    candidate, warnings, owners = _parse(raw, [items[k][1] for k in full], lengths, contract,
+                                         [items[k][2] for k in full])
+    found = apply_rules(candidate, load_date)
     starts = np.cumsum([0, *lengths])
-    for k, i in enumerate(full):
-        out[i] = (candidate.iloc[starts[k]:starts[k + 1]].reset_index(drop=True), [])
+    for n, k in enumerate(full):
+        lo, hi = starts[n], starts[n + 1]
+        mine = found[(found["index"] >= lo) & (found["index"] < hi)]
+        out[k] = (candidate.iloc[lo:hi].reset_index(drop=True), [], mine.assign(index=mine["index"] - lo))
     for warning, owner in zip(warnings, owners):  # in the order found: each item's own order
         out[full[owner]][1].append(warning)
     return out
