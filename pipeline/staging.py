@@ -109,12 +109,12 @@ def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contra
     df["child_role"] = _memo(raw_("child_role"), lambda s: contract.lookup("child_role", s))
     for column in ("place", "perp_relation", "case_status"):
         df[column] = _memo(raw_(column), lambda s, c=column: contract.lookup(c, s))
-    # each item's own region: the text keyed by its item, so a spelling is looked up once per item
-    kec_tables = [V.kecamatan_lookup(a.kecamatan, contract) for a in agencies]
-    kec_keys = pd.Series([None if text is None else f"{i}\0{text}" for i, text in zip(item.tolist(), raw_("kecamatan"))],
-                         index=df.index, dtype=object)
-    df["kecamatan_code"] = _memo(kec_keys, lambda k: kec_tables[int(k.split("\0", 1)[0])].get(
-        V.norm_value(k.split("\0", 1)[1])))
+    # each item's own region list, over its own slice of the rows
+    starts, codes = np.cumsum([0, *lengths]), []
+    for agency, lo, hi in zip(agencies, starts[:-1], starts[1:]):
+        table = V.kecamatan_lookup(agency.kecamatan, contract)
+        codes.append(_memo(raw_("kecamatan").iloc[lo:hi], lambda s, t=table: t.get(V.norm_value(s))))
+    df["kecamatan_code"] = pd.concat(codes)
     services = _memo(raw_("services"), lambda s: V.parse_multi("services", s, contract))
     df["services"] = services.map(lambda t: t[0] if isinstance(t, tuple) else [])
     services_unknown = services.map(lambda t: ", ".join(t[1]) if isinstance(t, tuple) and t[1] else None)
