@@ -71,7 +71,7 @@ def use_bytecode_cache(work: Path) -> None:
 
 def warm_bytecode(work: Path) -> float:
     """Import what a run imports once, so no measurement pays for compiling it."""
-    code = ("import pipeline.cli, pipeline.definitions, pipeline.sample, pipeline.feedback, pipeline.public, "
+    code = ("import pipeline.cli, pipeline.definitions, pipeline.sample.generate, pipeline.feedback.workbook, pipeline.publish.public, "
             "great_expectations, pandera.pandas, openpyxl, duckdb, python_calamine, odf.opendocument, tabulate")
     t0 = time.perf_counter()
     subprocess.run([PYTHON, "-c", code], env=python_env(work), cwd=SOURCE, check=True,

@@ -81,9 +81,9 @@ def version() -> str:
     """Changes whenever the generator (ours or the sample's) changes; read once per process."""
     import importlib.util
 
-    sample = Path(importlib.util.find_spec("pipeline.sample").origin)
+    sample = Path(importlib.util.find_spec("pipeline.sample").origin).parent
     digest = hashlib.sha256()
-    for path in (Path(__file__), sample):
+    for path in (Path(__file__), *sorted(sample.glob("*.py"))):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
 
@@ -168,7 +168,7 @@ def pool_dir(work: Path, params: Params) -> Path:
 
 def _generate_one(task: tuple[str, int, dict, Params]) -> dict:
     """Write one agency's workbooks into the pool; return its manifest."""
-    from pipeline.sample import LAYOUTS, AgencyProfile, generate_agency
+    from pipeline.sample.generate import LAYOUTS, AgencyProfile, generate_agency
 
     pool, i, entry, params = task
     pool = Path(pool)

@@ -73,7 +73,7 @@ FROM k
 
 
 def _yoy_sql() -> str:
-    from pipeline.marts import MARTS
+    from pipeline.marts.sql import MARTS
 
     base = MARTS["victims_by_region_year"][1]
     return f"""
@@ -89,9 +89,9 @@ def _yoy_sql() -> str:
 
 def ensure_db(work: Path, rows: int, registry: Path, log=print) -> tuple[Path, float | None]:
     """The cached database with `rows` staging rows; (path, seconds to build or None if cached)."""
-    from pipeline.marts import registry_frames
+    from pipeline.marts.sql import registry_frames
     from pipeline.registry import load_registry
-    from pipeline.warehouse import COUNTING_SQL, DDL
+    from pipeline.warehouse.db import COUNTING_SQL, DDL
 
     agencies = load_registry(registry)
     counting = ", ".join(f"{sql} AS {column}" for column, sql in COUNTING_SQL.items())
@@ -140,7 +140,7 @@ def _time(con: duckdb.DuckDBPyConnection, sql: str, runs: int = 5) -> dict:
 
 def measure(path: Path, registry: Path) -> dict:
     """Median times of the two researcher queries, and one build of every mart (information)."""
-    from pipeline.marts import MARTS, build_marts
+    from pipeline.marts.sql import MARTS, build_marts
     from pipeline.registry import load_registry
 
     con = duckdb.connect(str(path))

@@ -38,7 +38,7 @@ def run(agency: str | None, verbose: bool, reload: bool = False) -> int:
 
     from pipeline.assets.ingest import RELOAD_TAG
     from pipeline.definitions import FULL_REFRESH, defs
-    from pipeline.recovery import fail_dead_runs
+    from pipeline.automation.recovery import fail_dead_runs
 
     codes = agency_codes()
     if agency and agency not in codes:
@@ -67,7 +67,7 @@ def run(agency: str | None, verbose: bool, reload: bool = False) -> int:
 
 
 def _ledger(agency: str | None) -> pd.DataFrame:
-    from pipeline.warehouse import connect, query_df
+    from pipeline.warehouse.db import connect, query_df
 
     path = settings().warehouse_path
     if not path.exists():
@@ -150,14 +150,14 @@ def yoy() -> int:
 
 def validate(file: Path, agency_code: str, feedback: bool = False) -> int:
     """Dry run: what the pipeline would make of one file (and, with --feedback, its feedback workbook)."""
-    from pipeline.dryrun import dry_run
+    from pipeline.ingest.dryrun import dry_run
 
     agency = get_agency(agency_code)
     read, result = dry_run(file, agency)
     print(f"File {file.name} ({file.stat().st_size} bytes), agency {agency.code}")
     code = _describe_dry_run(read, result)
     if feedback:
-        from pipeline.feedback import write_feedback_for_file
+        from pipeline.feedback.workbook import write_feedback_for_file
 
         print(f"\numpan balik / feedback: {write_feedback_for_file(file, agency, read, result)}")
     return code
@@ -195,7 +195,7 @@ def _describe_dry_run(read, result) -> int:
 
 
 def compare(a: str, b: str) -> int:
-    from pipeline.report import compare_table, format_compare
+    from pipeline.publish.report import compare_table, format_compare
 
     try:
         print(format_compare(compare_table(settings().analytics_path, a, b)))
@@ -206,7 +206,7 @@ def compare(a: str, b: str) -> int:
 
 
 def report(out_dir: Path | None) -> int:
-    from pipeline.report import write_report
+    from pipeline.publish.report import write_report
 
     cfg = settings()
     try:
@@ -220,7 +220,7 @@ def report(out_dir: Path | None) -> int:
 
 def restore(sha: str, to_dir: Path | None) -> int:
     """Give back the exact bytes of an archived file, under its original name when the ledger knows it."""
-    from pipeline import archive
+    from pipeline.ingest import archive
 
     cfg = settings()
     ledger = _ledger(None)
@@ -239,7 +239,7 @@ def restore(sha: str, to_dir: Path | None) -> int:
 
 
 def template(agency: str, out: Path | None) -> int:
-    from pipeline.feedback import write_template
+    from pipeline.feedback.workbook import write_template
 
     target = out or Path.cwd() / f"template_register_{agency}.xlsx"
     print(f"template: {write_template(get_agency(agency), target)}")
@@ -248,8 +248,8 @@ def template(agency: str, out: Path | None) -> int:
 
 def docs() -> int:
     """Regenerate docs/data-dictionary.md from the warehouse's tables and the dictionary."""
-    from pipeline import docs as docs_module
-    from pipeline.warehouse import connect
+    from pipeline.publish import docs as docs_module
+    from pipeline.warehouse.db import connect
 
     path = settings().warehouse_path
     if not path.exists():
@@ -266,7 +266,7 @@ def docs() -> int:
 
 
 def sample() -> int:
-    from pipeline.sample import write_sample
+    from pipeline.sample.generate import write_sample
 
     raw_dir = settings().raw_dir
     manifest = write_sample(raw_dir)

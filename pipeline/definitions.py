@@ -8,10 +8,10 @@ from pipeline.assets.checks import agencies_silent, gx_checks
 from pipeline.assets.feedback import build_feedback_asset
 from pipeline.assets.ingest import build_agency_load
 from pipeline.assets.marts import analytics_copy, build_marts, public_tables
-from pipeline.automation import build_drop_sensor, build_nightly_schedule
+from pipeline.automation.triggers import build_drop_sensor, build_nightly_schedule
 from pipeline.config import Settings, settings
 from pipeline.registry import agency_codes
-from pipeline.resources import DropFolderResource, WarehouseResource
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
 
 FULL_REFRESH = "full_refresh"
 

@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from helpers import query, run_pipeline
-from pipeline.warehouse import connect
+from pipeline.warehouse.db import connect
 from workbooks import register, row
 
 PPA = str(Path(sys.executable).parent / "ppa")
@@ -61,7 +61,7 @@ def assert_same(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> None:
 
 def write_version(raw: Path, version: str, scratch: Path) -> dict[str, set[str]]:
     """Replace every agency's folder with one version; agency -> sha256 of its files."""
-    from pipeline.ingest import sha256_file
+    from pipeline.ingest.load import sha256_file
 
     shas = {}
     for agency, kecamatan in AGENCIES.items():

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipeline.event_log import BatchedSqliteEventLogStorage
+from pipeline.automation.event_log import BatchedSqliteEventLogStorage
 
 PROJECT_YAML = Path(__file__).parents[1] / "dagster_home" / "dagster.yaml"
 KEYS = [f"a{i:03d}" for i in range(30)]

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from pipeline.contract import load_contract
-from pipeline.excel import UnreadableFile, read_workbook
+from pipeline.ingest.workbook import UnreadableFile, read_workbook
 from workbooks import HEADER, register, row, write_ods, write_workbook, write_xls
 
 C = load_contract()

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from pipeline.schemas.expectations import validate
+from pipeline.marts.expectations import validate
 
 AGENCIES = ["a", "b"]
 

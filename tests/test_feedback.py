@@ -15,7 +15,7 @@ import pytest
 from helpers import run_pipeline
 from workbooks import HEADER, register, row, write_ods, write_workbook
 
-from pipeline import feedback as F
+from pipeline.feedback import workbook as F
 
 HOSTILE = '=HYPERLINK("http://x","klik")'
 PERSONAL = ["Siti Contoh", "6402011234560001", "Budi Contoh"]
@@ -347,7 +347,7 @@ def test_the_container_is_checked_again_unless_the_reader_opened_these_bytes(wor
     import dataclasses
     import shutil
 
-    import pipeline.safety as safety
+    import pipeline.ingest.container as safety
 
     frames = {k: world[k] for k in ("ledger", "sheets", "rejected", "warnings", "staged", "superseded")}
     fb = next(f for f in F.files_from_frames(frames) if f.path == "kukar/register_2024_revisi.xlsx")
@@ -419,7 +419,7 @@ def test_wording_covers_every_rule_and_warning():
 def test_template_headers_and_choices_are_in_the_contract():
     from pipeline.contract import load_contract, norm_header, norm_value
     from pipeline.registry import get_agency
-    from pipeline.values import kecamatan_lookup
+    from pipeline.staging.values import kecamatan_lookup
 
     contract = load_contract()
     t = F.texts()["template"]
@@ -434,10 +434,10 @@ def test_template_headers_and_choices_are_in_the_contract():
 
 def test_template_round_trips_through_the_pipeline(tmp_path):
     from pipeline.contract import load_contract
-    from pipeline.excel import read_workbook
-    from pipeline.ingest import FileEntry, Limits, read_file
+    from pipeline.ingest.workbook import read_workbook
+    from pipeline.ingest.load import FileEntry, Limits, read_file
     from pipeline.registry import get_agency
-    from pipeline.staging import stage_agency
+    from pipeline.staging.stage import stage_agency
 
     path = F.write_template(AGENCY, tmp_path / "template.xlsx")
     wb = openpyxl.load_workbook(path)

@@ -24,9 +24,9 @@ import pytest
 
 from helpers import query, run_pipeline
 from pipeline.contract import load_contract
-from pipeline.excel import read_workbook, sheet_rows
+from pipeline.ingest.workbook import read_workbook, sheet_rows
 from pipeline.messages import render
-from pipeline.safety import SafetyLimits, UnreadableFile, check_file
+from pipeline.ingest.container import SafetyLimits, UnreadableFile, check_file
 from workbooks import HEADER, register, row, write_ods, write_workbook, write_xls
 
 C = load_contract()
@@ -374,7 +374,7 @@ def test_merged_cells_fill_only_data_rows_and_only_their_first_column(tmp_path):
     path = write_workbook(tmp_path / "m.xlsx", {"R": rows}, merges={"R": ["A1:M2", "A5:A7", "L5:M6"]})
     [sheet] = read_workbook(path, C).registers
     values = [(r.values["case_id"], r.values["services"], r.values["case_status"]) for r in sheet.rows]
-    from pipeline.excel import _MergeFill
+    from pipeline.ingest.workbook import _MergeFill
 
     with pytest.raises(UnreadableFile):  # overlapping merges made to fill memory
         _MergeFill([((r, 0), (1_000_000, 0)) for r in range(10, 2_000)], 4, last_row=1_000_000)
@@ -477,7 +477,7 @@ def test_unpacked_size_ratio_and_cell_limits_come_from_the_environment(tmp_path,
 
 @pytest.mark.slow
 def test_a_file_changing_while_read_is_not_loaded_and_is_read_next_run(isolated_env, monkeypatch):
-    import pipeline.ingest as ingest
+    import pipeline.ingest.load as ingest
 
     raw = isolated_env["raw"] / "bontang"
     good_register(raw / "tetap.xlsx", "S")
@@ -502,7 +502,7 @@ def test_a_file_changing_while_read_is_not_loaded_and_is_read_next_run(isolated_
     assert changing["data_rows"] == 0
     assert sorted(query(wh, "SELECT case_id FROM staging.case_victims")["case_id"]) == ["S1", "S2"]
     # no archived copy holds other bytes than its name says
-    from pipeline.ingest import sha256_file
+    from pipeline.ingest.load import sha256_file
 
     for copy in isolated_env["archive"].rglob("*.xlsx"):
         assert copy.name.startswith(sha256_file(copy))
@@ -516,7 +516,7 @@ def test_a_file_changing_while_read_is_not_loaded_and_is_read_next_run(isolated_
 
 
 def test_a_file_removed_while_read_does_not_stop_the_run(isolated_env, monkeypatch):
-    import pipeline.ingest as ingest
+    import pipeline.ingest.load as ingest
 
     raw = isolated_env["raw"] / "batam"
     good_register(raw / "a.xlsx", "A")
@@ -541,8 +541,8 @@ PROBE = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     from pipeline.contract import load_contract
-    from pipeline.excel import read_workbook
-    from pipeline.safety import UnreadableFile
+    from pipeline.ingest.workbook import read_workbook
+    from pipeline.ingest.container import UnreadableFile
 
     def peak_mb():  # VmHWM: this process's peak RSS (ru_maxrss would include the parent's, kept over exec)
         for line in open("/proc/self/status"):

@@ -11,11 +11,11 @@ import pandera.pandas as pa
 import pytest
 
 from pipeline.contract import form_flag_columns
-from pipeline.marts import MARTS, build_marts
+from pipeline.marts.sql import MARTS, build_marts
 from pipeline.registry import get_agency, load_registry
-from pipeline.schemas.cases import staged_schema
-from pipeline.staging import LINEAGE, SOURCE_COLUMNS, STAGED_COLUMNS, add_counting_flags, stage_agency
-from pipeline.warehouse import COUNTING_COLUMNS, DDL, add_counting_columns, insert_frame
+from pipeline.staging.rules import staged_schema
+from pipeline.staging.stage import LINEAGE, SOURCE_COLUMNS, STAGED_COLUMNS, add_counting_flags, stage_agency
+from pipeline.warehouse.db import COUNTING_COLUMNS, DDL, add_counting_columns, insert_frame
 
 FLAGS = form_flag_columns()
 TODAY = dt.date(2025, 6, 30)

@@ -176,7 +176,7 @@ def test_a_sixth_agency_is_a_registry_entry_and_a_folder(isolated_env, monkeypat
 
 @pytest.mark.slow
 def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkeypatch):
-    from pipeline import archive, excel
+    from pipeline.ingest import archive, workbook as excel
 
     path = register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1")])
     original = path.read_bytes()
@@ -217,7 +217,7 @@ def test_the_same_victim_in_two_files_is_linked_by_a_keyed_hash_not_by_the_nik(i
 
 
 def test_an_error_quoting_a_cell_never_reaches_the_run_log(isolated_env, monkeypatch):
-    import pipeline.ingest as ingest
+    import pipeline.ingest.load as ingest
 
     register(isolated_env["raw"] / "kukar/a.xlsx", [row()])
 
@@ -234,7 +234,7 @@ def test_an_error_quoting_a_cell_never_reaches_the_run_log(isolated_env, monkeyp
 
 
 def test_staging_contract_check_fails_when_staged_rows_break_the_contract(isolated_env, monkeypatch):
-    from pipeline import staging
+    from pipeline.staging import stage as staging
 
     real = staging.add_counting_flags
 
@@ -255,7 +255,7 @@ def test_staging_contract_check_fails_when_staged_rows_break_the_contract(isolat
 def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isolated_env, monkeypatch):
     import duckdb
 
-    import pipeline.ingest as ingest
+    import pipeline.ingest.load as ingest
 
     wh = isolated_env["warehouse"]
     path = register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1"), row(case_id="T2", age="200")])
@@ -313,8 +313,8 @@ def test_a_run_over_many_agencies_keeps_each_partition_event_short():
     import pandas as pd
 
     from pipeline.assets.ingest import _results
-    from pipeline.ingest import LEDGER_COLUMNS, LoadBook, LoadSummary
-    from pipeline.warehouse import AGENCY_TABLES
+    from pipeline.ingest.load import LEDGER_COLUMNS, LoadBook, LoadSummary
+    from pipeline.warehouse.db import AGENCY_TABLES
 
     def summary(i: int, status: str) -> LoadSummary:
         ledger = pd.DataFrame([{c: None for c in LEDGER_COLUMNS} | {
@@ -347,8 +347,8 @@ def test_load_book_folds_summaries_and_keeps_registry_order():
 
     import pandas as pd
 
-    from pipeline.ingest import LEDGER_COLUMNS, LoadBook, LoadSummary
-    from pipeline.warehouse import AGENCY_TABLES
+    from pipeline.ingest.load import LEDGER_COLUMNS, LoadBook, LoadSummary
+    from pipeline.warehouse.db import AGENCY_TABLES
 
     codes = [f"a{i:03d}" for i in range(450)]  # two folds and a rest
 

@@ -13,7 +13,7 @@ import pytest
 from dagster._core.events import DagsterEvent
 from dagster._core.events.log import EventLogEntry
 
-from pipeline.recovery import fail_dead_runs, process_alive
+from pipeline.automation.recovery import fail_dead_runs, process_alive
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import pytest
 from helpers import run_pipeline
 from workbooks import register, row
 
-from pipeline import report
-from pipeline.marts import USAGE_WARNING
+from pipeline.publish import report
+from pipeline.marts.sql import USAGE_WARNING
 from pipeline.registry import get_agency, population_series
 
 # (agency, year) -> (victims, cases)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.registry import get_agency
-from pipeline.staging import LINEAGE, SOURCE_COLUMNS, stage_agencies, stage_agency
+from pipeline.staging.stage import LINEAGE, SOURCE_COLUMNS, stage_agencies, stage_agency
 
 TODAY = dt.date(2025, 6, 30)
 VALID = {"case_id": "001", "report_date": "05/03/2024", "incident_date": "01/03/2024", "victim_sex": "P",

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from python_calamine import CalamineWorkbook
 
-from pipeline import sample
+from pipeline.sample import generate as sample
 
 CONTRACT = Path(__file__).resolve().parents[1] / "pipeline" / "schemas" / "contract.yaml"
 READABLE = ("register", "corrected", "not_register")

@@ -17,7 +17,7 @@ STATUS_OF_KIND = {"register": "loaded", "corrected": "loaded", "not_register": "
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
-    from pipeline.sample import generate_sample
+    from pipeline.sample.generate import generate_sample
 
     root = tmp_path_factory.mktemp("sample")
     paths = {name: root / name for name in ("raw", "warehouse", "archive", "reports", "dagster_home")}
@@ -33,7 +33,7 @@ def sample_run(tmp_path_factory):
         with dg.DagsterInstance.get() as instance:
             result = run_pipeline(instance=instance)
         assert result.success
-        from pipeline.report import write_report
+        from pipeline.publish.report import write_report
 
         write_report(paths["warehouse"] / "analytics.duckdb", paths["reports"])
     return manifest, paths, result
@@ -123,7 +123,7 @@ def test_no_personal_value_reaches_any_table_file_or_instance(sample_run):
 
 
 def test_data_dictionary_describes_every_column_and_is_current(sample_run):
-    from pipeline import docs
+    from pipeline.publish import docs
     from pipeline.config import project_root
 
     _, paths, _ = sample_run
@@ -139,7 +139,7 @@ def test_data_dictionary_describes_every_column_and_is_current(sample_run):
 
 
 def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):
-    from pipeline import public
+    from pipeline.publish import public
 
     _, paths, result = sample_run
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -163,10 +163,10 @@ def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):
 
 
 def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample_run):
-    from pipeline import public
-    from pipeline.marts import MARTS
+    from pipeline.publish import public
+    from pipeline.marts.sql import MARTS
     from pipeline.parallel import chunks
-    from pipeline.suppression import audit_marts, protect_marts
+    from pipeline.publish.suppression import audit_marts, protect_marts
 
     con = duckdb.connect(str(sample_run[1]["warehouse"] / "warehouse.duckdb"), read_only=True)
     try:
@@ -200,7 +200,7 @@ def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample
 
 
 def test_feedback_read_for_many_agencies_at_once_is_what_each_agency_reads_alone(sample_run):
-    from pipeline import feedback as F
+    from pipeline.feedback import workbook as F
     from pipeline.registry import agency_codes
 
     codes = agency_codes()

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.suppression import (FLAG, Exposure, Table, audit, audit_marts, protect, protect_marts,
-                                  table_from_marts)
+from pipeline.publish.suppression import (FLAG, Exposure, Table, audit, audit_marts, protect, protect_marts,
+    table_from_marts)
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -330,7 +330,7 @@ def test_unknown_mart_fails_closed():
 # --- the real mart SQL on random staging rows -----------------------------------------------
 
 def staging_rows(seed: int, agencies) -> pd.DataFrame:
-    from pipeline.values import age_group
+    from pipeline.staging.values import age_group
 
     rnd = random.Random(seed)
     forms = ["FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]
@@ -362,10 +362,10 @@ def staging_rows(seed: int, agencies) -> pd.DataFrame:
 @settings(max_examples=8, deadline=None)
 @given(st.integers(0, 10_000), st.integers(3, 10))
 def test_real_marts_are_protected(seed, k):
-    from pipeline.marts import MARTS, build_marts
+    from pipeline.marts.sql import MARTS, build_marts
     from pipeline.registry import load_registry
-    from pipeline.staging import add_counting_flags
-    from pipeline.warehouse import DDL, insert_frame
+    from pipeline.staging.stage import add_counting_flags
+    from pipeline.warehouse.db import DDL, insert_frame
 
     agencies = load_registry()
     con = duckdb.connect()

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_suppression import staging_rows, tables
 
-from pipeline import suppression
-from pipeline.suppression import (Table, _components, _Elimination, _Groups, _protect, _solve, audit, audit_marts,
-                                  protect, protect_marts)
+from pipeline.publish import suppression
+from pipeline.publish.suppression import (Table, _components, _Elimination, _Groups, _protect, _solve, audit,
+    audit_marts, protect, protect_marts)
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -108,10 +108,10 @@ def test_protect_equals_the_plain_algorithm_on_single_tables(solves, cleanup, ca
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(3, 10), zeros=st.booleans())
 def test_protect_marts_equals_the_plain_algorithm_on_real_marts(solves, cleanup, seed, k, zeros):
-    from pipeline.marts import MARTS, build_marts
+    from pipeline.marts.sql import MARTS, build_marts
     from pipeline.registry import load_registry
-    from pipeline.staging import add_counting_flags
-    from pipeline.warehouse import DDL, insert_frame
+    from pipeline.staging.stage import add_counting_flags
+    from pipeline.warehouse.db import DDL, insert_frame
 
     agencies = load_registry()
     con = duckdb.connect()

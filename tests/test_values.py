@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline import values as V
+from pipeline.staging import values as V
 from pipeline.contract import load_contract, norm_header
 
 C = load_contract()

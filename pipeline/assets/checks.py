@@ -9,9 +9,9 @@ import pandas as pd
 from pipeline.assets.common import markdown
 from pipeline.assets.marts import MART_KEYS
 from pipeline.registry import agency_codes
-from pipeline.resources import DropFolderResource, WarehouseResource
-from pipeline.schemas import expectations
-from pipeline.warehouse import query_df
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.marts import expectations
+from pipeline.warehouse.db import query_df
 
 FORM_TOTALS_SQL = """
 SELECT f.agency, f.year, sum(f.victims) AS form_victims, any_value(v.victims) AS victims

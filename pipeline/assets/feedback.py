@@ -9,7 +9,7 @@ import dagster as dg
 from pipeline.assets.ingest import POOL
 from pipeline.assets.marts import MART_KEYS
 from pipeline.parallel import chunks, ordered_map, worker_count
-from pipeline.resources import DropFolderResource, WarehouseResource
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
 
 FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
 GATHER_BATCH = 16  # agencies read from the warehouse with one query per table
@@ -30,7 +30,7 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         """Per agency, in data/raw/<agency>/umpan-balik/: a feedback workbook for each file with
         problems (bad cells highlighted, comments in Bahasa Indonesia), a receipt for every file,
         and index.html with every file sent, the months reported and the latest year-on-year figures."""
-        from pipeline.feedback import FeedbackTask, feedback_task, gather_feedbacks
+        from pipeline.feedback.workbook import FeedbackTask, feedback_task, gather_feedbacks
 
         keys = list(context.partition_keys)
         workers = worker_count(len(keys))

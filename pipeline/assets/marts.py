@@ -6,13 +6,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline import marts as mart_sql
+from pipeline.marts import sql as mart_sql
 from pipeline.assets.common import markdown
 from pipeline.assets.ingest import CASE_VICTIMS, POOL
-from pipeline.publish import publish
+from pipeline.publish.analytics import publish
 from pipeline.registry import load_registry
-from pipeline.resources import DropFolderResource, WarehouseResource
-from pipeline.warehouse import query_df
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.warehouse.db import query_df
 
 MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in mart_sql.MARTS}
 ANALYTICS = dg.AssetKey(["analytics", "warehouse_copy"])
@@ -73,7 +73,7 @@ PUBLIC_KEYS = {name: dg.AssetKey(["public", name]) for name in mart_sql.MARTS}
 def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Protect all marts together (primary and secondary suppression), write the `public`
     schema, export Parquet and CSV to <warehouse>/public/, and audit what was published."""
-    from pipeline import public
+    from pipeline.publish import public
 
     k = public.suppression_threshold()
     with warehouse.connect() as con:

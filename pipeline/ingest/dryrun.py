@@ -19,8 +19,8 @@ from pipeline.registry import Agency, get_agency
 def dry_run(path: Path, agency: Agency | str, contract=None):
     """Read and stage one file: (FileRead, StagingResult)."""
     from pipeline.config import settings
-    from pipeline.ingest import FileEntry, Limits, read_file, sha256_file
-    from pipeline.staging import StagingResult, stage_agency
+    from pipeline.ingest.load import FileEntry, Limits, read_file, sha256_file
+    from pipeline.staging.stage import StagingResult, stage_agency
 
     ag = agency if isinstance(agency, Agency) else get_agency(agency)
     contract = contract or load_contract()

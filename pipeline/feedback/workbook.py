@@ -38,9 +38,10 @@ import yaml
 
 from pipeline.config import SCHEMAS_DIR
 from pipeline.contract import load_contract, norm_header
-from pipeline.ingest import FEEDBACK_DIR, sha256_file  # FEEDBACK_DIR: the folder the pipeline and the sensor skip
+from pipeline.ingest.load import FEEDBACK_DIR, sha256_file
 from pipeline.messages import catalogue, render
 from pipeline.registry import Agency, get_agency
+from pipeline.versions import FEEDBACK, source_hash
 
 FEEDBACK_SUFFIX = ".umpan-balik.xlsx"
 RECEIPT_SUFFIX = ".tanda-terima.html"
@@ -261,7 +262,7 @@ def read_sheets(path: Path, max_rows: int = MAX_COPY_ROWS, checked: bool = False
     """
     import python_calamine as pc
 
-    from pipeline.safety import UnreadableFile, check_file
+    from pipeline.ingest.container import UnreadableFile, check_file
 
     try:  # the same container checks as the reader: no zip bomb or giant sheet reaches calamine
         if not checked:
@@ -320,7 +321,7 @@ class SheetMarks:
 
 def header_names(rows: list[list], header_row: int, header_rows: int) -> dict[int, str]:
     """0-based column -> header text, the way excel.py names columns (lower cell, else the upper one)."""
-    from pipeline.excel import cell_text
+    from pipeline.ingest.workbook import cell_text
 
     lower = rows[header_row - 1] if 0 < header_row <= len(rows) else []
     upper = rows[header_row - 2] if header_rows == 2 and header_row >= 2 else []
@@ -1300,22 +1301,12 @@ FINGERPRINT_PROPERTY = "ppa_feedback_fingerprint"
 _RUN_COLUMNS = {"run_id", "_load_id", "_ingested_at", "last_seen", "parser_version"}
 
 
-@lru_cache(maxsize=1)
-def _code_version() -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in (Path(__file__), SCHEMAS_DIR / "feedback_messages.yaml", SCHEMAS_DIR / "messages.yaml"):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def workbook_fingerprint(fb: FileFeedback, agency: Agency, has_source: bool) -> str:
     """A hash of everything a feedback workbook is made of: the file's bytes (by sha256), its
     ledger row and row fates, the agency, the wording and this module's code."""
     import hashlib
 
-    digest = hashlib.sha256(_code_version().encode())
+    digest = hashlib.sha256(source_hash(FEEDBACK).encode())
     for name, value in sorted(vars(fb).items()):
         if isinstance(value, pd.DataFrame):
             run_columns = [c for c in value.columns if c in _RUN_COLUMNS]
@@ -1377,7 +1368,7 @@ def write_feedback_for_file(path: Path, agency: Agency | str, read, result, out_
 
 def feedback_for_new_file(path: Path, agency: Agency | str, out_dir: Path | None = None) -> Path:
     """Dry run of one file and its feedback workbook, without a warehouse."""
-    from pipeline.dryrun import dry_run
+    from pipeline.ingest.dryrun import dry_run
 
     read, result = dry_run(Path(path), agency)
     return write_feedback_for_file(Path(path), agency, read, result, out_dir)

@@ -15,9 +15,10 @@ from functools import lru_cache
 from itertools import chain, islice
 from pathlib import Path
 
-from pipeline import privacy, safety
+from pipeline import privacy
+from pipeline.ingest import container as safety
 from pipeline.contract import Contract, load_contract, norm_header, norm_value
-from pipeline.safety import SafetyLimits, UnreadableFile
+from pipeline.ingest.container import SafetyLimits, UnreadableFile
 
 READABLE_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
 HEADER_SCAN_ROWS = 30

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline import values as V
+from pipeline.staging import values as V
 from pipeline.contract import Contract, form_flag_columns, load_contract
 from pipeline.messages import catalogue, render
 from pipeline.privacy import keyed_hash
 from pipeline.registry import Agency
-from pipeline.schemas.cases import candidate_schema, victim_mask
+from pipeline.staging.rules import candidate_schema, victim_mask
 
 SOURCE_COLUMNS = (
     "case_id", "victim_seq", "report_date", "incident_date", "victim_sex", "victim_age",

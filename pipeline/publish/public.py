@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.marts import MARTS
+from pipeline.marts.sql import MARTS
 from pipeline.parallel import chunks
-from pipeline.publish import _public_select
-from pipeline.suppression import FLAG, audit_marts, protect_marts
+from pipeline.publish.analytics import _public_select
+from pipeline.publish.suppression import FLAG, audit_marts, protect_marts
 
 SYMBOL = "x"
 # Agencies protected (and audited) together. Every mart row belongs to one agency and no

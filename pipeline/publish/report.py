@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.marts import USAGE_WARNING
+from pipeline.marts.sql import USAGE_WARNING
 
 REPORT_FILE = "laporan.html"
 

@@ -11,18 +11,17 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline import archive, excel
-from pipeline.config import PACKAGE_DIR, SCHEMAS_DIR
+from pipeline.ingest import archive, workbook as excel
 from pipeline.contract import Contract, load_contract
 from pipeline.messages import render
 from pipeline.registry import Agency
-from pipeline.staging import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agencies
+from pipeline.versions import PARSER, SLICE, source_hash
+from pipeline.staging.stage import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agencies
 
 FEEDBACK_DIR = "umpan-balik"
 RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", "_victim_key", *LINEAGE]
@@ -39,37 +38,19 @@ LEDGER_COLUMNS = [
 ]
 
 
-@lru_cache(maxsize=1)
 def parser_version() -> str:
     """Changes whenever the mapping or the reading code changes, so cached rows are read again."""
-    digest = hashlib.sha256()
-    for path in (SCHEMAS_DIR / "contract.yaml", PACKAGE_DIR / "excel.py", PACKAGE_DIR / "privacy.py",
-                 PACKAGE_DIR / "safety.py"):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return source_hash(PARSER)
 
 
-# Modules that do not shape an agency's slice (the marts, publishing, feedback, the CLI...):
-# a change to them does not make a run read and stage every agency again. Any other module
-# or mapping, including one added later, counts (see code_version).
-NOT_SLICE_CODE = {
-    "automation.py", "cli.py", "definitions.py", "docs.py", "dryrun.py", "feedback.py", "marts.py",
-    "parallel.py", "public.py", "publish.py", "report.py", "sample.py", "suppression.py",
-    "agencies.yaml", "dictionary.yaml", "expectations.py", "feedback_messages.yaml",
-}
 LOAD_STATE_COLUMNS = ["agency", "load_key", "reusable", "valid_from", "valid_until", "loaded_run_id", "loaded_at",
                       "checked_run_id", "checked_at"]
 TRANSIENT_CODES = {"file_changing"}  # a file caught mid-copy: read it again next run
 
 
-@lru_cache(maxsize=1)
 def code_version() -> str:
     """A hash of the code and mappings that turn files into an agency's slice."""
-    digest = hashlib.sha256()
-    for path in sorted([*PACKAGE_DIR.glob("*.py"), *SCHEMAS_DIR.iterdir()]):
-        if path.is_file() and path.name not in NOT_SLICE_CODE:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    return source_hash(SLICE)
 
 
 @dataclass
@@ -447,7 +428,7 @@ def contract_failures(staged: pd.DataFrame, agencies: list[str]) -> pd.DataFrame
     """Staged rows that break the pandera contract of staging (column, check, row index)."""
     import pandera.pandas as pa
 
-    from pipeline.schemas.cases import staged_schema
+    from pipeline.staging.rules import staged_schema
 
     try:
         staged_schema(agencies).validate(staged, lazy=True)
@@ -552,7 +533,7 @@ def add_kept_loads(book: LoadBook, con, agencies: list[str]) -> None:
     """Add to `book` the agencies whose slices a run kept as they were, read from the warehouse
     (`con`, an open DuckDB connection) in one query per table."""
     from pipeline.privacy import PREVIEW_COLUMNS
-    from pipeline.warehouse import AGENCY_TABLES, query_df
+    from pipeline.warehouse.db import AGENCY_TABLES, query_df
 
     where, params = "WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [list(agencies)]
     counts: dict[str, dict[str, int]] = {a: dict.fromkeys(AGENCY_TABLES, 0) for a in agencies}

@@ -13,7 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.contract import form_flag_columns
-from pipeline.values import AGE_GROUPS, CHILD_GROUPS
+from pipeline.staging.values import AGE_GROUPS, CHILD_GROUPS
 
 SEXES = ["L", "P"]
 FORMS = ["FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]

@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.registry import Agency, population_series
-from pipeline.warehouse import FORM_FLAGS, insert_frame
+from pipeline.warehouse.db import FORM_FLAGS, insert_frame
 
 USAGE_WARNING = (
     "Reported cases are not prevalence: these counts are victims who reached a service unit and were "

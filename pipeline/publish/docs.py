@@ -8,7 +8,7 @@ import duckdb
 import yaml
 
 from pipeline.config import SCHEMAS_DIR, project_root
-from pipeline.marts import MARTS, USAGE_WARNING
+from pipeline.marts.sql import MARTS, USAGE_WARNING
 
 DOC_PATH = Path("docs") / "data-dictionary.md"
 AUDIENCE = {

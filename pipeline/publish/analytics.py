@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.warehouse import COUNTING_COLUMNS
+from pipeline.warehouse.db import COUNTING_COLUMNS
 
 STORAGE_VERSION = "v1.4.0"
 # the counting-rule flags come along, so researchers sum them instead of re-deriving the rules

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline import warehouse
+from pipeline.warehouse import db as warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):

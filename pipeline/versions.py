@@ -1,0 +1,51 @@
+"""Hashes of the code and data files that shape a stored result.
+
+A run keeps what an earlier run stored when nothing it was made from changed: an
+agency's slice (SLICE), the rows read from a file with the same bytes (PARSER), a
+feedback workbook (FEEDBACK). Each names, as an allow-list, the folders and files of
+the package it is made by; folders are hashed with everything in them, at any depth.
+tests/test_versions.py fails when a module that such code imports is not listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.config import PACKAGE_DIR
+
+# Reading a workbook into raw rows and sheet records.
+PARSER = ("ingest/__init__.py", "ingest/container.py", "ingest/workbook.py", "config.py", "contract.py", "privacy.py",
+          "schemas/contract.yaml")
+# An agency's whole slice: reading, staging, the ledger, the tables they are written to.
+SLICE = ("ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "parallel.py", "privacy.py",
+         "registry.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml")
+# A feedback workbook, receipt or page for agency staff.
+# (feedback reads files again and stages a dry run for a file not yet dropped)
+FEEDBACK = ("feedback", "ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "privacy.py",
+            "registry.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml", "schemas/feedback_messages.yaml")
+
+
+def files_of(sources: Iterable[str]) -> list[Path]:
+    """Every file the sources name, in a stable order (compiled files left out)."""
+    out: set[Path] = set()
+    for source in sources:
+        path = PACKAGE_DIR / source
+        if path.is_dir():
+            out.update(p for p in path.rglob("*") if p.is_file() and p.suffix != ".pyc")
+        elif path.is_file():
+            out.add(path)
+        else:
+            raise FileNotFoundError(f"versions: {source} names no file or folder of the package")
+    return sorted(out)
+
+
+@lru_cache(maxsize=8)
+def source_hash(sources: tuple[str, ...]) -> str:
+    """One hash of the named files: their paths within the package and their bytes."""
+    digest = hashlib.sha256()
+    for path in files_of(sources):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
