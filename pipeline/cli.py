@@ -195,7 +195,7 @@ def _describe_dry_run(read, result) -> int:
 
 
 def compare(a: str, b: str) -> int:
-    from pipeline.publish.report import compare_table, format_compare
+    from pipeline.publish.compare import compare_table, format_compare
 
     try:
         print(format_compare(compare_table(settings().analytics_path, a, b)))

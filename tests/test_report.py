@@ -1,4 +1,4 @@
-"""pipeline.report: the two-agency comparison and the HTML report, on a small dataset run through the pipeline.
+"""pipeline.publish (report, compare, charts): the two-agency comparison and the HTML report, on a small dataset run through the pipeline.
 
 The dataset (write_registers) is small enough to count by hand:
 - kutim 2023: one case per month, March has two victims -> 13 victims, 12 cases; 11 Seksual, 2 Fisik+Psikis.
@@ -18,7 +18,7 @@ import pytest
 from helpers import run_pipeline
 from workbooks import register, row
 
-from pipeline.publish import report
+from pipeline.publish import charts, compare, report, views
 from pipeline.marts.sql import USAGE_WARNING
 from pipeline.registry import get_agency, population_series
 
@@ -89,9 +89,9 @@ def report_html(analytics: Path, tmp_path_factory: pytest.TempPathFactory) -> st
 # ---------------------------------------------------------------- compare_table
 
 def test_compare_table_values(analytics: Path) -> None:
-    df = report.compare_table(analytics, "kutim", "batam")
+    df = compare.compare_table(analytics, "kutim", "batam")
     assert list(df["year"]) == [2023, 2024]
-    for field in report.COMPARE_FIELDS:
+    for field in compare.COMPARE_FIELDS:
         assert f"kutim_{field}" in df.columns and f"batam_{field}" in df.columns
     by_year = df.set_index("year")
     for (agency, year), (victims, cases) in EXPECTED.items():
@@ -99,8 +99,8 @@ def test_compare_table_values(analytics: Path) -> None:
         assert by_year.loc[year, f"{agency}_cases"] == cases
         assert by_year.loc[year, f"{agency}_victims_per_100k"] == pytest.approx(rate(agency, year, victims))
     # first year: no change
-    assert report._missing(by_year.loc[2023, "kutim_change_abs"])
-    assert report._missing(by_year.loc[2023, "kutim_change_pct"])
+    assert views.is_missing(by_year.loc[2023, "kutim_change_abs"])
+    assert views.is_missing(by_year.loc[2023, "kutim_change_pct"])
     assert by_year.loc[2024, "kutim_change_abs"] == -2
     assert by_year.loc[2024, "kutim_change_pct"] == pytest.approx(round(-2 * 100 / 13, 1))
     assert by_year.loc[2024, "batam_change_abs"] == 12
@@ -114,22 +114,22 @@ def test_compare_table_values(analytics: Path) -> None:
 
 def test_compare_table_rejects_bad_agencies(analytics: Path) -> None:
     with pytest.raises(ValueError, match="unknown agency"):
-        report.compare_table(analytics, "kutim", "nowhere")
+        compare.compare_table(analytics, "kutim", "nowhere")
     with pytest.raises(ValueError, match="different"):
-        report.compare_table(analytics, "kutim", "kutim")
+        compare.compare_table(analytics, "kutim", "kutim")
     with pytest.raises(FileNotFoundError):
-        report.compare_table(analytics.parent / "missing.duckdb", "kutim", "batam")
+        compare.compare_table(analytics.parent / "missing.duckdb", "kutim", "batam")
 
 
 def test_compare_table_agency_without_data(analytics: Path) -> None:
     """An agency with no files still gets a row per year, with zero victims."""
-    df = report.compare_table(analytics, "ppu", "kutim").set_index("year")
+    df = compare.compare_table(analytics, "ppu", "kutim").set_index("year")
     assert list(df["ppu_victims"]) == [0, 0]
     assert list(df["kutim_victims"]) == [13, 11]
 
 
 def test_format_compare(analytics: Path) -> None:
-    text = report.format_compare(report.compare_table(analytics, "kutim", "batam"))
+    text = compare.format_compare(compare.compare_table(analytics, "kutim", "batam"))
     assert "kutim" in text and "batam" in text
     line_2024 = next(line for line in text.splitlines() if line.startswith("2024"))
     for value in ["11", "-2", "-15.4", "+12", "+100.0", "INCOMPLETE 11/12"]:
@@ -157,8 +157,8 @@ def test_report_has_warning_and_build_date(report_html: str, analytics: Path) ->
     assert 'class="warning"' in report_html
     # the warning comes before the first table
     assert report_html.index('class="warning"') < report_html.index("<table")
-    built = report.built_at(analytics)
-    assert f"{built.day} {report.MONTHS_ID[built.month - 1]} {built.year}" in report_html
+    built = views.built_at(analytics)
+    assert f"{built.day} {views.MONTHS_ID[built.month - 1]} {built.year}" in report_html
     assert "Data dibangun" in report_html
 
 
@@ -166,15 +166,15 @@ def test_report_has_the_numbers(report_html: str) -> None:
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", report_html)
     text = " ".join(cells)
     # victims table: kutim 2023 -> 12 cases, 13 victims, rate per 100,000
-    assert report.fmt_id(rate("kutim", 2023, 13), 2) in cells
-    assert report.fmt_id(rate("batam", 2024, 24), 2) in cells
+    assert views.fmt_id(rate("kutim", 2023, 13), 2) in cells
+    assert views.fmt_id(rate("batam", 2024, 24), 2) in cells
     # population with Indonesian thousands separators
     assert "455.504" in cells
     # year-on-year change
     assert "-15,4%" in cells and "+100,0%" in cells
     # forms: kutim 2023, 11 of 13 sexual, 2 of 13 physical
-    assert f"11 ({report.fmt_id(11 * 100 / 13, 1)}%)" in cells
-    assert f"2 ({report.fmt_id(2 * 100 / 13, 1)}%)" in cells
+    assert f"11 ({views.fmt_id(11 * 100 / 13, 1)}%)" in cells
+    assert f"2 ({views.fmt_id(2 * 100 / 13, 1)}%)" in cells
     # completeness: June 2024 missing for Kutai Timur, clearly marked
     assert "TIDAK ADA DATA" in cells
     assert "Kutai Timur: Juni 2024" in report_html
@@ -190,14 +190,14 @@ def test_report_has_the_numbers(report_html: str) -> None:
 def test_report_escapes_text_from_the_data(analytics: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A hostile region name (impossible through the registry, so injected here) comes out escaped."""
     hostile = '<script>alert("x")</script>'
-    real_read = report._read
+    real_read = views.read_analytics
 
     def read(path):
         frames = real_read(path)
         frames["agencies"].loc[frames["agencies"]["agency"] == "kutim", "region_name"] = hostile
         return frames
 
-    monkeypatch.setattr(report, "_read", read)
+    monkeypatch.setattr(report, "read_analytics", read)
     text = report.write_report(analytics, tmp_path).read_text(encoding="utf-8")
     assert hostile not in text
     assert "<script" not in text
@@ -205,26 +205,26 @@ def test_report_escapes_text_from_the_data(analytics: Path, tmp_path: Path, monk
 
 
 def test_escape_helpers() -> None:
-    assert report.esc("<script>alert('x')</script>") == "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
-    assert report.esc('a "b" & c') == "a &quot;b&quot; &amp; c"
-    assert report.esc(None) == "–"
-    assert report.esc(float("nan")) == "–"
+    assert views.esc("<script>alert('x')</script>") == "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    assert views.esc('a "b" & c') == "a &quot;b&quot; &amp; c"
+    assert views.esc(None) == "–"
+    assert views.esc(float("nan")) == "–"
     table = report._table(["<b>"], [[("<script>", "n")]])
     assert "<script>" not in table and "<b>" not in table
     assert "&lt;script&gt;" in table and "&lt;b&gt;" in table
 
 
 def test_indonesian_number_format() -> None:
-    assert report.fmt_id(1256610) == "1.256.610"
-    assert report.fmt_id(1234.5, 1) == "1.234,5"
-    assert report.fmt_id(2.8545, 2) == "2,85"
-    assert report.fmt_id(-15.4, 1, sign=True) == "-15,4"
-    assert report.fmt_id(12, sign=True) == "+12"
-    assert report.fmt_id(None) == "–"
+    assert views.fmt_id(1256610) == "1.256.610"
+    assert views.fmt_id(1234.5, 1) == "1.234,5"
+    assert views.fmt_id(2.8545, 2) == "2,85"
+    assert views.fmt_id(-15.4, 1, sign=True) == "-15,4"
+    assert views.fmt_id(12, sign=True) == "+12"
+    assert views.fmt_id(None) == "–"
 
 
 def test_write_charts(analytics: Path, tmp_path: Path) -> None:
-    paths = report.write_charts(analytics, tmp_path)
+    paths = charts.write_charts(analytics, tmp_path)
     assert {p.name for p in paths} >= {"grafik_korban.png", "grafik_angka.png", "grafik_perubahan.png",
                                        "grafik_bentuk.png", "grafik_kelengkapan.png"}
     for p in paths:

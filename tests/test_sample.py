@@ -1,4 +1,4 @@
-"""Tests for the synthetic sample generator (pipeline/sample.py)."""
+"""Tests for the synthetic sample generator (pipeline/sample/)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import pytest
 import yaml
 from python_calamine import CalamineWorkbook
 
-from pipeline.sample import generate as sample
+from pipeline.sample import generate as sample_generate
+from pipeline.sample import truth
+from pipeline.sample.generate import applicable_rules, generate_agency, generate_sample, write_sample
+from pipeline.sample.layouts import _LAYOUTS
 
 CONTRACT = Path(__file__).resolve().parents[1] / "pipeline" / "schemas" / "contract.yaml"
 READABLE = ("register", "corrected", "not_register")
@@ -22,7 +25,7 @@ UNREADABLE = ("lock", "encrypted", "renamed_csv", "partial")
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("raw")
-    return out, sample.generate_sample(out)
+    return out, generate_sample(out)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def _files(root: Path) -> list[str]:
 def test_same_seed_same_bytes(generated, tmp_path):
     out, m = generated
     again = tmp_path / "again"
-    m2 = sample.generate_sample(again)
+    m2 = generate_sample(again)
     assert _files(out) == _files(again)
     for rel in _files(out):
         assert (out / rel).read_bytes() == (again / rel).read_bytes(), rel
@@ -69,7 +72,7 @@ def test_same_seed_same_bytes(generated, tmp_path):
 def test_manifest_lists_every_file(generated):
     out, m = generated
     assert sorted(f.path for f in m.files) == _files(out)
-    assert {f.agency for f in m.files} == set(sample.LAYOUTS)
+    assert {f.agency for f in m.files} == set(truth.LAYOUTS)
     for f in m.files:
         st = (out / f.path).stat()
         assert int(st.st_mtime) == int(f.mtime.timestamp())
@@ -117,7 +120,7 @@ def test_volumes(generated):
         assert m.expected_victims[(code, 2019)] < m.expected_victims[(code, 2024)]
         for y in years:
             assert m.expected_cases[(code, y)] <= m.expected_victims[(code, y)]
-    assert max(m.expected_victims[(a, 2024)] for a in sample.LAYOUTS) == m.expected_victims[("batam", 2024)]
+    assert max(m.expected_victims[(a, 2024)] for a in truth.LAYOUTS) == m.expected_victims[("batam", 2024)]
 
 
 def test_counts_exclude_bad_rows_and_perpetrators(generated):
@@ -156,17 +159,17 @@ def test_counts_exclude_bad_rows_and_perpetrators(generated):
 
 def test_bad_rows_cover_every_rule(generated):
     _, m = generated
-    for code in sample.LAYOUTS:
+    for code in truth.LAYOUTS:
         seen = Counter()
         for f in m.files:
             if f.agency == code:
                 for reasons in f.rejects.values():
                     seen.update(reasons)
-        assert set(seen) <= set(sample.RULE_IDS)
-        assert set(sample.applicable_rules(code)) <= set(seen), code
+        assert set(seen) <= set(truth.RULE_IDS)
+        assert set(applicable_rules(code)) <= set(seen), code
         assert seen["key_duplicate_in_file"] % 2 == 0
     warned = Counter(w for f in m.files for ws in f.warnings.values() for w in ws)
-    assert set(warned) == set(sample.WARNING_IDS)
+    assert set(warned) == set(truth.WARNING_IDS)
 
 
 def test_duplicates_across_files_newest_sorts_last(generated):
@@ -266,7 +269,7 @@ def test_batam_layout(generated):
     cells = [str(c) for f in files for rows in _sheets(out / f.path).values() for r in rows for c in r]
     assert any(re.fullmatch(r"(.+, )?KDRT", c) for c in cells)
     assert "Non KDRT" in cells
-    assert max(sum(m.expected_victims[(a, y)] for y in range(2019, 2026)) for a in sample.LAYOUTS) == \
+    assert max(sum(m.expected_victims[(a, y)] for y in range(2019, 2026)) for a in truth.LAYOUTS) == \
         sum(m.expected_victims[("batam", y)] for y in range(2019, 2026))
 
 
@@ -284,7 +287,7 @@ def test_headers_and_labels_are_in_the_mappings(contract):
         allowed |= {_norm_value(k) for k in voc[vocab]}
         return _norm_value(label) in allowed
 
-    for name, cls in sample._LAYOUTS.items():
+    for name, cls in _LAYOUTS.items():
         for upper, lower, _ in cls.columns:
             for h in (upper, lower):
                 if h:
@@ -304,9 +307,9 @@ def test_headers_and_labels_are_in_the_mappings(contract):
                 assert all(known("violence_forms", p) for p in re.split(r",", x)), x
         for x in cls.kdrt_labels.values():
             assert known("is_kdrt", x)
-    for labels in sample.RELATION_LABELS.values():
+    for labels in truth.RELATION_LABELS.values():
         assert all(known("perp_relation", x) for x in labels), labels
-    for labels in sample.SERVICE_LABELS.values():
+    for labels in truth.SERVICE_LABELS.values():
         assert all(known("services", x) for x in labels), labels
 
 
@@ -335,7 +338,7 @@ def test_personal_values_are_in_the_files(generated):
 
 def test_generate_agency_reuses_a_layout(tmp_path):
     tmp_path = tmp_path / "gen"
-    m = sample.generate_agency(tmp_path, "kukar_07", [2023, 2024], 30, "kukar", random.Random(7))
+    m = generate_agency(tmp_path, "kukar_07", [2023, 2024], 30, "kukar", random.Random(7))
     assert m.expected_victims == {("kukar_07", 2023): 30, ("kukar_07", 2024): 30}
     assert all(f.path.startswith("kukar_07/") and f.agency == "kukar_07" for f in m.files)
     assert all((tmp_path / f.path).exists() for f in m.files)
@@ -353,8 +356,8 @@ def test_write_sample_removes_only_generated_files(tmp_path, monkeypatch):
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(b"x")
     calls = []
-    monkeypatch.setattr(sample, "generate_sample", lambda raw, **kw: calls.append(raw))
-    sample.write_sample(tmp_path)
+    monkeypatch.setattr(sample_generate, "generate_sample", lambda raw, **kw: calls.append(raw))
+    write_sample(tmp_path)
     assert calls == [tmp_path]
     assert keep.exists() and other.exists() and not stale.exists()
 

@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_suppression import staging_rows, tables
 
-from pipeline.publish import suppression
-from pipeline.publish.suppression import (Table, _components, _Elimination, _Groups, _protect, _solve, audit,
-    audit_marts, protect, protect_marts)
+from pipeline.publish.suppression import Table, audit, audit_marts, protect, protect_marts
+from pipeline.publish.suppression import engine as suppression
+from pipeline.publish.suppression.algebra import _components, _Elimination, _Groups, _solve
+from pipeline.publish.suppression.engine import _protect
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
