@@ -89,7 +89,7 @@ def _yoy_sql() -> str:
 
 def ensure_db(work: Path, rows: int, registry: Path, log=print) -> tuple[Path, float | None]:
     """The cached database with `rows` staging rows; (path, seconds to build or None if cached)."""
-    from pipeline.marts.sql import registry_frames
+    from pipeline.marts.build import registry_frames
     from pipeline.registry import load_registry
     from pipeline.warehouse.db import COUNTING_SQL, DDL
 
@@ -140,7 +140,8 @@ def _time(con: duckdb.DuckDBPyConnection, sql: str, runs: int = 5) -> dict:
 
 def measure(path: Path, registry: Path) -> dict:
     """Median times of the two researcher queries, and one build of every mart (information)."""
-    from pipeline.marts.sql import MARTS, build_marts
+    from pipeline.marts.sql import MARTS
+    from pipeline.marts.build import build_marts
     from pipeline.registry import load_registry
 
     con = duckdb.connect(str(path))

@@ -247,7 +247,7 @@ def template(agency: str, out: Path | None) -> int:
 
 
 def docs() -> int:
-    """Regenerate docs/data-dictionary.md from the warehouse's tables and the dictionary."""
+    """Regenerate docs/data-dictionary.md from the table declarations (pipeline/warehouse/tables.py)."""
     from pipeline.publish import docs as docs_module
     from pipeline.warehouse.db import connect
 
@@ -260,7 +260,7 @@ def docs() -> int:
         target = docs_module.write(con)
     print(f"wrote {target}")
     if missing:
-        print(f"columns without a description in schemas/dictionary.yaml: {', '.join(missing)}", file=sys.stderr)
+        print(f"columns in the warehouse that pipeline/warehouse/tables.py does not declare: {', '.join(missing)}", file=sys.stderr)
         return 1
     return 0
 

@@ -130,7 +130,7 @@ def test_data_dictionary_describes_every_column_and_is_current(sample_run):
     for db in ("warehouse.duckdb", "analytics.duckdb"):
         con = duckdb.connect(str(paths["warehouse"] / db), read_only=True)
         try:
-            assert docs.missing_descriptions(con) == [], db
+            assert docs.missing_descriptions(con, copy=db == "analytics.duckdb") == [], db
             if db == "warehouse.duckdb":
                 committed = (project_root() / docs.DOC_PATH).read_text(encoding="utf-8")
                 assert docs.render(con) == committed, "run `ppa docs` after `ppa run` to refresh the page"

@@ -362,7 +362,8 @@ def staging_rows(seed: int, agencies) -> pd.DataFrame:
 @settings(max_examples=8, deadline=None)
 @given(st.integers(0, 10_000), st.integers(3, 10))
 def test_real_marts_are_protected(seed, k):
-    from pipeline.marts.sql import MARTS, build_marts
+    from pipeline.marts.sql import MARTS
+    from pipeline.marts.build import build_marts
     from pipeline.registry import load_registry
     from pipeline.staging.stage import add_counting_flags
     from pipeline.warehouse.db import DDL, insert_frame

@@ -6,12 +6,14 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline.marts import sql as mart_sql
 from pipeline.assets.common import markdown
 from pipeline.assets.ingest import CASE_VICTIMS, POOL
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.marts import sql as mart_sql
+from pipeline.marts import build as mart_build
 from pipeline.publish.analytics import publish
 from pipeline.registry import load_registry
-from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.warehouse import tables
 from pipeline.warehouse.db import query_df
 
 MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in mart_sql.MARTS}
@@ -21,9 +23,9 @@ ANALYTICS = dg.AssetKey(["analytics", "warehouse_copy"])
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(key, group_name="marts", deps=[CASE_VICTIMS], kinds={"duckdb", "sql"},
-                     description=f"{description}\n\n{mart_sql.USAGE_WARNING}",
+                     description=f"{tables.mart(name).description}\n\n{mart_sql.USAGE_WARNING}",
                      metadata={"sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```")})
-        for (name, (description, sql)), key in zip(mart_sql.MARTS.items(), MART_KEYS.values())
+        for (name, sql), key in zip(mart_sql.MARTS.items(), MART_KEYS.values())
     ],
     pool=POOL,
     can_subset=False,
@@ -34,7 +36,7 @@ def build_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     registry's population figures as denominators."""
     agencies = load_registry(Path(drop_folder.registry_path))
     with warehouse.connect() as con:
-        counts = mart_sql.build_marts(con, agencies)
+        counts = mart_build.build_marts(con, agencies)
         yoy = query_df(con, "SELECT * FROM marts.yoy_by_region ORDER BY agency, year")
     for name, key in MART_KEYS.items():
         metadata = {"dagster/row_count": counts[name], "dagster/table_name": f"marts.{name}"}

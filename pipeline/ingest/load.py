@@ -21,21 +21,13 @@ from pipeline.contract import Contract, load_contract
 from pipeline.messages import render
 from pipeline.registry import Agency
 from pipeline.versions import PARSER, SLICE, source_hash
-from pipeline.staging.stage import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agencies
+from pipeline.staging.stage import SOURCE_COLUMNS, StagingResult, stage_agencies
+from pipeline.warehouse import tables
 
 FEEDBACK_DIR = "umpan-balik"
-RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", "_victim_key", *LINEAGE]
-SHEET_COLUMNS = [
-    "agency", "path", "sha256", "sheet", "sheet_index", "visible", "is_register", "reason", "header_row",
-    "header_rows", "columns", "unknown_headers", "personal_headers", "duplicate_headers", "data_rows",
-    "total_rows", "blank_rows", "parser_version", "run_id",
-]
-LEDGER_COLUMNS = [
-    "agency", "path", "sha256", "size_bytes", "modified_at", "first_seen", "last_seen", "status", "reason_code",
-    "message", "message_en", "error", "data_rows", "rows_staged", "rows_rejected", "rows_superseded",
-    "rows_warned", "superseded_by", "supersedes", "sheets_read", "sheets_skipped", "unknown_headers",
-    "personal_columns_dropped", "cells_masked", "parsed", "archived_as", "run_id",
-]
+RAW_COLUMNS = tables.CASE_ROWS.names
+SHEET_COLUMNS = tables.SHEETS.names
+LEDGER_COLUMNS = tables.INGEST_LOG.names
 
 
 def parser_version() -> str:
@@ -43,8 +35,7 @@ def parser_version() -> str:
     return source_hash(PARSER)
 
 
-LOAD_STATE_COLUMNS = ["agency", "load_key", "reusable", "valid_from", "valid_until", "loaded_run_id", "loaded_at",
-                      "checked_run_id", "checked_at"]
+LOAD_STATE_COLUMNS = tables.AGENCY_LOADS.names
 TRANSIENT_CODES = {"file_changing"}  # a file caught mid-copy: read it again next run
 
 

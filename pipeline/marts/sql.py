@@ -13,11 +13,7 @@ unnest(violence_forms), which cost several times more over millions of rows.
 
 from __future__ import annotations
 
-import duckdb
-import pandas as pd
-
-from pipeline.registry import Agency, population_series
-from pipeline.warehouse.db import FORM_FLAGS, insert_frame
+from pipeline.warehouse.db import FORM_FLAGS
 
 USAGE_WARNING = (
     "Reported cases are not prevalence: these counts are victims who reached a service unit and were "
@@ -30,10 +26,10 @@ VICTIMS = "(SELECT * FROM staging.case_victims WHERE is_victim)"
 FORM_SUMS = ", ".join(f'sum({column}::INT) AS "{code}"' for code, column in FORM_FLAGS.items())
 FORM_NAMES = ", ".join(f'"{code}"' for code in FORM_FLAGS)
 
-MARTS: dict[str, tuple[str, str]] = {
-    "victims_by_region_year": (
-        "Victims and cases per agency and report year, with rates per 100,000 people and per 100,000 children.",
-        f"""
+# name -> the SQL that builds it, in build order (a mart may read the marts before it). The
+# columns each gives, and what they mean, are declared in warehouse/tables.py.
+MARTS: dict[str, str] = {
+    "victims_by_region_year": f"""
         WITH v AS {VICTIMS},
         bounds AS (SELECT min(year) AS lo, max(year) AS hi FROM v),
         years AS (SELECT unnest(range(lo, hi + 1)) AS year FROM bounds WHERE lo IS NOT NULL),
@@ -65,11 +61,7 @@ MARTS: dict[str, tuple[str, str]] = {
         LEFT JOIN meta.population p USING (agency, year)
         ORDER BY g.agency, year
         """,
-    ),
-    "reporting_completeness": (
-        "Per agency and month: whether any row arrived, how many victims, and from which files. A month "
-        "without data is a missing export until shown otherwise, not a month without violence.",
-        """
+    "reporting_completeness": """
         WITH all_rows AS (SELECT agency, report_date, is_victim, _source_file FROM staging.case_victims),
         bounds AS (SELECT date_trunc('year', min(report_date)) AS lo, date_trunc('month', max(report_date)) AS hi
                    FROM all_rows),
@@ -92,12 +84,7 @@ MARTS: dict[str, tuple[str, str]] = {
         FROM grid g LEFT JOIN agg USING (agency, month)
         ORDER BY g.agency, g.month
         """,
-    ),
-    "yoy_by_region": (
-        "Year-on-year change in victims and cases per agency; change_pct is null when the previous year has "
-        "no data or zero. `incomplete` marks a year with fewer than 12 months of data (a month that sent "
-        "nothing, or a year still in progress, which `in_progress` flags); its change is not like for like.",
-        """
+    "yoy_by_region": """
         WITH months AS (
             SELECT agency, year, count(*) FILTER (WHERE has_data) AS months_reported, count(*) AS months_expected
             FROM marts.reporting_completeness GROUP BY agency, year
@@ -120,10 +107,7 @@ MARTS: dict[str, tuple[str, str]] = {
         WINDOW w AS (PARTITION BY agency ORDER BY year)
         ORDER BY agency, year
         """,
-    ),
-    "victims_by_form": (
-        "Victims per form of violence, agency and year; a victim with two forms counts under each, so shares add up to more than 100.",
-        f"""
+    "victims_by_form": f"""
         WITH v AS {VICTIMS},
         counted AS (SELECT agency, year, count(*) AS all_victims, {FORM_SUMS} FROM v GROUP BY agency, year)
         SELECT agency, year::INTEGER AS year, violence_form, victims::INTEGER AS victims,
@@ -131,15 +115,12 @@ MARTS: dict[str, tuple[str, str]] = {
         FROM counted UNPIVOT INCLUDE NULLS (victims FOR violence_form IN ({FORM_NAMES}))
         ORDER BY agency, year, violence_form
         """,
-    ),
 }
 
-def _breakdown(column: str, label: str, unnest: bool = False, name: str | None = None) -> tuple[str, str]:
+def _breakdown(column: str, unnest: bool = False, name: str | None = None) -> str:
     value = f"unnest({column})" if unnest else f"coalesce(CAST({column} AS VARCHAR), 'TIDAK_DIKETAHUI')"
     out = name or column
-    return (
-        f"Victims per agency, year and {label}" + (" (a victim can count under several)" if unnest else "") + ".",
-        f"""
+    return f"""
         WITH v AS {VICTIMS},
         totals AS (SELECT agency, year, count(*) AS all_victims FROM v GROUP BY agency, year)
         SELECT agency, year::INTEGER AS year, {out}, victims::INTEGER AS victims,
@@ -148,14 +129,11 @@ def _breakdown(column: str, label: str, unnest: bool = False, name: str | None =
               FROM (SELECT agency, year, {value} AS {out} FROM v) GROUP BY ALL)
         JOIN totals USING (agency, year)
         ORDER BY agency, year, {out}
-        """,
-    )
+        """
 
 
 MARTS.update({
-    "victims_by_age_sex": (
-        "Victims per agency, year, age group and sex (TIDAK_DIKETAHUI where not recorded).",
-        f"""
+    "victims_by_age_sex": f"""
         WITH v AS {VICTIMS}
         SELECT agency, year::INTEGER AS year, coalesce(victim_age_group, 'TIDAK_DIKETAHUI') AS victim_age_group,
                coalesce(victim_sex, 'TIDAK_DIKETAHUI') AS victim_sex,
@@ -163,16 +141,12 @@ MARTS.update({
                count(*)::INTEGER AS victims
         FROM v GROUP BY ALL ORDER BY ALL
         """,
-    ),
-    "victims_by_place": _breakdown("place", "place of the incident"),
-    "victims_by_relation": _breakdown("perp_relation", "perpetrator's relation to the victim"),
-    "victims_by_kdrt": _breakdown("is_kdrt", "domestic-violence context (KDRT)"),
-    "victims_by_service": _breakdown("services", "service given", unnest=True, name="service"),
-    "victims_by_case_status": _breakdown("case_status", "case status"),
-    "victims_by_kecamatan": (
-        "Victims per agency, year and kecamatan (codes joined to names; LUAR_WILAYAH for victims from "
-        "outside the region, TIDAK_DIKETAHUI where not recorded).",
-        f"""
+    "victims_by_place": _breakdown("place"),
+    "victims_by_relation": _breakdown("perp_relation"),
+    "victims_by_kdrt": _breakdown("is_kdrt"),
+    "victims_by_service": _breakdown("services", unnest=True, name="service"),
+    "victims_by_case_status": _breakdown("case_status"),
+    "victims_by_kecamatan": f"""
         WITH v AS {VICTIMS}
         SELECT v.agency, v.year::INTEGER AS year, coalesce(v.kecamatan_code, 'TIDAK_DIKETAHUI') AS kecamatan_code,
                coalesce(k.kecamatan_name, CASE WHEN v.kecamatan_code = 'LUAR_WILAYAH' THEN 'Luar Wilayah'
@@ -181,18 +155,10 @@ MARTS.update({
         FROM v LEFT JOIN meta.kecamatan k ON k.agency = v.agency AND k.kecamatan_code = v.kecamatan_code
         GROUP BY ALL ORDER BY ALL
         """,
-    ),
-    "victims_by_month": (
-        "Victims per agency, year and month of the report date (seasonality); months without data are 0 "
-        "here and has_data = false in reporting_completeness.",
-        """
+    "victims_by_month": """
         SELECT agency, year, month, victims FROM marts.reporting_completeness ORDER BY agency, year, month
         """,
-    ),
-    "child_perpetrators_by_region_year": (
-        "Records of children in conflict with the law as perpetrators (ABH, child_role = PELAKU) per agency "
-        "and year. They are not victims and are not counted in any victim mart.",
-        """
+    "child_perpetrators_by_region_year": """
         SELECT a.agency, y.year::INTEGER AS year,
                count(c.agency)::INTEGER AS child_perpetrator_records
         FROM meta.agencies a
@@ -200,55 +166,4 @@ MARTS.update({
         LEFT JOIN staging.case_victims c ON c.agency = a.agency AND c.year = y.year AND NOT c.is_victim
         GROUP BY ALL ORDER BY ALL
         """,
-    ),
 })
-
-
-def registry_frames(agencies: tuple[Agency, ...], years: list[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """meta.agencies, meta.population (with interpolation flags) and meta.kecamatan from the registry."""
-    agency_rows = [
-        {"agency": a.code, "name": a.name, "region_name": a.region_name, "kabkota_code": a.kemendagri_code,
-         "bps_code": a.bps_code, "timezone": a.timezone, "expected_interval_days": a.expected_interval_days}
-        for a in agencies
-    ]
-    pop_rows = []
-    for a in agencies:
-        people = population_series(a.population, years)
-        children = population_series(a.children, years)
-        for year in years:
-            pop_rows.append({"agency": a.code, "year": year, "population": people[year][0],
-                             "population_estimated": people[year][1], "children": children[year][0],
-                             "children_estimated": children[year][1]})
-    kecamatan = pd.DataFrame(
-        [{"agency": a.code, "kecamatan_code": code, "kecamatan_name": names[0]}
-         for a in agencies for code, names in a.kecamatan.items()],
-        columns=["agency", "kecamatan_code", "kecamatan_name"])
-    return pd.DataFrame(agency_rows), pd.DataFrame(pop_rows, columns=[
-        "agency", "year", "population", "population_estimated", "children", "children_estimated"]), kecamatan
-
-
-def build_marts(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...]) -> dict[str, int]:
-    """Rebuild meta.agencies, meta.population and every mart in one transaction."""
-    lo_hi = con.execute("SELECT min(year), max(year) FROM staging.case_victims").fetchall()[0]
-    years = list(range(lo_hi[0], lo_hi[1] + 1)) if lo_hi[0] is not None else []
-    agency_df, pop_df, kecamatan_df = registry_frames(agencies, years)
-    counts: dict[str, int] = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("CREATE OR REPLACE TABLE meta.agencies (agency VARCHAR, name VARCHAR, region_name VARCHAR, "
-                    "kabkota_code VARCHAR, bps_code VARCHAR, timezone VARCHAR, expected_interval_days INTEGER)")
-        insert_frame(con, "meta.agencies", agency_df)
-        con.execute("CREATE OR REPLACE TABLE meta.population (agency VARCHAR, year INTEGER, population BIGINT, "
-                    "population_estimated BOOLEAN, children BIGINT, children_estimated BOOLEAN)")
-        insert_frame(con, "meta.population", pop_df)
-        con.execute("CREATE OR REPLACE TABLE meta.kecamatan (agency VARCHAR, kecamatan_code VARCHAR, kecamatan_name VARCHAR)")
-        insert_frame(con, "meta.kecamatan", kecamatan_df)
-        for name, (description, sql) in MARTS.items():
-            con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS {sql}")
-            con.execute(f"COMMENT ON TABLE marts.{name} IS '{(description + ' ' + USAGE_WARNING).replace(chr(39), chr(39) * 2)}'")
-            counts[name] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return counts

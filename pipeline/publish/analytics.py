@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.warehouse.db import COUNTING_COLUMNS
+from pipeline.warehouse.db import COUNTING_COLUMNS, sql_literal
 
 STORAGE_VERSION = "v1.4.0"
 # the counting-rule flags come along, so researchers sum them instead of re-deriving the rules
@@ -49,7 +49,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
             comment = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
                                   "AND schema_name || '.' || table_name = ?", [table]).fetchall()
             if comment and comment[0][0]:
-                con.execute(f"COMMENT ON TABLE analytics.{table} IS '{comment[0][0].replace(chr(39), chr(39) * 2)}'")
+                con.execute(f"COMMENT ON TABLE analytics.{table} IS {sql_literal(comment[0][0])}")
         counts = {t: con.execute(f"SELECT count(*) FROM analytics.{t}").fetchall()[0][0]
                   for t in [*tables, "staging.case_victims"]}
     finally:

@@ -13,6 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.contract import form_flag_columns
+from pipeline.warehouse import tables
 from pipeline.staging.values import AGE_GROUPS, CHILD_GROUPS
 
 SEXES = ["L", "P"]
@@ -83,33 +84,41 @@ def row_rules(load_date: dt.date) -> list[pa.Check]:
     ]
 
 
-def _opt(values: list[str]) -> pa.Column:
-    return pa.Column(str, pa.Check.isin(values), nullable=True)
-
-
-CANDIDATE_COLUMNS = {
-    "agency": pa.Column(str),
-    "case_id": pa.Column(str, nullable=True),
-    "victim_seq": pa.Column("Int64", nullable=True),
-    "report_date": pa.Column("datetime64[us]", nullable=True),
-    "incident_date": pa.Column("datetime64[us]", nullable=True),
-    "victim_sex": _opt(SEXES),
-    "victim_age": pa.Column("Int64", nullable=True),
-    "victim_age_group": _opt(GROUPS),
-    "violence_forms": pa.Column(object),
-    "is_kdrt": pa.Column(bool),
-    "child_role": _opt(CHILD_ROLES),
-    "place": _opt(PLACES),
-    "perp_relation": _opt(RELATIONS),
-    "kecamatan_code": pa.Column(str, nullable=True),
-    "services": pa.Column(object),
-    "case_status": _opt(STATUSES),
+# Vocabulary and range checks by column, shared by the candidate and the staged schema.
+COLUMN_CHECKS = {
+    "victim_sex": pa.Check.isin(SEXES),
+    "victim_age_group": pa.Check.isin(GROUPS),
+    "child_role": pa.Check.isin(CHILD_ROLES),
+    "place": pa.Check.isin(PLACES),
+    "perp_relation": pa.Check.isin(RELATIONS),
+    "case_status": pa.Check.isin(STATUSES),
 }
+# Columns of staging.case_victims made after the rules (not in the candidate rows), and columns
+# the contract does not cover (keyed hashes, lineage: checked by the warehouse's own DDL).
+DERIVED = {"year", "is_child", *(c.name for c in tables.COUNTING)}
+NOT_VALIDATED = {"case_key", "victim_key", *(c.name for c in tables.LINEAGE)}
+
+
+def pandera_dtype(column: tables.Column) -> object:
+    """The in-memory dtype staging gives a declared column."""
+    return {"VARCHAR": str, "INTEGER": "Int64", "BIGINT": "Int64", "DATE": "datetime64[us]",
+            "VARCHAR[]": object, "BOOLEAN": "boolean" if column.nullable else bool}[column.type]
+
+
+def _pa_column(column: tables.Column, nullable: bool, extra: list[pa.Check] | None = None) -> pa.Column:
+    checks = [c for c in (COLUMN_CHECKS.get(column.name), *(extra or [])) if c is not None]
+    return pa.Column(pandera_dtype(column), checks, nullable=nullable)
+
+
+def candidate_columns() -> dict[str, pa.Column]:
+    """Parsed rows before the rules: the contract's columns, any of them may be missing."""
+    return {c.name: _pa_column(c, nullable=c.name != "agency") for c in tables.CASE_VICTIMS.columns
+            if c.name not in DERIVED | NOT_VALIDATED}
 
 
 def candidate_schema(load_date: dt.date) -> pa.DataFrameSchema:
     """Parsed rows before the rules: canonical columns plus what the rules need."""
-    return pa.DataFrameSchema(CANDIDATE_COLUMNS, checks=row_rules(load_date), strict=False, name="case_rows")
+    return pa.DataFrameSchema(candidate_columns(), checks=row_rules(load_date), strict=False, name="case_rows")
 
 
 def staged_schema(agencies: list[str], counting_columns: bool = True) -> pa.DataFrameSchema:
@@ -123,12 +132,6 @@ def staged_schema(agencies: list[str], counting_columns: bool = True) -> pa.Data
     services_ok = pa.Check(lambda s: s.map(lambda v: set(v) <= set(SERVICES)), name="services_in_vocabulary")
     victim = lambda d: d["child_role"].ne("PELAKU").fillna(True)  # noqa: E731
     flags = form_flag_columns()
-    counting = {
-        # the counting rules as columns (staging.add_counting_flags)
-        "is_victim": pa.Column(bool),
-        "counts_case": pa.Column(bool),
-        **{column: pa.Column(bool) for column in flags.values()},
-    }
     counting_checks = [
         _row_check(lambda d: d["is_victim"] == victim(d), "is_victim_follows_child_role"),
         _row_check(lambda d: ~d["counts_case"] | d["is_victim"], "counts_case_only_on_victims"),
@@ -138,28 +141,19 @@ def staged_schema(agencies: list[str], counting_columns: bool = True) -> pa.Data
                                         for code, column in flags.items()], axis=1).all(axis=1),
                    "form_flags_follow_violence_forms"),
     ]
+    extra = {
+        "agency": [pa.Check.isin(agencies)],
+        "victim_seq": [pa.Check.ge(1)],
+        "report_date": [pa.Check.ge(pd.Timestamp(EARLIEST_REPORT))],
+        "victim_age": [pa.Check.in_range(0, 120)],
+        "violence_forms": [forms_ok, forms_once],
+        "services": [services_ok],
+    }
+    counting = {c.name for c in tables.COUNTING}
+    columns = {c.name: _pa_column(c, c.nullable, extra.get(c.name)) for c in tables.CASE_VICTIMS.columns
+               if c.name not in NOT_VALIDATED and (counting_columns or c.name not in counting)}
     return pa.DataFrameSchema(
-        {
-            "agency": pa.Column(str, pa.Check.isin(agencies)),
-            "case_id": pa.Column(str),
-            "victim_seq": pa.Column("Int64", pa.Check.ge(1)),
-            "report_date": pa.Column("datetime64[us]", pa.Check.ge(pd.Timestamp(EARLIEST_REPORT))),
-            "incident_date": pa.Column("datetime64[us]", nullable=True),
-            "year": pa.Column("Int64"),
-            "victim_sex": _opt(SEXES),
-            "victim_age": pa.Column("Int64", pa.Check.in_range(0, 120), nullable=True),
-            "victim_age_group": _opt(GROUPS),
-            "is_child": pa.Column("boolean", nullable=True),
-            "violence_forms": pa.Column(object, [forms_ok, forms_once]),
-            "is_kdrt": pa.Column(bool),
-            "child_role": _opt(CHILD_ROLES),
-            "place": _opt(PLACES),
-            "perp_relation": _opt(RELATIONS),
-            "kecamatan_code": pa.Column(str, nullable=True),
-            "services": pa.Column(object, services_ok),
-            "case_status": _opt(STATUSES),
-            **(counting if counting_columns else {}),
-        },
+        columns,
         checks=[
             _row_check(lambda d: ~d.duplicated(["agency", "case_id", "victim_seq"]), "key_unique_in_agency"),
             _row_check(lambda d: ~victim(d) | d["victim_sex"].notna(), "victim_has_sex"),

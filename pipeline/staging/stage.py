@@ -20,25 +20,15 @@ from pipeline.messages import catalogue, render
 from pipeline.privacy import keyed_hash
 from pipeline.registry import Agency
 from pipeline.staging.rules import candidate_schema, victim_mask
+from pipeline.warehouse import tables
 
-SOURCE_COLUMNS = (
-    "case_id", "victim_seq", "report_date", "incident_date", "victim_sex", "victim_age",
-    "victim_age_group", "violence_forms", "is_kdrt", "child_role", "place", "perp_relation",
-    "kecamatan", "services", "case_status",
-)
-LINEAGE = ["_source_file", "_source_sha256", "_source_sheet", "_source_row", "_load_id", "_ingested_at"]
-STAGED_COLUMNS = [
-    "agency", "case_id", "victim_seq", "report_date", "incident_date", "year", "victim_sex",
-    "victim_age", "victim_age_group", "is_child", "violence_forms", "is_kdrt", "child_role",
-    "place", "perp_relation", "kecamatan_code", "services", "case_status", "case_key", "victim_key",
-    "is_victim", "counts_case", *form_flag_columns().values(), *LINEAGE,
-]
+SOURCE_COLUMNS = tuple(c.name for c in tables.SOURCE)
+LINEAGE = [c.name for c in tables.LINEAGE]
+STAGED_COLUMNS = tables.CASE_VICTIMS.names
 TEXT_COLUMNS = ["agency", "case_id", "victim_sex", "victim_age_group", "child_role", "place", "perp_relation",
                 "kecamatan_code", "case_status"]
-WARNING_COLUMNS = ["agency", "_source_file", "_source_sheet", "_source_row", "column", "header",
-                   "value", "code", "message", "message_en", "_load_id"]
-REJECT_COLUMNS = ["agency", "_source_file", "_source_sheet", "_source_row", "case_id", "rules",
-                  "reasons", "reasons_en", "details", "values", "_source_sha256", "_load_id", "_ingested_at"]
+WARNING_COLUMNS = tables.CELL_WARNINGS.names
+REJECT_COLUMNS = tables.REJECTED_ROWS.names
 
 
 @dataclass
@@ -329,6 +319,6 @@ def _finish_staging(candidate: pd.DataFrame, warnings: list[dict], issues: pd.Da
         staged=staged,
         rejected=build_rejects(candidate, issues, headers),
         warnings=warnings_df,
-        superseded=superseded[["agency", "case_id", "victim_seq", *LINEAGE, "superseded_by"]].reset_index(drop=True),
+        superseded=superseded[tables.SUPERSEDED_ROWS.names].reset_index(drop=True),
         valid_until=(future.min() - pd.Timedelta(days=1)).date() if len(future) else None,
     )

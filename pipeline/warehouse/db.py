@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.contract import form_flag_columns
+from pipeline.warehouse import tables
 
 LOCK_TIMEOUT_S = float(os.environ.get("PPA_LOCK_TIMEOUT_S", "600"))
 # DuckDB's own memory for the writer (it spills sorts and joins to <warehouse>.tmp beyond it);
@@ -26,11 +27,11 @@ LOCK_TIMEOUT_S = float(os.environ.get("PPA_LOCK_TIMEOUT_S", "600"))
 MEMORY_LIMIT = os.environ.get("PPA_DUCKDB_MEMORY_LIMIT", "256MB")
 
 # The counting rules of the data contract (section 2) as columns of staging.case_victims, computed
-# by pipeline/staging.py so that the marts and researchers sum flags instead of re-deriving them:
+# by staging/stage.py so that the marts and researchers sum flags instead of re-deriving them:
 # is_victim (child_role is not PELAKU), counts_case (one victim row per agency, year and case) and
 # one flag per form of violence (form_fisik, …, true when violence_forms holds it).
 FORM_FLAGS = form_flag_columns()
-COUNTING_COLUMNS = ("is_victim", "counts_case", *FORM_FLAGS.values())
+COUNTING_COLUMNS = tuple(c.name for c in tables.COUNTING)
 # The same rules in SQL over stored rows, for a warehouse made before the columns existed (and tests).
 COUNTING_SQL = {
     "is_victim": "child_role IS DISTINCT FROM 'PELAKU'",
@@ -40,89 +41,13 @@ COUNTING_SQL = {
     **{column: f"list_contains(violence_forms, '{code}')" for code, column in FORM_FLAGS.items()},
 }
 
-CASE_VICTIMS_DDL = f"""
-CREATE TABLE IF NOT EXISTS staging.case_victims (
-    agency VARCHAR NOT NULL, case_id VARCHAR NOT NULL, victim_seq INTEGER NOT NULL,
-    report_date DATE NOT NULL, incident_date DATE, year INTEGER NOT NULL,
-    victim_sex VARCHAR, victim_age INTEGER, victim_age_group VARCHAR, is_child BOOLEAN,
-    violence_forms VARCHAR[] NOT NULL, is_kdrt BOOLEAN NOT NULL, child_role VARCHAR,
-    place VARCHAR, perp_relation VARCHAR, kecamatan_code VARCHAR, services VARCHAR[] NOT NULL,
-    case_status VARCHAR, case_key VARCHAR, victim_key VARCHAR,
-    {", ".join(f"{c} BOOLEAN NOT NULL" for c in COUNTING_COLUMNS)},
-    _source_file VARCHAR NOT NULL, _source_sha256 VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
-    _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
-);
-"""
-
-DDL = """
-CREATE SCHEMA IF NOT EXISTS raw;
-CREATE SCHEMA IF NOT EXISTS staging;
-CREATE SCHEMA IF NOT EXISTS marts;
-CREATE SCHEMA IF NOT EXISTS meta;
-
-CREATE TABLE IF NOT EXISTS raw.case_rows (
-    agency VARCHAR NOT NULL,
-    case_id VARCHAR, victim_seq VARCHAR, report_date VARCHAR, incident_date VARCHAR,
-    victim_sex VARCHAR, victim_age VARCHAR, victim_age_group VARCHAR, violence_forms VARCHAR,
-    is_kdrt VARCHAR, child_role VARCHAR, place VARCHAR, perp_relation VARCHAR, kecamatan VARCHAR,
-    services VARCHAR, case_status VARCHAR,
-    _pii_masked VARCHAR, _victim_key VARCHAR,
-    _source_file VARCHAR NOT NULL, _source_sha256 VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
-    _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
-);
-
-""" + CASE_VICTIMS_DDL + """
-CREATE TABLE IF NOT EXISTS staging.rejected_rows (
-    agency VARCHAR NOT NULL, _source_file VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
-    _source_row INTEGER NOT NULL, case_id VARCHAR, rules VARCHAR[] NOT NULL,
-    reasons VARCHAR NOT NULL, reasons_en VARCHAR NOT NULL, details JSON, "values" JSON,
-    _source_sha256 VARCHAR NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS staging.cell_warnings (
-    agency VARCHAR NOT NULL, _source_file VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
-    _source_row INTEGER NOT NULL, "column" VARCHAR NOT NULL, header VARCHAR, value VARCHAR,
-    code VARCHAR NOT NULL, message VARCHAR NOT NULL, message_en VARCHAR NOT NULL, _load_id VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS staging.superseded_rows (
-    agency VARCHAR NOT NULL, case_id VARCHAR NOT NULL, victim_seq INTEGER NOT NULL,
-    _source_file VARCHAR NOT NULL, _source_sha256 VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
-    _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL,
-    superseded_by VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS meta.sheets (
-    agency VARCHAR NOT NULL, path VARCHAR NOT NULL, sha256 VARCHAR, sheet VARCHAR NOT NULL,
-    sheet_index INTEGER, visible BOOLEAN, is_register BOOLEAN NOT NULL, reason VARCHAR,
-    header_row INTEGER, header_rows INTEGER, columns JSON, unknown_headers VARCHAR[],
-    personal_headers VARCHAR[], duplicate_headers VARCHAR[], data_rows INTEGER,
-    total_rows INTEGER, blank_rows INTEGER, parser_version VARCHAR, run_id VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS meta.ingest_log (
-    agency VARCHAR NOT NULL, path VARCHAR NOT NULL, sha256 VARCHAR, size_bytes BIGINT,
-    modified_at TIMESTAMP, first_seen TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL,
-    status VARCHAR NOT NULL, reason_code VARCHAR, message VARCHAR, message_en VARCHAR,
-    error VARCHAR, data_rows INTEGER, rows_staged INTEGER, rows_rejected INTEGER,
-    rows_superseded INTEGER, rows_warned INTEGER, superseded_by VARCHAR[], supersedes VARCHAR[],
-    sheets_read VARCHAR[], sheets_skipped VARCHAR[], unknown_headers VARCHAR[],
-    personal_columns_dropped VARCHAR[], cells_masked INTEGER, parsed BOOLEAN, archived_as VARCHAR,
-    run_id VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS meta.agency_loads (
-    agency VARCHAR NOT NULL, load_key VARCHAR NOT NULL, reusable BOOLEAN NOT NULL,
-    valid_from DATE NOT NULL, valid_until DATE, loaded_run_id VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL,
-    checked_run_id VARCHAR NOT NULL, checked_at TIMESTAMP NOT NULL
-);
-"""
+CASE_VICTIMS_DDL = tables.CASE_VICTIMS.ddl() + ";"
+# The schemas and every table stored row by row (the marts are built with CREATE TABLE AS).
+DDL = "".join(f"CREATE SCHEMA IF NOT EXISTS {s};\n" for s in ("raw", "staging", "marts", "meta")) + "".join(
+    t.ddl() + ";\n" for t in tables.AGENCY_SLICE)
 
 # The tables that hold one agency's slice, rewritten together in one transaction.
-AGENCY_TABLES = (
-    "raw.case_rows", "staging.case_victims", "staging.rejected_rows", "staging.cell_warnings",
-    "staging.superseded_rows", "meta.sheets", "meta.ingest_log", "meta.agency_loads",
-)
+AGENCY_TABLES = tuple(t.name for t in tables.AGENCY_SLICE)
 
 
 class WarehouseLockTimeout(RuntimeError):
@@ -242,6 +167,11 @@ def mark_slices_seen(con: duckdb.DuckDBPyConnection, agencies: list[str], run_id
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal, for the few statements DuckDB takes no parameter in (COMMENT ON)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def query_df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:

@@ -1,0 +1,425 @@
+"""Every warehouse table, declared once: its columns, their types and what they mean.
+
+The DDL (warehouse/db.py), the column lists the layers build their frames with, the
+pandera columns of staging.case_victims (staging/rules.py) and the data dictionary
+(publish/docs.py) are all derived from these declarations. The marts are declared too:
+their SQL (marts/sql.py) must give exactly the declared columns and types, which the
+build checks. Adding a column to a table is one Column here plus the code that fills it.
+
+Columns used by several tables are declared once below and shared. Over 400 lines on
+purpose: it is a catalogue, one entry per table, read top to bottom in layer order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from pipeline.contract import form_flag_columns
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    description: str
+    nullable: bool = True
+
+    def required(self) -> Column:
+        return replace(self, nullable=False)
+
+    def typed(self, type_: str) -> Column:
+        return replace(self, type=type_)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # schema.table
+    description: str
+    columns: tuple[Column, ...]
+    stored: bool = True  # False: built with CREATE TABLE AS (the marts); the build checks its columns
+
+    @property
+    def schema(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def ddl(self, replace_table: bool = False) -> str:
+        cols = ", ".join(f'"{c.name}" {c.type}{"" if c.nullable else " NOT NULL"}' for c in self.columns)
+        head = "CREATE OR REPLACE TABLE" if replace_table else "CREATE TABLE IF NOT EXISTS"
+        return f"{head} {self.name} ({cols})"
+
+
+def _c(name: str, type_: str, description: str, nullable: bool = True) -> Column:
+    return Column(name, type_, description, nullable)
+
+
+TEXT, INT, BIG, DATE, TS, BOOL, LIST, JSON, DBL = (
+    "VARCHAR", "INTEGER", "BIGINT", "DATE", "TIMESTAMP", "BOOLEAN", "VARCHAR[]", "JSON", "DOUBLE")
+
+# ---------------------------------------------------------------- shared columns
+
+AGENCY = _c("agency", TEXT, "Agency code (folder under data/raw/): kukar, kutim, ppu, bontang, batam.", False)
+YEAR = _c("year", INT, "Year of the report date (SIMFONI counts by report date).")
+MONTH = _c("month", INT, "Month (1-12) of the report date.")
+CASE_ID = _c("case_id", TEXT, "The agency's register number of the case.")
+LINEAGE = (
+    _c("_source_file", TEXT, "Lineage: the file, relative to the raw folder.", False),
+    _c("_source_sha256", TEXT, "Lineage: SHA-256 of the file's bytes (its archive name).", False),
+    _c("_source_sheet", TEXT, "Lineage: the sheet.", False),
+    _c("_source_row", INT, "Lineage: the row number that Excel shows.", False),
+    _c("_load_id", TEXT, "Lineage: the Dagster run id that loaded the row.", False),
+    _c("_ingested_at", TS, "Lineage: when the row was first read (UTC).", False),
+)
+_SOURCE_FILE, _SHA, _SHEET, _ROW, _LOAD_ID, _INGESTED_AT = LINEAGE
+ROW_REF = (_SOURCE_FILE, _SHEET, _ROW)  # where a row sits: file, sheet, row
+MESSAGE = _c("message", TEXT, "Message in Bahasa Indonesia.")
+MESSAGE_EN = _c("message_en", TEXT, "Message in English.")
+RUN_ID = _c("run_id", TEXT, "The Dagster run that wrote this row (in the ledger: the last run that saw the file).", False)
+PATH = _c("path", TEXT, "File path relative to the raw folder.", False)
+SHA256 = _c("sha256", TEXT, "SHA-256 of the file's bytes.")
+UNKNOWN_HEADERS = _c("unknown_headers", LIST, "Headers that matched no column (names only, never values).")
+DATA_ROWS = _c("data_rows", INT, "Data rows read (blank, title and total rows are not data).")
+POPULATION = _c("population", BIG, "Population (BPS mid-year estimate or census); interpolated or carried where BPS "
+                                    "has no figure.")
+POPULATION_ESTIMATED = _c("population_estimated", BOOL, "True when the population of that year is interpolated or "
+                                                        "carried from the nearest year.")
+KABKOTA_CODE = _c("kabkota_code", TEXT, "Kemendagri kabupaten/kota code (e.g. 64.08).")
+REGION_NAME = _c("region_name", TEXT, "Kabupaten/kota name.")
+KECAMATAN_CODE = _c("kecamatan_code", TEXT, "Kemendagri kecamatan code (e.g. 64.08.04), or LUAR_WILAYAH for a victim "
+                                            "from outside the region.")
+KECAMATAN_NAME = _c("kecamatan_name", TEXT, "Official kecamatan name from the registry.")
+VICTIMS = _c("victims", INT, "Victims: one per victim per case; children recorded as perpetrators are not victims.")
+CASES = _c("cases", INT, "Distinct case ids among the victims (a case whose only record is a child perpetrator is "
+                         "not counted).")
+SHARE_PCT = _c("share_pct", DBL, "Victims in this category / all victims of the agency-year × 100 (multi-valued "
+                                 "categories add up to more than 100).")
+HAS_DATA = _c("has_data", BOOL, "True when any row of that agency and period arrived.")
+
+# The canonical columns of the contract (section 3), as staged.
+VICTIM_SEQ = _c("victim_seq", INT, "Victim number within the case (1, 2, …); given by the file or by row order "
+                                   "within the file.")
+REPORT_DATE = _c("report_date", DATE, "Date the case was reported (tanggal pengaduan).")
+INCIDENT_DATE = _c("incident_date", DATE, "Date of the incident (tanggal kejadian), not after the report date.")
+VICTIM_SEX = _c("victim_sex", TEXT, "L (laki-laki) or P (perempuan).")
+VICTIM_AGE = _c("victim_age", INT, "Age in whole years, 0-120 (under one year is 0).")
+VICTIM_AGE_GROUP = _c("victim_age_group", TEXT, "0-5, 6-12, 13-17, 18-24, 25-44, 45-59, 60+ (from the age, or as "
+                                                "the file gave it).")
+IS_CHILD = _c("is_child", BOOL, "True when the victim is under 18 (UU 35/2014); null when neither age nor age group "
+                                "is known.")
+VIOLENCE_FORMS = _c("violence_forms", LIST, "Forms of violence: FISIK, PSIKIS, SEKSUAL, EKSPLOITASI, TRAFFICKING, "
+                                            "PENELANTARAN, LAINNYA (one or more).")
+IS_KDRT = _c("is_kdrt", BOOL, "Domestic-violence context (KDRT): a flag, not a form.")
+CHILD_ROLE = _c("child_role", TEXT, "For children: KORBAN (victim), PELAKU (child in conflict with the law, not "
+                                    "counted as a victim) or SAKSI (witness).")
+PLACE = _c("place", TEXT, "Place of the incident: RUMAH_TANGGA, TEMPAT_KERJA, SEKOLAH, FASILITAS_UMUM, "
+                          "LEMBAGA_PENDIDIKAN_KILAT, LAINNYA (TIDAK_DIKETAHUI in marts where not recorded).")
+PERP_RELATION = _c("perp_relation", TEXT, "Perpetrator's relation to the victim: ORANG_TUA, KELUARGA_SAUDARA, "
+                                          "SUAMI_ISTRI, PACAR_TEMAN, TETANGGA, GURU, MAJIKAN, REKAN_KERJA, LAINNYA.")
+SERVICES = _c("services", LIST, "Services given: PENGADUAN, KESEHATAN, BANTUAN_HUKUM, PENEGAKAN_HUKUM, "
+                                "REHABILITASI_SOSIAL, REINTEGRASI_SOSIAL, PEMULANGAN, PENDAMPINGAN_TOKOH_AGAMA.")
+CASE_STATUS = _c("case_status", TEXT, "PROSES, SELESAI or DIRUJUK.")
+
+# The contract's columns as the file wrote them (raw text), in the order a register lists them.
+SOURCE = (CASE_ID, VICTIM_SEQ, REPORT_DATE, INCIDENT_DATE, VICTIM_SEX, VICTIM_AGE, VICTIM_AGE_GROUP, VIOLENCE_FORMS,
+          IS_KDRT, CHILD_ROLE, PLACE, PERP_RELATION, _c("kecamatan", TEXT, "Kecamatan, by name."),
+          SERVICES, CASE_STATUS)
+
+
+def _as_written(column: Column) -> Column:
+    return Column(column.name, TEXT, f"{column.description} As the file wrote it, as text.")
+
+
+# What each form means, for the dictionary (the forms themselves come from contract.yaml).
+FORM_MEANINGS = {"FISIK": "physical violence", "PSIKIS": "psychological violence", "SEKSUAL": "sexual violence",
+                 "EKSPLOITASI": "exploitation", "TRAFFICKING": "trafficking in persons, TPPO",
+                 "PENELANTARAN": "neglect", "LAINNYA": "another form"}
+
+
+def _form_flags() -> tuple[Column, ...]:
+    labels = FORM_MEANINGS
+    first = ("sum({column}::INT) over victims is the victims of that form; forms are never added up to give "
+             "victims.")
+    return tuple(Column(column, BOOL, f"True when violence_forms holds {code} ({labels.get(code, code.lower())})."
+                        + (" " + first.format(column=column) if i == 0 else ""), False)
+                 for i, (code, column) in enumerate(form_flag_columns().items()))
+
+
+COUNTING = (
+    _c("is_victim", BOOL, "Counting rule (data contract, section 2): true unless child_role is PELAKU (a child "
+                          "recorded as perpetrator is not a victim). Every victim mart counts the rows WHERE "
+                          "is_victim.", False),
+    _c("counts_case", BOOL, "Counting rule: true on exactly one victim row per agency, report year and case (the "
+                            "lowest victim_seq), false on every other row, so sum(counts_case::INT) over the victims "
+                            "of whole agency-years (an agency-year, a province, a year, all years) is the number of "
+                            "distinct cases per agency and year, the `cases` of victims_by_region_year. A case with "
+                            "victims reported in two years counts once in each. Not for groups that split a case's "
+                            "victims (by sex, age or form): there count distinct case_key.", False),
+    *_form_flags(),
+)
+
+# ---------------------------------------------------------------- raw
+
+CASE_ROWS = Table(
+    "raw.case_rows",
+    "Register rows as the agency wrote them, as text: only the columns of the contract, plus lineage. "
+    "Personal-data columns never enter; personal data typed into a kept column is masked.",
+    (AGENCY, *(_as_written(c) for c in SOURCE),
+     _c("_pii_masked", TEXT, "Kinds of personal data masked in this row's kept cells (nik, phone, email), one per "
+                             "masked value."),
+     _c("_victim_key", TEXT, "Keyed hash of the victim's NIK read from the dropped NIK column (the NIK itself is "
+                             "never stored)."),
+     *LINEAGE))
+
+# ---------------------------------------------------------------- staging
+
+CASE_VICTIMS = Table(
+    "staging.case_victims",
+    "Typed, canonical, validated rows: one row per victim per case. The rows every mart counts.",
+    (AGENCY, CASE_ID.required(), VICTIM_SEQ.required(), REPORT_DATE.required(), INCIDENT_DATE, YEAR.required(),
+     VICTIM_SEX, VICTIM_AGE, VICTIM_AGE_GROUP, IS_CHILD, VIOLENCE_FORMS.required(), IS_KDRT.required(), CHILD_ROLE,
+     PLACE, PERP_RELATION, KECAMATAN_CODE, SERVICES.required(), CASE_STATUS,
+     _c("case_key", TEXT, "Keyed hash (HMAC-SHA256) of agency and case id: links a case's victims without revealing "
+                          "its register number."),
+     _c("victim_key", TEXT, "Keyed hash (HMAC-SHA256 with the pipeline's secret) of the victim's NIK when the file "
+                            "had one: links the same victim across files and cases without the NIK. Warehouse only, "
+                            "never in the analytics copy."),
+     *COUNTING, *LINEAGE))
+
+REJECTED_ROWS = Table(
+    "staging.rejected_rows",
+    "Rows that broke a row rule of the contract, with every reason in Bahasa Indonesia and English.",
+    (AGENCY, *ROW_REF, CASE_ID,
+     _c("rules", LIST, "Rule ids the row broke (see pipeline/schemas/messages.yaml).", False),
+     _c("reasons", TEXT, "Every reason, in Bahasa Indonesia: the column as the agency wrote it, the value, the rule.",
+        False),
+     _c("reasons_en", TEXT, "The same reasons in English.", False),
+     _c("details", JSON, "JSON list: rule, column, header, value, message with a hint of a valid value."),
+     _c("values", JSON, "JSON object: the row's values as written (personal data masked)."),
+     _SHA, _LOAD_ID, _INGESTED_AT))
+
+CELL_WARNINGS = Table(
+    "staging.cell_warnings",
+    "Cells whose label was not recognised in an optional column: set to empty, the row still loads.",
+    (AGENCY, *ROW_REF,
+     _c("column", TEXT, "Canonical column of the cell.", False),
+     _c("header", TEXT, "The column's header as the agency wrote it."),
+     _c("value", TEXT, "The cell's value as written (personal data masked)."),
+     _c("code", TEXT, "Message code (pipeline/schemas/messages.yaml).", False),
+     MESSAGE.required(), MESSAGE_EN.required(), _LOAD_ID))
+
+SUPERSEDED_ROWS = Table(
+    "staging.superseded_rows",
+    "Rows replaced by the same case and victim in a more recently modified file.",
+    (AGENCY, CASE_ID.required(), VICTIM_SEQ.required(), _SOURCE_FILE, _SHA, _SHEET, _ROW, _LOAD_ID, _INGESTED_AT,
+     _c("superseded_by", TEXT, "The file whose row replaced this one.", False)))
+
+# ---------------------------------------------------------------- meta: the ledger and the agency slices
+
+SHEETS = Table(
+    "meta.sheets",
+    "Every sheet of every file read: register or skipped, header row, how each column mapped.",
+    (AGENCY, PATH, SHA256,
+     _c("sheet", TEXT, "Sheet name.", False),
+     _c("sheet_index", INT, "Position of the sheet in the workbook (0 first)."),
+     _c("visible", BOOL, "False for hidden sheets."),
+     _c("is_register", BOOL, "True when the sheet's header names a case id, a report date and the victim's sex or "
+                             "age.", False),
+     _c("reason", TEXT, "Why a sheet was skipped (message code)."),
+     _c("header_row", INT, "Excel row number of the (lower) header row."),
+     _c("header_rows", INT, "1 or 2 (a two-row merged header)."),
+     _c("columns", JSON, "JSON: canonical column → header as the agency wrote it."),
+     UNKNOWN_HEADERS,
+     _c("personal_headers", LIST, "Personal-data columns dropped (names only)."),
+     _c("duplicate_headers", LIST, "Headers naming a column already taken (only the first is read)."),
+     DATA_ROWS,
+     _c("total_rows", INT, "JUMLAH/TOTAL rows skipped."),
+     _c("blank_rows", INT, "Blank rows skipped."),
+     _c("parser_version", TEXT, "Hash of the mapping and reading code that read the sheet; a change makes files be "
+                                "read again."),
+     RUN_ID))
+
+INGEST_LOG = Table(
+    "meta.ingest_log",
+    "The ledger: every file ever seen in an agency folder and what became of it.",
+    (AGENCY, PATH, SHA256,
+     _c("size_bytes", BIG, "File size in bytes."),
+     _c("modified_at", TS, "File modification time (UTC, to the second)."),
+     _c("first_seen", TS, "When the pipeline first saw this path (UTC).", False),
+     _c("last_seen", TS, "When the pipeline last saw this path (UTC).", False),
+     _c("status", TEXT, "loaded (≥1 row staged), superseded (every row replaced by a newer file), rejected "
+                        "(unreadable, not a register, or no row staged), ignored (lock or hidden file), removed (no "
+                        "longer in the folder).", False),
+     _c("reason_code", TEXT, "Why the file has its status (message code)."),
+     MESSAGE, MESSAGE_EN,
+     _c("error", TEXT, "Technical detail for files that could not be read (never a cell value)."),
+     DATA_ROWS,
+     _c("rows_staged", INT, "Rows loaded into staging."),
+     _c("rows_rejected", INT, "Rows rejected by a row rule."),
+     _c("rows_superseded", INT, "Rows replaced by a newer file."),
+     _c("rows_warned", INT, "Rows with at least one cell warning."),
+     _c("superseded_by", LIST, "The newer file(s) whose rows replaced this one's."),
+     _c("supersedes", LIST, "The older file(s) whose rows this file replaced."),
+     _c("sheets_read", LIST, "Register sheets read."),
+     _c("sheets_skipped", LIST, "Sheets skipped, with the reason."),
+     UNKNOWN_HEADERS,
+     _c("personal_columns_dropped", LIST, "Personal-data columns dropped as the file was read (names only)."),
+     _c("cells_masked", INT, "Cells in kept columns that held personal data (NIK, phone, e-mail) and were masked."),
+     _c("parsed", BOOL, "True when the file was parsed in this run; false when its rows were reused from an earlier "
+                        "read of the same bytes, or its agency's slice was kept unchanged."),
+     _c("archived_as", TEXT, "The file's copy in the archive (PPA_ARCHIVE_DIR), named by its hash."),
+     RUN_ID))
+
+AGENCY_LOADS = Table(
+    "meta.agency_loads",
+    "One row per agency: what its slice was made from (load_key) and when a run last loaded or kept it. A run "
+    "keeps a reusable slice whose load_key is unchanged instead of reading the files again.",
+    (AGENCY,
+     _c("load_key", TEXT, "Hash of everything an agency's slice is made from: each file's name, size, time and "
+                          "content hash, the registry entry, the reading limits, the code and mappings, and the "
+                          "hashing secret (through a keyed hash).", False),
+     _c("reusable", BOOL, "Whether a later run may keep the slice when the load_key is unchanged: false when a file "
+                          "was caught while being copied.", False),
+     _c("valid_from", DATE, "The day of the run (in the agency's time zone) that made the slice: a report date "
+                            "after it was rejected as in the future.", False),
+     _c("valid_until", DATE, "The last day of a run that gives the same slice: the day before the earliest report "
+                             "date that was in the future; empty when there is none."),
+     _c("loaded_run_id", TEXT, "The run that last read the agency's files and wrote its slice.", False),
+     _c("loaded_at", TS, "When that run started (UTC).", False),
+     _c("checked_run_id", TEXT, "The last run that compared the agency's files with the slice (it loaded them, or "
+                                "found them unchanged and kept the slice).", False),
+     _c("checked_at", TS, "When that run started (UTC).", False)))
+
+# ---------------------------------------------------------------- meta: the registry, rebuilt with the marts
+
+AGENCIES = Table(
+    "meta.agencies", "The agency registry (pipeline/schemas/agencies.yaml).",
+    (AGENCY, _c("name", TEXT, "Agency name."), REGION_NAME, KABKOTA_CODE,
+     _c("bps_code", TEXT, "BPS region code (e.g. 6408)."), _c("timezone", TEXT, "The agency's time zone."),
+     _c("expected_interval_days", INT, "An agency that sends nothing for longer than this raises a warning.")))
+
+POPULATIONS = Table(
+    "meta.population", "Population denominators per agency and year, interpolated where BPS has no figure.",
+    (AGENCY, YEAR, POPULATION, POPULATION_ESTIMATED,
+     _c("children", BIG, "Children aged 0-17 (civil registry)."),
+     _c("children_estimated", BOOL, "True when the child population of that year is carried from the nearest year.")))
+
+KECAMATAN = Table(
+    "meta.kecamatan", "Kecamatan codes and official names per agency, from the registry.",
+    (AGENCY, KECAMATAN_CODE, KECAMATAN_NAME))
+
+# ---------------------------------------------------------------- marts (built by marts/sql.py)
+
+
+def _mart(name: str, description: str, *columns: Column) -> Table:
+    return Table(f"marts.{name}", description, columns, stored=False)
+
+
+_A = AGENCY  # (a mart's columns carry no NOT NULL: built with CREATE TABLE AS, checked by type)
+
+
+def _breakdown(name: str, label: str, category: Column, several: bool = False) -> Table:
+    return _mart(name, f"Victims per agency, year and {label}" + (" (a victim can count under several)"
+                                                                   if several else "") + ".",
+                 _A, YEAR, category, VICTIMS, SHARE_PCT)
+
+
+MARTS = (
+    _mart("victims_by_region_year", "Victims and cases per agency and report year, with rates per 100,000 people "
+                                    "and per 100,000 children.",
+          _A, KABKOTA_CODE, REGION_NAME, YEAR, CASES, VICTIMS,
+          _c("victims_female", INT, "Female victims."), _c("victims_male", INT, "Male victims."),
+          _c("child_victims", INT, "Victims under 18."),
+          _c("adult_female_victims", INT, "Female victims aged 18 or more."),
+          POPULATION, POPULATION_ESTIMATED,
+          _c("victims_per_100k", DBL, "Victims per 100,000 population."),
+          _c("child_population", BIG, "Children aged 0-17 (civil registry)."),
+          _c("child_population_estimated", BOOL, "True when the child population of that year is carried from the "
+                                                 "nearest year."),
+          _c("child_victims_per_100k_children", DBL, "Child victims per 100,000 children aged 0-17."),
+          HAS_DATA),
+    _mart("reporting_completeness", "Per agency and month: whether any row arrived, how many victims, and from "
+                                    "which files. A month without data is a missing export until shown otherwise, "
+                                    "not a month without violence.",
+          _A, YEAR, MONTH, _c("month_start", DATE, "First day of the month."), HAS_DATA, VICTIMS,
+          _c("rows_staged", INT, "Rows staged with a report date in that month (victims and child perpetrators)."),
+          _c("file_count", INT, "Number of files that gave rows for that month."),
+          _c("source_files", LIST, "Files that gave rows for that month (warehouse only; not in the analytics "
+                                   "copy).")),
+    _mart("yoy_by_region", "Year-on-year change in victims and cases per agency; change_pct is null when the "
+                           "previous year has no data or zero. `incomplete` marks a year with fewer than 12 months "
+                           "of data (a month that sent nothing, or a year still in progress, which `in_progress` "
+                           "flags); its change is not like for like.",
+          _A, YEAR, VICTIMS,
+          _c("victims_prev_year", INT, "Victims in the previous year."),
+          _c("change_abs", INT, "victims − victims_prev_year."),
+          _c("change_pct", DBL, "Change in per cent of the previous year; null when the previous year has no data "
+                                "or zero."),
+          CASES,
+          _c("cases_prev_year", INT, "Cases in the previous year."),
+          _c("cases_change_abs", INT, "cases − cases_prev_year."),
+          _c("cases_change_pct", DBL, "Change in cases in per cent; null when the previous year has no data or "
+                                      "zero."),
+          _c("months_reported", INT, "Months of that year with any data."),
+          _c("months_expected", INT, "Months of that year up to the latest month with data anywhere (12 for past "
+                                     "years)."),
+          _c("in_progress", BOOL, "True for the latest year while it is not over."),
+          _c("incomplete", BOOL, "True when the year has fewer than 12 months of data: a change to or from it is not "
+                                 "like for like.")),
+    _mart("victims_by_form", "Victims per form of violence, agency and year; a victim with two forms counts under "
+                             "each, so shares add up to more than 100.",
+          _A, YEAR, _c("violence_form", TEXT, "One form of violence (a victim with two forms counts under each)."),
+          VICTIMS, SHARE_PCT),
+    _mart("victims_by_age_sex", "Victims per agency, year, age group and sex (TIDAK_DIKETAHUI where not recorded).",
+          _A, YEAR, VICTIM_AGE_GROUP, VICTIM_SEX,
+          _c("age_class", TEXT, "ANAK (under 18), DEWASA (18+), TIDAK_DIKETAHUI."), VICTIMS),
+    _breakdown("victims_by_place", "place of the incident", PLACE),
+    _breakdown("victims_by_relation", "perpetrator's relation to the victim", PERP_RELATION),
+    _breakdown("victims_by_kdrt", "domestic-violence context (KDRT)", IS_KDRT.typed(TEXT)),
+    _breakdown("victims_by_service", "service given",
+               _c("service", TEXT, "One service given (a victim can count under several)."), several=True),
+    _breakdown("victims_by_case_status", "case status", CASE_STATUS),
+    _mart("victims_by_kecamatan", "Victims per agency, year and kecamatan (codes joined to names; LUAR_WILAYAH for "
+                                  "victims from outside the region, TIDAK_DIKETAHUI where not recorded).",
+          _A, YEAR, KECAMATAN_CODE, KECAMATAN_NAME, VICTIMS),
+    _mart("victims_by_month", "Victims per agency, year and month of the report date (seasonality); months without "
+                              "data are 0 here and has_data = false in reporting_completeness.",
+          _A, YEAR, MONTH, VICTIMS),
+    _mart("child_perpetrators_by_region_year", "Records of children in conflict with the law as perpetrators (ABH, "
+                                               "child_role = PELAKU) per agency and year. They are not victims and "
+                                               "are not counted in any victim mart.",
+          _A, YEAR, _c("child_perpetrator_records", INT, "Records of children in conflict with the law as "
+                                                         "perpetrators (ABH).")),
+)
+
+# ---------------------------------------------------------------- the catalogue
+
+# The tables that hold one agency's slice, rewritten together in one transaction.
+AGENCY_SLICE = (CASE_ROWS, CASE_VICTIMS, REJECTED_ROWS, CELL_WARNINGS, SUPERSEDED_ROWS, SHEETS, INGEST_LOG,
+                AGENCY_LOADS)
+REGISTRY = (AGENCIES, POPULATIONS, KECAMATAN)
+TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS)}
+SCHEMAS = ("raw", "staging", "marts", "meta", "public")
+
+
+def mart(name: str) -> Table:
+    return TABLES[f"marts.{name}"]
+
+
+# Columns that only tables derived from the declared ones hold (the analytics copy).
+DERIVED_COLUMNS = (_c("report_month", INT, "Month (1-12) of the report date."),)
+
+
+def glossary() -> dict[str, str]:
+    """Column name -> its meaning, for tables derived from the declared ones (public tables, the
+    analytics copy): the first declaration of a name wins."""
+    out: dict[str, str] = {c.name: c.description for c in DERIVED_COLUMNS}
+    for table in sorted(TABLES.values(), key=lambda t: t.schema == "raw"):  # raw text columns last
+        for column in table.columns:
+            out.setdefault(column.name, column.description)
+    return out
