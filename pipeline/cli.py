@@ -37,8 +37,8 @@ def run(agency: str | None, verbose: bool, reload: bool = False) -> int:
     import dagster as dg
 
     from pipeline.assets.ingest import RELOAD_TAG
-    from pipeline.definitions import FULL_REFRESH, defs
     from pipeline.automation.recovery import fail_dead_runs
+    from pipeline.definitions import FULL_REFRESH, defs
 
     codes = agency_codes()
     if agency and agency not in codes:

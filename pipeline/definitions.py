@@ -7,11 +7,12 @@ import dagster as dg
 from pipeline.assets.checks import agencies_silent, gx_checks
 from pipeline.assets.feedback import build_feedback_asset
 from pipeline.assets.ingest import build_agency_load
-from pipeline.assets.marts import analytics_copy, build_marts, public_tables
+from pipeline.assets.marts import build_marts
+from pipeline.assets.publish import analytics_copy, public_tables
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.automation.triggers import build_drop_sensor, build_nightly_schedule
 from pipeline.config import Settings, settings
 from pipeline.registry import agency_codes
-from pipeline.assets.resources import DropFolderResource, WarehouseResource
 
 FULL_REFRESH = "full_refresh"
 
@@ -33,7 +34,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
         resources={
             "warehouse": WarehouseResource(warehouse_dir=str(cfg.warehouse_dir)),
             "drop_folder": DropFolderResource(
-                raw_dir=str(cfg.raw_dir), archive_dir=str(cfg.archive_dir), reports_dir=str(cfg.reports_dir),
+                raw_dir=str(cfg.raw_dir), archive_dir=str(cfg.archive_dir),
                 registry_path=str(cfg.registry_path), max_file_bytes=cfg.max_file_bytes,
                 max_rows_per_sheet=cfg.max_rows_per_sheet,
             ),

@@ -30,10 +30,6 @@ def catalogue() -> dict[str, Message]:
     return out
 
 
-def rule_codes() -> list[str]:
-    return [c for c, m in catalogue().items() if m.kind == "rules"]
-
-
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return ""

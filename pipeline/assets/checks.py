@@ -8,9 +8,9 @@ import pandas as pd
 
 from pipeline.assets.common import markdown
 from pipeline.assets.marts import MART_KEYS
-from pipeline.registry import agency_codes
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.marts import expectations
+from pipeline.registry import agency_codes
 from pipeline.warehouse.db import query_df
 
 FORM_TOTALS_SQL = """

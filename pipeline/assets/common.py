@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import dagster as dg
+import pandas as pd
 
 from pipeline.privacy import PREVIEW_COLUMNS
 

@@ -8,8 +8,8 @@ import dagster as dg
 
 from pipeline.assets.ingest import POOL
 from pipeline.assets.marts import MART_KEYS
-from pipeline.parallel import chunks, ordered_map, worker_count
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.parallel import chunks, ordered_map, worker_count
 
 FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
 GATHER_BATCH = 16  # agencies read from the warehouse with one query per table

@@ -10,12 +10,21 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.assets.common import markdown, preview
-from pipeline.ingest.load import (Limits, LoadBook, LoadSummary, LoadTask, Previous, add_kept_loads,
-    contract_failures, load_tasks, unchanged_since)
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.ingest.load import (
+    Limits,
+    LoadBook,
+    LoadSummary,
+    LoadTask,
+    Previous,
+    add_kept_loads,
+    contract_failures,
+    load_tasks,
+    unchanged_since,
+)
 from pipeline.parallel import chunks, ordered_map, worker_count
 from pipeline.privacy import scrubbed
 from pipeline.registry import agency_codes, get_agency
-from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.warehouse.db import mark_slices_seen, query_df, replace_agency_slices
 
 RAW = dg.AssetKey(["raw", "case_rows"])

@@ -33,7 +33,6 @@ class DropFolderResource(dg.ConfigurableResource):
 
     raw_dir: str
     archive_dir: str
-    reports_dir: str
     registry_path: str
     max_file_bytes: int = 50 * 1024 * 1024
     max_rows_per_sheet: int = 200_000

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.ingest.load import FEEDBACK_DIR, is_ignored_name, sha256_file
-from pipeline.automation.recovery import fail_dead_runs
-from pipeline.registry import agency_codes
 from pipeline.assets.resources import DropFolderResource
+from pipeline.automation.recovery import fail_dead_runs
+from pipeline.ingest.load import FEEDBACK_DIR, is_ignored_name, sha256_file
+from pipeline.registry import agency_codes
 
 SETTLE_SECONDS = float(os.environ.get("PPA_SETTLE_SECONDS", "10"))
 SENSOR_INTERVAL_S = int(os.environ.get("PPA_SENSOR_INTERVAL_S", "30"))

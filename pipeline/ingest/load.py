@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest import archive, workbook as excel
 from pipeline.contract import Contract, load_contract
+from pipeline.ingest import archive
+from pipeline.ingest import workbook as excel
 from pipeline.messages import render
 from pipeline.registry import Agency
-from pipeline.versions import PARSER, SLICE, source_hash
 from pipeline.staging.stage import SOURCE_COLUMNS, StagingResult, stage_agencies
+from pipeline.versions import PARSER, SLICE, source_hash
 from pipeline.warehouse import tables
 
 FEEDBACK_DIR = "umpan-balik"
@@ -318,16 +319,9 @@ def unchanged_since(agency: Agency, raw_dir: Path, limits: Limits, key: str, arc
     return True
 
 
-def load_agency(agency: Agency, raw_dir: Path, previous: Previous, run_id: str, now: dt.datetime,
-                load_date: dt.date, limits: Limits, archive_dir: Path | None = None,
-                contract: Contract | None = None) -> AgencyLoad:
-    """Read an agency's folder and build every frame of its warehouse slice."""
-    task = LoadTask(agency, raw_dir, previous, run_id, now, load_date, limits, archive_dir)
-    return load_agencies([task], contract)[0]
-
-
 def load_agencies(tasks: list[LoadTask], contract: Contract | None = None) -> list[AgencyLoad]:
-    """load_agency for several agencies, staged together (one pandera call for all of them)."""
+    """Read each agency's folder and build every frame of its warehouse slice; the agencies are
+    staged together (one pandera call for all of them)."""
     contract = contract or load_contract()
     folders = [_read_folder(t, contract) for t in tasks]
     results = stage_agencies([(f.raw, t.agency, f.headers, f.file_rank, t.load_date) for t, f in zip(tasks, folders)],

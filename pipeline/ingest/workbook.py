@@ -16,8 +16,8 @@ from itertools import chain, islice
 from pathlib import Path
 
 from pipeline import privacy
-from pipeline.ingest import container as safety
 from pipeline.contract import Contract, load_contract, norm_header, norm_value
+from pipeline.ingest import container as safety
 from pipeline.ingest.container import SafetyLimits, UnreadableFile
 
 READABLE_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})

@@ -9,7 +9,7 @@ import pandas as pd
 from pipeline.marts.sql import MARTS, USAGE_WARNING
 from pipeline.registry import Agency, population_series
 from pipeline.warehouse import tables
-from pipeline.warehouse.db import insert_frame, sql_literal
+from pipeline.warehouse.db import insert_frame, sql_literal, transaction
 
 
 class MartColumnsDiffer(RuntimeError):
@@ -55,8 +55,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...]) ->
     years = list(range(lo_hi[0], lo_hi[1] + 1)) if lo_hi[0] is not None else []
     agency_df, pop_df, kecamatan_df = registry_frames(agencies, years)
     counts: dict[str, int] = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table, frame in zip(tables.REGISTRY, (agency_df, pop_df, kecamatan_df)):
             con.execute(table.ddl(replace_table=True))
             insert_frame(con, table.name, frame)
@@ -66,8 +65,4 @@ def build_marts(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...]) ->
             check_columns(con, declared)
             con.execute(f"COMMENT ON TABLE {declared.name} IS {sql_literal(declared.description + ' ' + USAGE_WARNING)}")
             counts[name] = con.execute(f"SELECT count(*) FROM {declared.name}").fetchall()[0][0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return counts

@@ -18,6 +18,7 @@ from pipeline.marts.sql import MARTS
 from pipeline.parallel import chunks
 from pipeline.publish.analytics import _public_select
 from pipeline.publish.suppression import FLAG, audit_marts, protect_marts
+from pipeline.warehouse.db import transaction
 
 SYMBOL = "x"
 # Agencies protected (and audited) together. Every mart row belongs to one agency and no
@@ -35,17 +36,12 @@ def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFra
     """Protect every mart together, a chunk of agencies at a time read from the warehouse,
     and replace the `public` schema with the result."""
     published = protect_by_agency(lambda chunk: read_tables(con, "marts", chunk), table_agencies(con, "marts"), k)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS public")
         for name, frame in published.items():
             con.register("_public", frame)
             con.execute(f"CREATE OR REPLACE TABLE public.{name} AS SELECT * FROM _public")
             con.unregister("_public")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return published
 
 

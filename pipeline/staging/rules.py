@@ -13,8 +13,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.contract import form_flag_columns
-from pipeline.warehouse import tables
 from pipeline.staging.values import AGE_GROUPS, CHILD_GROUPS
+from pipeline.warehouse import tables
 
 SEXES = ["L", "P"]
 FORMS = ["FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]

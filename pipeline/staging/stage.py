@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.staging import values as V
 from pipeline.contract import Contract, form_flag_columns, load_contract
 from pipeline.messages import catalogue, render
 from pipeline.privacy import keyed_hash
 from pipeline.registry import Agency
+from pipeline.staging import values as V
 from pipeline.staging.rules import candidate_schema, victim_mask
 from pipeline.warehouse import tables
 

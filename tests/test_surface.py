@@ -1,0 +1,52 @@
+"""The public surface stays as users, schedules and scripts know it: asset keys (tests/test_pipeline.py),
+op, job, sensor, schedule and check names, table names, and the `ppa` commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.definitions import defs
+from pipeline.marts.sql import MARTS
+from pipeline.warehouse import tables
+
+OPS = ["agency_load", "analytics__warehouse_copy", "feedback__umpan_balik", "marts",
+       "marts__reporting_completeness_gx_reporting_completeness", "marts__victims_by_form_gx_victims_by_form",
+       "marts__victims_by_region_year_gx_victims_by_region_year", "marts__yoy_by_region_gx_yoy_by_region",
+       "meta__ingest_log_agencies_silent", "public_tables"]
+CHECKS = ["marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",
+          "marts/victims_by_region_year:gx_victims_by_region_year", "marts/yoy_by_region:gx_yoy_by_region",
+          "meta/ingest_log:agencies_silent", "meta/ingest_log:files_rejected",
+          "public/victims_by_region_year:suppression_audit", "staging/case_victims:row_accounting",
+          "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
+TABLES = ["meta.agencies", "meta.agency_loads", "meta.ingest_log", "meta.kecamatan", "meta.population", "meta.sheets",
+          "raw.case_rows", "staging.case_victims", "staging.cell_warnings", "staging.rejected_rows",
+          "staging.superseded_rows"]
+MART_NAMES = ["child_perpetrators_by_region_year", "reporting_completeness", "victims_by_age_sex",
+              "victims_by_case_status", "victims_by_form", "victims_by_kdrt", "victims_by_kecamatan",
+              "victims_by_month", "victims_by_place", "victims_by_region_year", "victims_by_relation",
+              "victims_by_service", "yoy_by_region"]
+COMMANDS = ["run", "status", "validate", "template", "yoy", "compare", "report", "restore", "sample", "docs"]
+
+
+def test_op_job_sensor_schedule_and_check_names():
+    job = defs.resolve_job_def("full_refresh")
+    assert sorted(n.name for n in job.graph.node_defs) == OPS
+    assert sorted(k.to_user_string() for k in defs.resolve_asset_graph().asset_check_keys) == CHECKS
+    assert [s.name for s in defs.sensors] == ["drop_folder_sensor"]
+    assert [s.name for s in defs.schedules] == ["nightly_refresh"]
+    assert "full_refresh" in {j.name for j in defs.resolve_all_job_defs()}
+
+
+def test_table_names():
+    assert sorted(t for t in tables.TABLES if not t.startswith("marts.")) == TABLES
+    assert sorted(MARTS) == MART_NAMES == sorted(t.split(".")[1] for t in tables.TABLES if t.startswith("marts."))
+
+
+def test_ppa_commands(capsys):
+    from pipeline.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in shown, command
