@@ -1,4 +1,8 @@
-"""Folders and settings, each overridable by an environment variable."""
+"""Folders and settings, each overridable by an environment variable.
+
+Every PPA_* setting is read here, at use (never at import), so a test or a process that
+changes the environment sees the change. The README's settings table lists them.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,14 @@ class Settings:
     registry_path: Path
     max_file_bytes: int
     max_rows_per_sheet: int
+    lock_timeout_s: float = 600.0  # how long a writer waits for the warehouse lock
+    duckdb_memory_limit: str = "256MB"  # DuckDB's memory in the writing process; beyond it, it spills
+    suppression_k: int = 5  # published counts from 1 to k-1 are suppressed
+    workers: int | None = None  # processes for per-agency work (None: one per core, see parallel.py)
+    debug: bool = False  # PPA_DEBUG=1: errors keep their messages and tracebacks
+    reload: bool = False  # PPA_RELOAD=1: read every agency again, even unchanged ones
+    settle_seconds: float = 10.0  # a file modified more recently than this is still being copied
+    sensor_interval_s: int = 30  # how often the drop-folder sensor looks
 
     @property
     def warehouse_path(self) -> Path:
@@ -55,6 +67,14 @@ def settings() -> Settings:
         registry_path=Path(registry).resolve() if registry else SCHEMAS_DIR / "agencies.yaml",
         max_file_bytes=int(os.environ.get("PPA_MAX_FILE_MB", "50")) * 1024 * 1024,
         max_rows_per_sheet=int(os.environ.get("PPA_MAX_ROWS_PER_SHEET", "200000")),
+        lock_timeout_s=float(os.environ.get("PPA_LOCK_TIMEOUT_S", "600")),
+        duckdb_memory_limit=os.environ.get("PPA_DUCKDB_MEMORY_LIMIT", "256MB"),
+        suppression_k=int(os.environ.get("PPA_SUPPRESSION_K", "5")),
+        workers=int(workers) if (workers := os.environ.get("PPA_WORKERS", "").strip()) else None,
+        debug=os.environ.get("PPA_DEBUG") == "1",
+        reload=os.environ.get("PPA_RELOAD") == "1",
+        settle_seconds=float(os.environ.get("PPA_SETTLE_SECONDS", "10")),
+        sensor_interval_s=int(os.environ.get("PPA_SENSOR_INTERVAL_S", "30")),
     )
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
+from pipeline.config import settings
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -30,9 +32,9 @@ def worker_count(tasks: int) -> int:
     """How many processes to use for `tasks` independent tasks."""
     if tasks <= 1:
         return 1
-    configured = os.environ.get("PPA_WORKERS", "").strip()
-    if configured:
-        return max(1, min(int(configured), tasks))
+    configured = settings().workers
+    if configured is not None:
+        return max(1, min(configured, tasks))
     if tasks < MIN_TASKS:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS, tasks))

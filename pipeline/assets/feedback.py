@@ -1,6 +1,5 @@
 """Feedback for agency staff, in their own folder: umpan-balik/."""
 
-import os
 import warnings
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import dagster as dg
 from pipeline.assets.ingest import POOL
 from pipeline.assets.marts import MART_KEYS
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.config import settings
 from pipeline.parallel import chunks, ordered_map, worker_count
 
 FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
@@ -34,7 +34,7 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
 
         keys = list(context.partition_keys)
         workers = worker_count(len(keys))
-        debug = os.environ.get("PPA_DEBUG") == "1"
+        debug = settings().debug
         raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
         written = {}
         with warehouse.connect() as con:  # one connection for every agency of the run; workers write the files

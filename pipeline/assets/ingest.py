@@ -2,7 +2,6 @@
 
 
 import datetime as dt
-import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from pipeline.assets.common import markdown, preview
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.config import settings
 from pipeline.ingest.load import (
     Limits,
     LoadBook,
@@ -91,7 +91,7 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         failures: list[pd.DataFrame] = []  # staged rows that break the staging contract
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
-        debug = os.environ.get("PPA_DEBUG") == "1"
+        debug = settings().debug
         raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
         kept: list[str] = []  # agencies whose slices stay as they are
         if workers > 1:
@@ -100,7 +100,7 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         # agency costs a checkpoint each time. Workers read and validate; only this process
         # touches the warehouse.
         with warehouse.connect() as con:
-            reload = os.environ.get("PPA_RELOAD") == "1" or context.run.tags.get(RELOAD_TAG) == "true"
+            reload = settings().reload or context.run.tags.get(RELOAD_TAG) == "true"
             stored = {} if reload else {row[0]: row[1:] for row in con.execute(
                 "SELECT agency, load_key, valid_from, valid_until FROM meta.agency_loads WHERE reusable").fetchall()}
             # agencies with a slice to read back (a first load has none: three queries each saved)

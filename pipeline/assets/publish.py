@@ -10,6 +10,7 @@ from pipeline.assets.common import markdown
 from pipeline.assets.ingest import POOL
 from pipeline.assets.marts import MART_KEYS
 from pipeline.assets.resources import WarehouseResource
+from pipeline.config import settings
 from pipeline.marts import sql as mart_sql
 from pipeline.publish.analytics import publish
 
@@ -48,7 +49,7 @@ def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     schema, export Parquet and CSV to <warehouse>/public/, and audit what was published."""
     from pipeline.publish import public
 
-    k = public.suppression_threshold()
+    k = settings().suppression_k
     with warehouse.connect() as con:
         published = public.build_public(con, k)
         public.export(con, published, Path(warehouse.warehouse_dir) / "public")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +19,10 @@ import dagster as dg
 
 from pipeline.assets.resources import DropFolderResource
 from pipeline.automation.recovery import fail_dead_runs
+from pipeline.config import settings
 from pipeline.ingest.load import FEEDBACK_DIR, is_ignored_name, sha256_file
 from pipeline.registry import agency_codes
 
-SETTLE_SECONDS = float(os.environ.get("PPA_SETTLE_SECONDS", "10"))
-SENSOR_INTERVAL_S = int(os.environ.get("PPA_SENSOR_INTERVAL_S", "30"))
 NIGHTLY_CRON = "0 2 * * *"
 NIGHTLY_TZ = "Asia/Makassar"
 
@@ -68,8 +66,9 @@ def list_drop_files(raw_dir: Path, agencies: list[str]) -> list[FileStat]:
 
 
 def plan_tick(cursor: dict, files: list[FileStat], now: float, hasher: Callable[[str], str],
-              order: list[str], settle_seconds: float = SETTLE_SECONDS) -> TickPlan:
+              order: list[str], settle_seconds: float | None = None) -> TickPlan:
     """Compare the folder with the cursor: what changed, what is still arriving."""
+    settle_seconds = settings().settle_seconds if settle_seconds is None else settle_seconds
     known: dict = cursor.get("files", {})
     state: dict = {}
     changes: list[str] = []
@@ -122,7 +121,7 @@ def _recover(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext)
 
 
 def build_drop_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=dg.DefaultSensorStatus.RUNNING,
+    @dg.sensor(job=job, minimum_interval_seconds=settings().sensor_interval_s, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Watches data/raw/<agency>/ and starts one run for the agencies with new, changed "
                            "or deleted files. Never parses Excel.")
     def drop_folder_sensor(context: dg.SensorEvaluationContext, drop_folder: DropFolderResource):

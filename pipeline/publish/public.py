@@ -28,10 +28,6 @@ SYMBOL = "x"
 CHUNK_AGENCIES = 64
 
 
-def suppression_threshold() -> int:
-    return int(os.environ.get("PPA_SUPPRESSION_K", "5"))
-
-
 def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFrame]:
     """Protect every mart together, a chunk of agencies at a time read from the warehouse,
     and replace the `public` schema with the result."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +17,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipeline.config import settings
 from pipeline.contract import form_flag_columns
 from pipeline.warehouse import tables
-
-LOCK_TIMEOUT_S = float(os.environ.get("PPA_LOCK_TIMEOUT_S", "600"))
-# DuckDB's own memory for the writer (it spills sorts and joins to <warehouse>.tmp beyond it);
-# without a limit it keeps up to 80% of RAM of table pages cached, growing with the warehouse
-MEMORY_LIMIT = os.environ.get("PPA_DUCKDB_MEMORY_LIMIT", "256MB")
 
 # The counting rules of the data contract (section 2) as columns of staging.case_victims, computed
 # by staging/stage.py so that the marts and researchers sum flags instead of re-deriving them:
@@ -55,8 +50,9 @@ class WarehouseLockTimeout(RuntimeError):
 
 
 @contextlib.contextmanager
-def writer_lock(db_path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """An exclusive cross-process lock for the one DuckDB writer."""
+def writer_lock(db_path: Path, timeout_s: float | None = None) -> Iterator[None]:
+    """An exclusive cross-process lock for the one DuckDB writer (waiting PPA_LOCK_TIMEOUT_S at most)."""
+    timeout_s = settings().lock_timeout_s if timeout_s is None else timeout_s
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{db_path}.lock", "a+") as handle:
         deadline = time.monotonic() + timeout_s
@@ -85,7 +81,9 @@ def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnec
             con.close()
         return
     with writer_lock(db_path):
-        con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
+        # DuckDB's own memory (PPA_DUCKDB_MEMORY_LIMIT): it spills sorts and joins to <warehouse>.tmp
+        # beyond it; without a limit it keeps up to 80% of RAM of table pages cached
+        con = duckdb.connect(str(db_path), config={"memory_limit": settings().duckdb_memory_limit})
         try:
             con.execute(DDL)
             add_counting_columns(con)
