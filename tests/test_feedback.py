@@ -30,7 +30,7 @@ def _with_env(mp: pytest.MonkeyPatch, root: Path) -> dict[str, Path]:
     for var, key in (("PPA_RAW_DIR", "raw"), ("PPA_WAREHOUSE_DIR", "warehouse"), ("PPA_REPORTS_DIR", "reports"),
                      ("PPA_ARCHIVE_DIR", "archive"), ("DAGSTER_HOME", "dagster_home")):
         mp.setenv(var, str(paths[key]))
-    mp.setenv("PPA_HASH_SECRET", "test-secret")
+    mp.setenv("PPA_HASH_SECRET", "test-secret-for-the-keyed-hashes-only")
     mp.delenv("PPA_REGISTRY", raising=False)
     return paths
 

@@ -298,7 +298,7 @@ def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isola
 
     staged.clear()
     assert main(["run", "--agency", "kutim", "--reload"]) == 0 and staged == ["kutim"]  # the run tag ppa/reload
-    assert reads_again(lambda: monkeypatch.setenv("PPA_HASH_SECRET", "another-secret"))
+    assert reads_again(lambda: monkeypatch.setenv("PPA_HASH_SECRET", "another-secret-for-the-keyed-hashes"))
     assert reads_again(lambda: monkeypatch.setattr(ingest, "code_version", lambda: "another version"))
     assert reads_again(lambda: execute("UPDATE meta.agency_loads SET valid_until = current_date - 1"))
     assert reads_again(lambda: execute("UPDATE meta.agency_loads SET reusable = false"))  # a file caught mid-copy

@@ -69,7 +69,7 @@ def analytics(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (base / name).mkdir()
             mp.setenv(var, str(base / name))
         (base / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        mp.setenv("PPA_HASH_SECRET", "test-secret")
+        mp.setenv("PPA_HASH_SECRET", "test-secret-for-the-keyed-hashes-only")
         mp.delenv("PPA_REGISTRY", raising=False)
         return build_analytics()
 

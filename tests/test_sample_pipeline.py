@@ -29,7 +29,7 @@ def sample_run(tmp_path_factory):
         for var, key in (("PPA_RAW_DIR", "raw"), ("PPA_WAREHOUSE_DIR", "warehouse"), ("PPA_ARCHIVE_DIR", "archive"),
                          ("PPA_REPORTS_DIR", "reports"), ("DAGSTER_HOME", "dagster_home")):
             mp.setenv(var, str(paths[key]))
-        mp.setenv("PPA_HASH_SECRET", "sample-secret")
+        mp.setenv("PPA_HASH_SECRET", "sample-secret-for-the-keyed-hashes")
         with dg.DagsterInstance.get() as instance:
             result = run_pipeline(instance=instance)
         assert result.success
