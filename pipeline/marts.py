@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.registry import Agency, population_series
-from pipeline.warehouse import FORM_FLAGS, insert_frame
+from pipeline.warehouse import FORM_FLAGS, insert_frame, transaction
 
 USAGE_WARNING = (
     "Reported cases are not prevalence: these counts are victims who reached a service unit and were "
@@ -233,8 +233,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...]) ->
     years = list(range(lo_hi[0], lo_hi[1] + 1)) if lo_hi[0] is not None else []
     agency_df, pop_df, kecamatan_df = registry_frames(agencies, years)
     counts: dict[str, int] = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("CREATE OR REPLACE TABLE meta.agencies (agency VARCHAR, name VARCHAR, region_name VARCHAR, "
                     "kabkota_code VARCHAR, bps_code VARCHAR, timezone VARCHAR, expected_interval_days INTEGER)")
         insert_frame(con, "meta.agencies", agency_df)
@@ -247,8 +246,4 @@ def build_marts(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...]) ->
             con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS {sql}")
             con.execute(f"COMMENT ON TABLE marts.{name} IS '{(description + ' ' + USAGE_WARNING).replace(chr(39), chr(39) * 2)}'")
             counts[name] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return counts

@@ -163,10 +163,12 @@ def _said_by_the_system(exc: BaseException) -> str | None:
 
     if isinstance(exc, OSError) and exc.errno:
         return describe(exc)
-    if isinstance(exc, duckdb.IOException):  # DuckDB's own files: a full disk, a permission
+    commit_failed = isinstance(exc, duckdb.TransactionException) and "Failed to commit" in str(exc)
+    if isinstance(exc, duckdb.IOException) or commit_failed:  # DuckDB's own files: a full disk, a permission
         from pipeline.names import clean
 
-        return clean(f"{type(exc).__name__}: {exc}")
+        full = "disk full: " if "No space left" in str(exc) or "quota" in str(exc).lower() else ""
+        return clean(f"{full}{type(exc).__name__}: {exc}")
     if isinstance(exc, SecretError):
         return str(exc)
     return None

@@ -170,6 +170,21 @@ def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnec
             con.close()
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any error. A commit that failed (a full disk) ends the
+    transaction itself: the ROLLBACK's own error is dropped so that the commit's error, which
+    says why, is the one raised."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
 def add_counting_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Give a staging.case_victims made before the counting-rule columns those columns, computed
     from its rows with COUNTING_SQL (the rules of staging.py), in one transaction; the names added."""
@@ -180,17 +195,12 @@ def add_counting_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     if not have or not missing:
         return []
     computed = ", ".join(f"{COUNTING_SQL[c]} AS {c}" for c in missing)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("ALTER TABLE staging.case_victims RENAME TO case_victims_before_flags")
         con.execute(CASE_VICTIMS_DDL)
         con.execute(f"INSERT INTO staging.case_victims BY NAME "
                     f"SELECT *, {computed} FROM staging.case_victims_before_flags")
         con.execute("DROP TABLE staging.case_victims_before_flags")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return missing
 
 
@@ -246,32 +256,22 @@ def replace_agency_slices(con: duckdb.DuckDBPyConnection, agency: str | list[str
     batch of agencies per transaction, which costs a quarter of one transaction each.
     """
     agencies = [agency] if isinstance(agency, str) else list(agency)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in AGENCY_TABLES:
             con.execute(f"DELETE FROM {table} WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [agencies])
             if table in frames:
                 insert_frame(con, table, frames[table])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def mark_slices_seen(con: duckdb.DuckDBPyConnection, agencies: list[str], run_id: str, seen_at) -> None:
     """A run found these agencies' files as they were and kept their slices: the ledger and
     meta.agency_loads say so (last seen, by which run, not parsed), in one transaction."""
     where, params = "WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [list(agencies)]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("UPDATE meta.ingest_log SET last_seen = CASE WHEN status = 'removed' THEN last_seen ELSE ? END, "
                     f"run_id = ?, parsed = false {where}", [seen_at, run_id, *params])
         con.execute(f"UPDATE meta.agency_loads SET checked_run_id = ?, checked_at = ? {where}",
                     [run_id, seen_at, *params])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def query_df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
