@@ -18,6 +18,7 @@ from pipeline.marts import MARTS
 from pipeline.parallel import chunks
 from pipeline.publish import _public_select
 from pipeline.suppression import FLAG, audit_marts, protect_marts
+from pipeline.warehouse import transaction
 
 SYMBOL = "x"
 # Agencies protected (and audited) together. Every mart row belongs to one agency and no
@@ -35,17 +36,12 @@ def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFra
     """Protect every mart together, a chunk of agencies at a time read from the warehouse,
     and replace the `public` schema with the result."""
     published = protect_by_agency(lambda chunk: read_tables(con, "marts", chunk), table_agencies(con, "marts"), k)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS public")
         for name, frame in published.items():
             con.register("_public", frame)
             con.execute(f"CREATE OR REPLACE TABLE public.{name} AS SELECT * FROM _public")
             con.unregister("_public")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return published
 
 
@@ -106,16 +102,20 @@ def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
-    """Parquet and CSV of every public table, each replaced atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Parquet and CSV of every public table, each replaced atomically (safefs; `out_dir` is
+    the root, made when missing). The path reaches DuckDB as a parameter."""
+    from pipeline.safefs import safe_dir
+
     written = []
-    for name, frame in published.items():
-        parquet, csv = out_dir / f"{name}.parquet", out_dir / f"{name}.csv"
-        con.register("_public", frame)
-        con.execute(f"COPY _public TO '{out_dir / f'.{name}.parquet.tmp'}' (FORMAT parquet)")
-        con.unregister("_public")
-        os.replace(out_dir / f".{name}.parquet.tmp", parquet)
-        csv_frame(frame).to_csv(out_dir / f".{name}.csv.tmp", index=False)
-        os.replace(out_dir / f".{name}.csv.tmp", csv)
-        written += [parquet, csv]
+    with safe_dir(out_dir, out_dir) as folder:
+        folder.remove_leftovers()
+        for name, frame in published.items():
+            con.register("_public", frame)
+            try:
+                with folder.temp_path(f"{name}.parquet") as part:
+                    con.execute("COPY _public TO ? (FORMAT parquet)", [str(part)])
+            finally:
+                con.unregister("_public")
+            csv = folder.write(f"{name}.csv", lambda handle: csv_frame(frame).to_csv(handle, index=False))
+            written += [out_dir / f"{name}.parquet", csv]
     return written

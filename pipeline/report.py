@@ -378,13 +378,14 @@ def _png(fig) -> bytes:
 
 def write_charts(analytics_path: Path | str, out_dir: Path | str) -> list[Path]:
     """The report's charts as PNG files (grafik_<name>.png), e.g. to check them or put in slides."""
+    from pipeline.safefs import safe_dir
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, (fig, _) in _figures(_read(analytics_path)).items():
-        path = out / f"grafik_{name}.png"
-        path.write_bytes(_png(fig))
-        paths.append(path)
+    with safe_dir(out, out) as folder:
+        for name, (fig, _) in _figures(_read(analytics_path)).items():
+            png = _png(fig)
+            paths.append(folder.write(f"grafik_{name}.png", lambda handle: handle.write(png)))
     return paths
 
 
@@ -593,10 +594,7 @@ def build_html(analytics_path: Path | str) -> str:
 
 def write_report(analytics_path: Path | str, out_dir: Path | str) -> Path:
     """Write out_dir/laporan.html (written beside, then moved into place) and return its path."""
+    from pipeline.safefs import write_text
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / REPORT_FILE
-    tmp = out / f".{REPORT_FILE}.tmp"
-    tmp.write_text(build_html(analytics_path), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_text(out / REPORT_FILE, build_html(analytics_path), root=out)

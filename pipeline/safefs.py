@@ -264,6 +264,7 @@ def atomic_write(target: Path, writer: Callable[[BinaryIO], None], root: Path, m
     """Write `target` (below `root`) atomically, never through a link; see SafeDir.write."""
     target = Path(target)
     with safe_dir(target.parent, root) as folder:
+        folder.remove_leftovers()
         return folder.write(target.name, writer, mode, keep_if_same)
 
 
