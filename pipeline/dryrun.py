@@ -24,9 +24,12 @@ def dry_run(path: Path, agency: Agency | str, contract=None):
 
     ag = agency if isinstance(agency, Agency) else get_agency(agency)
     contract = contract or load_contract()
+    from pipeline.names import escape
+
     cfg = settings()
+    path = Path(path).resolve()  # the file the user named, links followed
     stat = path.stat()
-    entry = FileEntry(path=path, rel=path.name, size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(path))
+    entry = FileEntry(path=path, rel=escape(path.name), size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(path))
     read = read_file(entry, ag.code, contract, Limits(cfg.max_file_bytes, cfg.max_rows_per_sheet), "validate",
                      dt.datetime.now())
     if read.error_code and read.error_code != "no_register_sheet":

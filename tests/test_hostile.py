@@ -523,10 +523,10 @@ def test_a_file_removed_while_read_does_not_stop_the_run(isolated_env, monkeypat
     good_register(raw / "b.xlsx", "B")
     real = ingest.sha256_file
 
-    def vanish(path):
+    def vanish(path, *args, **kwargs):
         if path.name == "b.xlsx" and path.exists():
             path.unlink()
-        return real(path)
+        return real(path, *args, **kwargs)
 
     monkeypatch.setattr(ingest, "sha256_file", vanish)
     assert run_pipeline("batam").success
