@@ -145,7 +145,7 @@ def build_drop_sensor(job) -> dg.SensorDefinition:
                                  f"or deleted{note}")
         tags = {**refresh_tags(plan.agencies, order), "ppa/trigger": "drop_folder",
                 "ppa/agencies": ",".join(plan.agencies)}
-        context.log.info("; ".join(plan.changes))
+        context.log.info("; ".join(shown(change) for change in plan.changes))
         return dg.RunRequest(run_key=plan.run_key, tags=tags)
 
     return drop_folder_sensor

@@ -382,9 +382,11 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
     prev = previous.set_index("path") if len(previous) else None
     first_seen = first_seen if first_seen is not None else first_seen_times(entries, previous, now)
 
+    rank = file_rank or {}
+
     def winners(rel: str, lang: str) -> str:
-        return ", ".join(f"{w} ({render(supersede_rule(file_rank[rel], file_rank[w]), lang)})"
-                         if file_rank and rel in file_rank and w in file_rank else w for w in sup_by.get(rel, []))
+        return ", ".join(f"{w} ({render(supersede_rule(rank[rel], rank[w]), lang)})" if rel in rank and w in rank
+                         else w for w in sup_by.get(rel, []))
 
     records = []
     for entry in entries:
@@ -466,8 +468,11 @@ def unchanged_since(agency: Agency, raw_dir: Path, limits: Limits, key: str, arc
     if load_key(agency, entries, limits) != key:
         return False
     if archive_dir is not None:
-        for entry in hashed:
-            archive.store(entry.path, entry.sha256, archive_dir, raw_dir, limits.max_file_bytes)
+        try:
+            for entry in hashed:
+                archive.store(entry.path, entry.sha256, archive_dir, raw_dir, limits.max_file_bytes)
+        except (FileNotFoundError, safefs.NotRegular, archive.ChangedWhileCopied):  # changed since hashed
+            return False
     return True
 
 
@@ -553,7 +558,7 @@ def _read_entry(entry: FileEntry, task: LoadTask, contract: Contract) -> FileRea
                 or read_file(entry, task.agency.code, contract, task.limits, task.run_id, task.now, source))
         read.archived_as = stored
     except safefs.NotRegular as exc:  # replaced by a link or a FIFO since the folder was listed
-        entry.kind = exc.kind
+        entry.kind, entry.sha256 = exc.kind, None
         return refusal(entry, task.limits)
     except (FileNotFoundError, archive.ChangedWhileCopied):  # removed, renamed or written to while read
         pass

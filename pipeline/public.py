@@ -101,13 +101,14 @@ def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
-    """Parquet and CSV of every public table, each replaced atomically (safefs; `out_dir` is
-    the root, made when missing). The path reaches DuckDB as a parameter."""
+def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], out_dir: Path,
+           root: Path | None = None) -> list[Path]:
+    """Parquet and CSV of every public table, each replaced atomically (safefs: `out_dir` reached
+    from `root`, by default itself, without following a link). The path reaches DuckDB as a parameter."""
     from pipeline.safefs import safe_dir
 
     written = []
-    with safe_dir(out_dir, out_dir) as folder:
+    with safe_dir(out_dir, root or out_dir) as folder:
         folder.remove_leftovers()
         for name, frame in published.items():
             con.register("_public", frame)

@@ -185,7 +185,7 @@ class SafeDir:
         then replaces `name`. With `keep_if_same(new, old)` true, the old file stays as it is.
         On any error the temporary file is removed; a full disk names the folder."""
         tmp = self.temp_name()
-        try:
+        with self._removed_on_error(tmp):
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
                          dir_fd=self.fd)
             with os.fdopen(fd, "w+b") as handle:
@@ -200,30 +200,26 @@ class SafeDir:
                                 self.remove(tmp)
                                 return self.path / name
             return self.commit(tmp, name)
-        except OSError as exc:
-            self.remove(tmp)
-            if exc.errno in DISK_FULL:
-                raise DiskFull(exc.errno, exc.strerror, str(self.path)) from None
-            raise
-        except BaseException:
-            self.remove(tmp)
-            raise
 
     @contextlib.contextmanager
     def temp_path(self, name: str) -> Iterator[Path]:
         """A temporary path in this folder for a writer that needs a path (DuckDB); moved
         into place as `name` when the block ends without error, else removed."""
         tmp = self.temp_name()
-        try:
+        with self._removed_on_error(tmp, f"{tmp}.wal"):
             yield self.path / tmp
             self.commit(tmp, name)
-        except OSError as exc:
-            self.remove(tmp)
-            if exc.errno in DISK_FULL:
+
+    @contextlib.contextmanager
+    def _removed_on_error(self, *temporary: str) -> Iterator[None]:
+        """Remove the temporary files on any error; a full disk becomes DiskFull, naming the folder."""
+        try:
+            yield
+        except BaseException as exc:
+            for name in temporary:
+                self.remove(name)
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL and not isinstance(exc, DiskFull):
                 raise DiskFull(exc.errno, exc.strerror, str(self.path)) from None
-            raise
-        except BaseException:
-            self.remove(tmp)
             raise
 
     def remove_leftovers(self) -> list[str]:
