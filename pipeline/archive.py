@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
+from pipeline import safefs
 from pipeline.safefs import open_regular, safe_dir
 
 CHUNK = 1 << 20
+# partial copies: ours, and those of earlier versions (.<sha><suffix>.<pid>.tmp)
+LEFTOVER = re.compile(rf"{safefs.LEFTOVER.pattern}|^\.[0-9a-f]{{64}}[.\w]*\.(\d+)\.tmp$")
 
 
 class ChangedWhileCopied(OSError):
@@ -60,7 +64,7 @@ def remove_leftovers(archive_dir: Path) -> list[str]:
     for sub in sorted(os.listdir(archive_dir)):
         if len(sub) == 2 and (archive_dir / sub).is_dir() and not (archive_dir / sub).is_symlink():
             with safe_dir(archive_dir / sub, archive_dir, create=False) as folder:
-                removed += [f"{sub}/{name}" for name in folder.remove_leftovers()]
+                removed += [f"{sub}/{name}" for name in folder.remove_leftovers(LEFTOVER)]
     return removed
 
 

@@ -106,8 +106,8 @@ def status(agency: str | None = None, brief: bool = False) -> int:
 
 
 def failure_text(event) -> str:
-    """A failure event's message and, for a failed step, its error's first line (a full disk,
-    a weak key: the cause, not only that the step failed)."""
+    """A failure event's message and the message of the error beneath Dagster's wrappers (a full
+    disk, a weak key: the cause, not only that the step failed)."""
     error = getattr(event.event_specific_data, "error", None)
     while error is not None and error.cause is not None:  # Dagster wraps the error that says why
         error = error.cause
@@ -142,7 +142,7 @@ def recent_runs(limit: int = 5) -> str:
                     ended = instance.get_records_for_run(
                         run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE, limit=1, ascending=False).records
                     reasons = {"run": r.event_log_entry.message for r in ended}
-                line += "".join(f"\n      {step}: {clean(msg, 160)}" for step, msg in reasons.items())
+                line += "".join(f"\n      {step}: {clean(msg, 400)}" for step, msg in reasons.items())
             lines.append(line)
     return "\n".join(lines) if len(lines) > 1 else "No runs recorded yet."
 

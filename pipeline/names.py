@@ -66,7 +66,10 @@ def shown(text: str) -> str:
     """A stored name (escaped) as people read it: bytes that are not UTF-8 decoded as
     Windows-1252 (what such names usually are), controls replaced."""
     if "\\" in text:
-        raw = to_bytes(text).decode("utf-8", "surrogateescape")
+        try:
+            raw = to_bytes(text).decode("utf-8", "surrogateescape")
+        except ValueError:  # not escaped text after all: shown as it is
+            return clean(text)
         text = re.sub(r"[\udc80-\udcff]+",
                       lambda m: m.group().encode("utf-8", "surrogateescape").decode("cp1252", "replace"), raw)
     return clean(text)

@@ -66,8 +66,10 @@ class SecretError(RuntimeError):
 
 
 def _checked(key: str, where: str) -> bytes:
-    if len(key) < MIN_SECRET_CHARS:
-        state = "is empty" if not key else f"has only {len(key)} characters"
+    """The key as bytes (as given: the hashes made with it stay the same), if it is long enough."""
+    length = len(key.strip())
+    if length < MIN_SECRET_CHARS:
+        state = "is empty" if not length else f"has only {length} characters"
         raise SecretError(
             f"the hashing key in {where} {state}; it needs at least {MIN_SECRET_CHARS} (for example "
             f"`python -c 'import secrets; print(secrets.token_hex(32))'`). Keyed hashes made with a weak key "
@@ -79,7 +81,7 @@ def _checked(key: str, where: str) -> bytes:
 def _secret() -> bytes:
     value = os.environ.get("PPA_HASH_SECRET")
     if value is not None:
-        return _checked(value.strip(), "PPA_HASH_SECRET")
+        return _checked(value, "PPA_HASH_SECRET")
     return _secret_file(os.environ.get("PPA_SECRET_FILE"))
 
 

@@ -3,9 +3,9 @@
 Agency staff can put anything into their folder: a symbolic link to another agency's
 file, an `umpan-balik` link to a folder elsewhere, a FIFO. So the pipeline
 
-- opens files to read with `open_regular`: no link is followed (O_NOFOLLOW, every folder
-  on the way opened the same way), a FIFO never blocks (O_NONBLOCK), and only a regular
-  file is read;
+- opens files to read with `open_regular`: no link is followed (O_NOFOLLOW; below a root,
+  every folder on the way opened the same way), a FIFO never blocks (O_NONBLOCK), and only
+  a regular file is read;
 - writes every file with `atomic_write` (or `safe_dir(...).write`): the folder is reached
   from a root the caller names (PPA_RAW_DIR, PPA_WAREHOUSE_DIR, PPA_ARCHIVE_DIR or
   PPA_REPORTS_DIR for the pipeline) one folder at a time, refusing a link on the way; the
@@ -30,7 +30,7 @@ from typing import BinaryIO
 from pipeline.names import escape, shown
 
 TMP_PREFIX = ".ppa-tmp-"
-_LEFTOVER = re.compile(r"^\.ppa-tmp-(\d+)-|\.(\d+)(?:\.tmp|\.tmp-umpan-balik)$")
+LEFTOVER = re.compile(r"^\.ppa-tmp-(\d+)-")  # a temporary file of ours, and the process that made it
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -222,14 +222,14 @@ class SafeDir:
                 raise DiskFull(exc.errno, exc.strerror, str(self.path)) from None
             raise
 
-    def remove_leftovers(self) -> list[str]:
-        """Remove temporary files of processes that no longer run (killed mid-write)."""
+    def remove_leftovers(self, pattern: re.Pattern = LEFTOVER) -> list[str]:
+        """Remove temporary files of processes that no longer run (killed mid-write): names
+        matching `pattern`, whose (first matched) group is the process id."""
         removed = []
         for name in self.names():
-            found = _LEFTOVER.search(name)
-            if found and name.startswith(".") and not _alive(int(found.group(1) or found.group(2))):
-                if self.kind(name) == "folder":
-                    continue
+            found = pattern.search(name)
+            pid = next((int(g) for g in found.groups() if g), None) if found else None
+            if pid is not None and not _alive(pid) and self.kind(name) != "folder":
                 self.remove(name)
                 removed.append(name)
         return removed

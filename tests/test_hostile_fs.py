@@ -473,6 +473,15 @@ def test_an_archive_copy_is_private_from_its_first_byte_and_a_killed_copy_is_rem
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and sha256_file(stored) == sha
 
 
+def test_only_temporary_files_of_dead_processes_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    names_ = [f".ppa-tmp-{dead.stdout.strip()}-0a0b", f".ppa-tmp-{os.getpid()}-0c0d", ".cadangan.2024.tmp", "data.xlsx"]
+    for name in names_:
+        (tmp_path / name).write_text("x")
+    safefs.write_text(tmp_path / "laporan.html", "<p>", root=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted([*names_[1:], "laporan.html"])
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MB tmpfs when this process may mount one (root), else None."""

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pandas as pd
 
-from pipeline.assets.common import markdown, preview
 from pipeline import archive
+from pipeline.assets.common import markdown, preview
 from pipeline.ingest import (Limits, LoadBook, LoadSummary, LoadTask, Previous, add_kept_loads, contract_failures, load_tasks,
                              stray_items, unchanged_since)
 from pipeline.messages import render
