@@ -20,12 +20,11 @@ def dry_run(path: Path, agency: Agency | str, contract=None):
     """Read and stage one file: (FileRead, StagingResult)."""
     from pipeline.config import settings
     from pipeline.ingest import FileEntry, Limits, read_file, sha256_file
+    from pipeline.names import escape
     from pipeline.staging import StagingResult, stage_agency
 
     ag = agency if isinstance(agency, Agency) else get_agency(agency)
     contract = contract or load_contract()
-    from pipeline.names import escape
-
     cfg = settings()
     path = Path(path).resolve()  # the file the user named, links followed
     stat = path.stat()
