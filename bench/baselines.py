@@ -117,9 +117,9 @@ def plain(raw_dir: Path, registry: Path, db: Path) -> dict:
     import pandas as pd
     import pandera.pandas as pa
 
-    from pipeline.staging import values as V
     from pipeline.contract import load_contract, norm_header, norm_value
     from pipeline.registry import load_registry
+    from pipeline.staging import values as V
     from pipeline.staging.rules import staged_schema
 
     t0 = time.perf_counter()

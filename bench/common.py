@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SOURCE = REPO  # where measured processes import the pipeline from (see snapshot_source)
-BENCH_SECRET = "ppa-bench-secret"
+BENCH_SECRET = "ppa-bench-secret-for-the-keyed-hashes"
 
 
 def snapshot_source(work: Path) -> Path:

@@ -31,9 +31,23 @@ import time
 from pathlib import Path
 
 from bench import common
-from bench.common import (PYTHON, REPO, RunDir, machine_info, ppa_command, python_env, run_events, run_id_from_log,
-                          cpu_busy_seconds, run_measured, snapshot_source, tail, use_bytecode_cache,
-                          wait_until_idle, warm_bytecode)
+from bench.common import (
+    PYTHON,
+    REPO,
+    RunDir,
+    cpu_busy_seconds,
+    machine_info,
+    ppa_command,
+    python_env,
+    run_events,
+    run_id_from_log,
+    run_measured,
+    snapshot_source,
+    tail,
+    use_bytecode_cache,
+    wait_until_idle,
+    warm_bytecode,
+)
 from bench.generate import DEFAULT_WORK, Params, ensure_dataset, link_raw
 
 STEPS = ("W1", "W2", "W3", "BASE", "W4", "MEM")

@@ -140,8 +140,8 @@ def _time(con: duckdb.DuckDBPyConnection, sql: str, runs: int = 5) -> dict:
 
 def measure(path: Path, registry: Path) -> dict:
     """Median times of the two researcher queries, and one build of every mart (information)."""
-    from pipeline.marts.sql import MARTS
     from pipeline.marts.build import build_marts
+    from pipeline.marts.sql import MARTS
     from pipeline.registry import load_registry
 
     con = duckdb.connect(str(path))

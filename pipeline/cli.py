@@ -22,13 +22,16 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import ensure_dagster_home, settings
+from pipeline.names import clean, escape, shown, unescape
 from pipeline.registry import agency_codes, get_agency
 
 
 def _table(frame: pd.DataFrame) -> str:
+    """A table for the terminal; text that came from files has its control characters replaced."""
     from tabulate import tabulate
 
     frame = frame.astype(object).where(frame.notna(), None)
+    frame = frame.map(lambda v: clean(v) if isinstance(v, str) else v)
     return tabulate(frame, headers="keys", tablefmt="simple", showindex=False, missingval="–")
 
 
@@ -58,7 +61,7 @@ def run(agency: str | None, verbose: bool, reload: bool = False) -> int:
     if not result.success:
         for event in result.all_events:
             if event.is_failure:
-                print(f"  {event.step_key}: {event.message}", file=sys.stderr)
+                print(clean(f"  {event.step_key}: {failure_text(event)}"), file=sys.stderr)
         return 1
     status(agency, brief=True)
     print()
@@ -90,12 +93,32 @@ def status(agency: str | None = None, brief: bool = False) -> int:
         return 0
     for code, group in ledger.groupby("agency"):
         print(f"\n{code}")
-        shown = group.assign(note=group["message"].fillna("").str.slice(0, 90))[
-            ["path", "status", *counts, "note"]].rename(columns=lambda c: c.replace("rows_", ""))
-        print(_table(shown))
+        table = group.assign(path=group["path"].map(shown), note=group["message"].fillna("").map(
+            lambda m: clean(m, 90)))[["path", "status", *counts, "note"]].rename(columns=lambda c: c.replace("rows_", ""))
+        print(_table(table))
+    strays = _not_read()
+    if strays:
+        print("\nNot read (tidak dibaca):")
+        print("\n".join(f"  {clean(line)}" for line in strays))
     print()
     print(recent_runs())
     return 0
+
+
+def failure_text(event) -> str:
+    """A failure event's message and the message of the error beneath Dagster's wrappers (a full
+    disk, a weak key: the cause, not only that the step failed)."""
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None and error.cause is not None:  # Dagster wraps the error that says why
+        error = error.cause
+    cause = error.message.strip() if error is not None else ""
+    return f"{event.message} {cause}" if cause else str(event.message)
+
+
+def _not_read() -> list[str]:
+    from pipeline.assets.ingest import not_read
+
+    return not_read(settings().raw_dir, agency_codes())
 
 
 def recent_runs(limit: int = 5) -> str:
@@ -113,12 +136,13 @@ def recent_runs(limit: int = 5) -> str:
             if run.status == dg.DagsterRunStatus.FAILURE:
                 failures = instance.get_records_for_run(
                     run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=3).records
-                reasons = {f.event_log_entry.dagster_event.step_key: f.event_log_entry.message for f in failures}
+                reasons = {f.event_log_entry.dagster_event.step_key: failure_text(f.event_log_entry.dagster_event)
+                           for f in failures}
                 if not reasons:  # failed outside any step (say, killed and marked failed afterwards)
                     ended = instance.get_records_for_run(
                         run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE, limit=1, ascending=False).records
                     reasons = {"run": r.event_log_entry.message for r in ended}
-                line += "".join(f"\n      {step}: {msg[:160]}" for step, msg in reasons.items())
+                line += "".join(f"\n      {step}: {clean(msg, 400)}" for step, msg in reasons.items())
             lines.append(line)
     return "\n".join(lines) if len(lines) > 1 else "No runs recorded yet."
 
@@ -151,15 +175,20 @@ def yoy() -> int:
 def validate(file: Path, agency_code: str, feedback: bool = False) -> int:
     """Dry run: what the pipeline would make of one file (and, with --feedback, its feedback workbook)."""
     from pipeline.ingest.dryrun import dry_run
+    from pipeline.safefs import NotRegular
 
     agency = get_agency(agency_code)
-    read, result = dry_run(file, agency)
-    print(f"File {file.name} ({file.stat().st_size} bytes), agency {agency.code}")
+    try:
+        read, result = dry_run(file, agency)
+    except NotRegular as exc:
+        print(f"{shown(escape(str(file)))}: not a regular file ({exc.kind}): not read", file=sys.stderr)
+        return 1
+    print(f"File {shown(escape(file.name))} ({file.stat().st_size} bytes), agency {agency.code}")
     code = _describe_dry_run(read, result)
     if feedback:
         from pipeline.feedback.workbook import write_feedback_for_file
 
-        print(f"\numpan balik / feedback: {write_feedback_for_file(file, agency, read, result)}")
+        print(f"\numpan balik / feedback: {shown(escape(str(write_feedback_for_file(file, agency, read, result))))}")
     return code
 
 
@@ -167,30 +196,30 @@ def _describe_dry_run(read, result) -> int:
     from pipeline.messages import render
 
     if read.error_code and read.error_code != "no_register_sheet":
-        print(f"  REJECTED: {render(read.error_code, detail=read.error_detail)}")
+        print(clean(f"  REJECTED: {render(read.error_code, detail=read.error_detail)}"))
         return 1
     for sheet in read.sheets.itertuples():
         if not sheet.is_register:
-            print(f"\nSheet '{sheet.sheet}': {render(sheet.reason, sheet=sheet.sheet)}")
+            print(clean(f"\nSheet '{sheet.sheet}': {render(sheet.reason, sheet=sheet.sheet)}"))
             continue
-        print(f"\nSheet '{sheet.sheet}'{'' if sheet.visible else ' (hidden)'}: header at row {sheet.header_row}"
-              f"{' (two rows)' if sheet.header_rows == 2 else ''}; {sheet.data_rows} data rows, "
-              f"{sheet.total_rows} total rows and {sheet.blank_rows} blank rows skipped")
+        print(clean(f"\nSheet '{sheet.sheet}'{'' if sheet.visible else ' (hidden)'}: header at row {sheet.header_row}"
+                   f"{' (two rows)' if sheet.header_rows == 2 else ''}; {sheet.data_rows} data rows, "
+                   f"{sheet.total_rows} total rows and {sheet.blank_rows} blank rows skipped"))
         for column, header in json.loads(sheet.columns).items():
-            print(f"  {header!r:32} -> {column}")
+            print(clean(f"  {header!r:32} -> {column}"))
         for header in sheet.personal_headers:
-            print(f"  {header!r:32} -> dropped (personal data)")
+            print(clean(f"  {header!r:32} -> dropped (personal data)"))
         for header in sheet.unknown_headers:
-            print(f"  {header!r:32} -> ignored ({render('header_unknown', header=header)})")
+            print(clean(f"  {header!r:32} -> ignored ({render('header_unknown', header=header)})"))
     if read.error_code == "no_register_sheet":
         print(f"\nREJECTED: {render('no_register_sheet')}")
         return 1
     print(f"\nWould load {len(result.staged)} rows, reject {len(result.rejected)}, "
           f"with {len(result.warnings)} cell warnings.")
     for _, row in result.rejected.iterrows():
-        print(f"  row {row['_source_row']} ({row['_source_sheet']}): {row['reasons']}")
+        print(clean(f"  row {row['_source_row']} ({row['_source_sheet']}): {row['reasons']}"))
     for _, row in result.warnings.iterrows():
-        print(f"  row {row['_source_row']} ({row['_source_sheet']}) warning: {row['message']}")
+        print(clean(f"  row {row['_source_row']} ({row['_source_sheet']}) warning: {row['message']}"))
     return 0
 
 
@@ -228,13 +257,13 @@ def restore(sha: str, to_dir: Path | None) -> int:
     if len(ledger):
         match = ledger[ledger["sha256"].fillna("").str.startswith(sha.lower())]
         if len(match):
-            name = Path(match["path"].iloc[0]).name
+            name = unescape(match["path"].iloc[0].rsplit("/", 1)[-1])
     try:
         target = archive.restore(cfg.archive_dir, sha, to_dir or Path.cwd(), name)
     except (FileNotFoundError, ValueError) as exc:
-        print(str(exc), file=sys.stderr)
+        print(clean(exc), file=sys.stderr)
         return 1
-    print(f"restored {target}")
+    print(f"restored {shown(escape(str(target)))}")
     return 0
 
 

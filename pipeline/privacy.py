@@ -58,29 +58,67 @@ def is_personal_header(normalised: str, personal_headers: frozenset[str]) -> boo
     return bool(PERSONAL_WORDS.intersection(normalised.split()))
 
 
+MIN_SECRET_CHARS = 32  # 32 hexadecimal characters: 16 bytes, 128 bits
+
+
+class SecretError(RuntimeError):
+    """The hashing key is missing, empty or too short: nothing is hashed with it."""
+
+
+def _checked(key: str, where: str) -> bytes:
+    """The key as bytes (as given: the hashes made with it stay the same), if it is long enough."""
+    length = len(key.strip())
+    if length < MIN_SECRET_CHARS:
+        state = "is empty" if not length else f"has only {length} characters"
+        raise SecretError(
+            f"the hashing key in {where} {state}; it needs at least {MIN_SECRET_CHARS} (for example "
+            f"`python -c 'import secrets; print(secrets.token_hex(32))'`). Keyed hashes made with a weak key "
+            f"can be reversed by trying every NIK. A key file emptied by accident: restore it from a backup, "
+            f"since every stored key depends on it (kunci hash kosong atau terlalu pendek)")
+    return key.encode()
+
+
 def _secret() -> bytes:
     value = os.environ.get("PPA_HASH_SECRET")
-    if value:
-        return value.encode()
+    if value is not None:
+        return _checked(value, "PPA_HASH_SECRET")
     return _secret_file(os.environ.get("PPA_SECRET_FILE"))
+
+
+def check_secret() -> None:
+    """Raise SecretError now, with its clear message, rather than in the middle of a run."""
+    _secret()
 
 
 @lru_cache(maxsize=8)
 def _secret_file(configured: str | None) -> bytes:
     """The key kept in PPA_SECRET_FILE (default: .ppa_secret in the project), created there on
     first use. Read once per process and file: a run hashes every case id, and reading the file
-    for each hash made a hash cost 22 µs instead of 2."""
+    for each hash made a hash cost 22 µs instead of 2.
+
+    The key is written whole to a temporary file, which is then linked to the key file's name:
+    a name that exists always holds a whole key, and of processes starting at once exactly one
+    link succeeds; the others read the winner's key."""
     from pipeline.config import project_root
 
     path = Path(configured) if configured else project_root() / ".ppa_secret"
     if not path.exists():
-        try:  # created once, readable by the owner only; a concurrent creator wins and we read its key
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
-        except FileExistsError:
-            pass
-    return path.read_text().strip().encode()
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process made it first: its key is the key
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd) as handle:
+        return _checked(handle.read().strip(), str(path))
 
 
 def keyed_hash(*parts: str) -> str:
@@ -114,9 +152,38 @@ class ScrubbedError(RuntimeError):
     """
 
 
-def scrubbed(exc: BaseException, context: str) -> ScrubbedError:
+class SystemFault(RuntimeError):
+    """An operating-system error (a full disk, a permission) re-raised with its message:
+    errno, strerror and the path (escaped), which never quote a cell."""
+
+
+def _said_by_the_system(exc: BaseException) -> str | None:
+    """The message of an error that cannot quote a cell, else None."""
+    import duckdb
+
+    from pipeline.safefs import describe
+
+    if isinstance(exc, OSError) and exc.errno:
+        return describe(exc)
+    commit_failed = isinstance(exc, duckdb.TransactionException) and "Failed to commit" in str(exc)
+    if isinstance(exc, duckdb.IOException) or commit_failed:  # DuckDB's own files: a full disk, a permission
+        from pipeline.names import clean
+
+        full = "disk full: " if "No space left" in str(exc) or "quota" in str(exc).lower() else ""
+        return clean(f"{full}{type(exc).__name__}: {exc}")
+    if isinstance(exc, SecretError):
+        return str(exc)
+    return None
+
+
+def scrubbed(exc: BaseException, context: str) -> Exception:
+    """The exception to raise instead of `exc`: its message is withheld (it may quote a cell),
+    unless the operating system (or DuckDB's file layer, or the key check) said it."""
     import traceback
 
+    said = _said_by_the_system(exc)
+    if said is not None:
+        return SystemFault(f"{context}: {said}")
     frames = traceback.extract_tb(exc.__traceback__)[-4:]
     where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
     return ScrubbedError(f"{context}: {type(exc).__name__} at {where} (message withheld: it may quote a cell; "

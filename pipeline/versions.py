@@ -17,15 +17,17 @@ from pathlib import Path
 from pipeline.config import PACKAGE_DIR
 
 # Reading a workbook into raw rows and sheet records.
-PARSER = ("ingest/__init__.py", "ingest/container.py", "ingest/workbook.py", "config.py", "contract.py", "privacy.py",
-          "schemas/contract.yaml")
+# (ingest/load.py makes the sheet records from what the workbook gave, masking sheet names and headers)
+PARSER = ("ingest/__init__.py", "ingest/container.py", "ingest/workbook.py", "ingest/load.py", "config.py",
+          "contract.py", "names.py", "privacy.py", "safefs.py", "schemas/contract.yaml")
 # An agency's whole slice: reading, staging, the ledger, the tables they are written to.
-SLICE = ("ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "parallel.py", "privacy.py",
-         "registry.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml")
+SLICE = ("ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "names.py", "parallel.py",
+         "privacy.py", "registry.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml")
 # A feedback workbook, receipt or page for agency staff.
 # (feedback reads files again and stages a dry run for a file not yet dropped)
-FEEDBACK = ("feedback", "ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "privacy.py",
-            "registry.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml", "schemas/feedback_messages.yaml")
+FEEDBACK = ("feedback", "ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "names.py",
+            "privacy.py", "registry.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml",
+            "schemas/feedback_messages.yaml")
 
 
 def files_of(sources: Iterable[str]) -> list[Path]:

@@ -49,7 +49,7 @@ def duckdb_texts(db: Path) -> list[str]:
 def parquet_texts(path: Path) -> list[str]:
     con = duckdb.connect()
     try:
-        frame = con.execute(f"SELECT * FROM read_parquet('{path}')").df()
+        frame = con.execute("SELECT * FROM read_parquet(?)", [str(path)]).df()
     finally:
         con.close()
     return [str(v) for v in frame.to_numpy().ravel() if v is not None]

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-
 from workbooks import register, row
 
 

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from workbooks import register, row, write_workbook
 
 PPA = [str(Path(sys.executable).parent / "ppa")]

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from helpers import query, run_pipeline
-from pipeline.warehouse.db import connect
 from workbooks import register, row
+
+from pipeline.warehouse.db import connect
 
 PPA = str(Path(sys.executable).parent / "ppa")
 AGENCIES = {"kukar": "Tenggarong", "ppu": "Penajam", "bontang": "Bontang Utara"}

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from workbooks import register, row
 
 pytestmark = pytest.mark.slow

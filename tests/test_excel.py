@@ -3,10 +3,10 @@
 import datetime as dt
 
 import pytest
+from workbooks import HEADER, register, row, write_ods, write_workbook, write_xls
 
 from pipeline.contract import load_contract
 from pipeline.ingest.workbook import UnreadableFile, read_workbook
-from workbooks import HEADER, register, row, write_ods, write_workbook, write_xls
 
 C = load_contract()
 

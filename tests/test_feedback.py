@@ -11,7 +11,6 @@ from pathlib import Path
 import duckdb
 import openpyxl
 import pytest
-
 from helpers import run_pipeline
 from workbooks import HEADER, register, row, write_ods, write_workbook
 
@@ -30,7 +29,7 @@ def _with_env(mp: pytest.MonkeyPatch, root: Path) -> dict[str, Path]:
     for var, key in (("PPA_RAW_DIR", "raw"), ("PPA_WAREHOUSE_DIR", "warehouse"), ("PPA_REPORTS_DIR", "reports"),
                      ("PPA_ARCHIVE_DIR", "archive"), ("DAGSTER_HOME", "dagster_home")):
         mp.setenv(var, str(paths[key]))
-    mp.setenv("PPA_HASH_SECRET", "test-secret")
+    mp.setenv("PPA_HASH_SECRET", "test-secret-for-the-keyed-hashes-only")
     mp.delenv("PPA_REGISTRY", raising=False)
     return paths
 
@@ -434,8 +433,8 @@ def test_template_headers_and_choices_are_in_the_contract():
 
 def test_template_round_trips_through_the_pipeline(tmp_path):
     from pipeline.contract import load_contract
-    from pipeline.ingest.workbook import read_workbook
     from pipeline.ingest.load import FileEntry, Limits, read_file
+    from pipeline.ingest.workbook import read_workbook
     from pipeline.registry import get_agency
     from pipeline.staging.stage import stage_agency
 

@@ -21,13 +21,13 @@ import zlib
 from pathlib import Path
 
 import pytest
-
 from helpers import query, run_pipeline
+from workbooks import HEADER, register, row, write_ods, write_workbook, write_xls
+
 from pipeline.contract import load_contract
+from pipeline.ingest.container import SafetyLimits, UnreadableFile, check_file
 from pipeline.ingest.workbook import read_workbook, sheet_rows
 from pipeline.messages import render
-from pipeline.ingest.container import SafetyLimits, UnreadableFile, check_file
-from workbooks import HEADER, register, row, write_ods, write_workbook, write_xls
 
 C = load_contract()
 ROOT = Path(__file__).resolve().parent.parent
@@ -523,10 +523,10 @@ def test_a_file_removed_while_read_does_not_stop_the_run(isolated_env, monkeypat
     good_register(raw / "b.xlsx", "B")
     real = ingest.sha256_file
 
-    def vanish(path):
+    def vanish(path, *args, **kwargs):
         if path.name == "b.xlsx" and path.exists():
             path.unlink()
-        return real(path)
+        return real(path, *args, **kwargs)
 
     monkeypatch.setattr(ingest, "sha256_file", vanish)
     assert run_pipeline("batam").success

@@ -5,7 +5,6 @@ and interpolated population years."""
 import datetime as dt
 
 import pytest
-
 from helpers import query, run_pipeline
 from workbooks import register
 

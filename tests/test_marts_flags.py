@@ -11,8 +11,8 @@ import pandera.pandas as pa
 import pytest
 
 from pipeline.contract import form_flag_columns
-from pipeline.marts.sql import MARTS
 from pipeline.marts.build import build_marts
+from pipeline.marts.sql import MARTS
 from pipeline.registry import get_agency, load_registry
 from pipeline.staging.rules import staged_schema
 from pipeline.staging.stage import LINEAGE, SOURCE_COLUMNS, STAGED_COLUMNS, add_counting_flags, stage_agency

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from test_report import build_analytics
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "compare_regions.ipynb"

@@ -3,10 +3,10 @@
 import os
 
 import pytest
-
 from helpers import query, run_pipeline
-from pipeline.parallel import IN_FLIGHT_PER_WORKER, MIN_TASKS, chunks, ordered_map, worker_count
 from workbooks import register, row
+
+from pipeline.parallel import IN_FLIGHT_PER_WORKER, MIN_TASKS, chunks, ordered_map, worker_count
 
 
 def square(n: int) -> int:

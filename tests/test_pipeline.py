@@ -5,7 +5,6 @@ import os
 
 import dagster as dg
 import pytest
-
 from helpers import query, run_pipeline
 from workbooks import HEADER, register, row, write_workbook
 
@@ -176,7 +175,8 @@ def test_a_sixth_agency_is_a_registry_entry_and_a_folder(isolated_env, monkeypat
 
 @pytest.mark.slow
 def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkeypatch):
-    from pipeline.ingest import archive, workbook as excel
+    from pipeline.ingest import archive
+    from pipeline.ingest import workbook as excel
 
     path = register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1")])
     original = path.read_bytes()
@@ -298,7 +298,7 @@ def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isola
 
     staged.clear()
     assert main(["run", "--agency", "kutim", "--reload"]) == 0 and staged == ["kutim"]  # the run tag ppa/reload
-    assert reads_again(lambda: monkeypatch.setenv("PPA_HASH_SECRET", "another-secret"))
+    assert reads_again(lambda: monkeypatch.setenv("PPA_HASH_SECRET", "another-secret-for-the-keyed-hashes"))
     assert reads_again(lambda: monkeypatch.setattr(ingest, "code_version", lambda: "another version"))
     assert reads_again(lambda: execute("UPDATE meta.agency_loads SET valid_until = current_date - 1"))
     assert reads_again(lambda: execute("UPDATE meta.agency_loads SET reusable = false"))  # a file caught mid-copy

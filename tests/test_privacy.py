@@ -63,7 +63,7 @@ def test_identity_key_is_stable_keyed_and_never_the_value(nik):
 
 def test_identity_key_depends_on_the_secret(monkeypatch):
     first = privacy.identity_key("6402011234560001")
-    monkeypatch.setenv("PPA_HASH_SECRET", "another-secret")
+    monkeypatch.setenv("PPA_HASH_SECRET", "another-secret-for-the-keyed-hashes")
     assert privacy.identity_key("6402011234560001") != first
 
 

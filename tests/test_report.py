@@ -14,12 +14,11 @@ import re
 from pathlib import Path
 
 import pytest
-
 from helpers import run_pipeline
 from workbooks import register, row
 
-from pipeline.publish import charts, compare, report, views
 from pipeline.marts.sql import USAGE_WARNING
+from pipeline.publish import charts, compare, report, views
 from pipeline.registry import get_agency, population_series
 
 # (agency, year) -> (victims, cases)
@@ -69,7 +68,7 @@ def analytics(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (base / name).mkdir()
             mp.setenv(var, str(base / name))
         (base / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        mp.setenv("PPA_HASH_SECRET", "test-secret")
+        mp.setenv("PPA_HASH_SECRET", "test-secret-for-the-keyed-hashes-only")
         mp.delenv("PPA_REGISTRY", raising=False)
         return build_analytics()
 

@@ -5,7 +5,6 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-
 from helpers import run_pipeline
 from leaks import duckdb_texts, find_leaks, parquet_texts, trie_pattern, workbook_texts
 
@@ -29,7 +28,7 @@ def sample_run(tmp_path_factory):
         for var, key in (("PPA_RAW_DIR", "raw"), ("PPA_WAREHOUSE_DIR", "warehouse"), ("PPA_ARCHIVE_DIR", "archive"),
                          ("PPA_REPORTS_DIR", "reports"), ("DAGSTER_HOME", "dagster_home")):
             mp.setenv(var, str(paths[key]))
-        mp.setenv("PPA_HASH_SECRET", "sample-secret")
+        mp.setenv("PPA_HASH_SECRET", "sample-secret-for-the-keyed-hashes")
         with dg.DagsterInstance.get() as instance:
             result = run_pipeline(instance=instance)
         assert result.success
@@ -123,8 +122,8 @@ def test_no_personal_value_reaches_any_table_file_or_instance(sample_run):
 
 
 def test_data_dictionary_describes_every_column_and_is_current(sample_run):
-    from pipeline.publish import docs
     from pipeline.config import project_root
+    from pipeline.publish import docs
 
     _, paths, _ = sample_run
     for db in ("warehouse.duckdb", "analytics.duckdb"):
@@ -163,9 +162,9 @@ def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):
 
 
 def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample_run):
-    from pipeline.publish import public
     from pipeline.marts.sql import MARTS
     from pipeline.parallel import chunks
+    from pipeline.publish import public
     from pipeline.publish.suppression import audit_marts, protect_marts
 
     con = duckdb.connect(str(sample_run[1]["warehouse"] / "warehouse.duckdb"), read_only=True)

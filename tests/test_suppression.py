@@ -13,8 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.publish.suppression import (FLAG, Exposure, Table, audit, audit_marts, protect, protect_marts,
-    table_from_marts)
+from pipeline.publish.suppression import (
+    FLAG,
+    Exposure,
+    Table,
+    audit,
+    audit_marts,
+    protect,
+    protect_marts,
+    table_from_marts,
+)
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -362,8 +370,8 @@ def staging_rows(seed: int, agencies) -> pd.DataFrame:
 @settings(max_examples=8, deadline=None)
 @given(st.integers(0, 10_000), st.integers(3, 10))
 def test_real_marts_are_protected(seed, k):
-    from pipeline.marts.sql import MARTS
     from pipeline.marts.build import build_marts
+    from pipeline.marts.sql import MARTS
     from pipeline.registry import load_registry
     from pipeline.staging.stage import add_counting_flags
     from pipeline.warehouse.db import DDL, insert_frame

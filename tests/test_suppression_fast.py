@@ -109,8 +109,8 @@ def test_protect_equals_the_plain_algorithm_on_single_tables(solves, cleanup, ca
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(3, 10), zeros=st.booleans())
 def test_protect_marts_equals_the_plain_algorithm_on_real_marts(solves, cleanup, seed, k, zeros):
-    from pipeline.marts.sql import MARTS
     from pipeline.marts.build import build_marts
+    from pipeline.marts.sql import MARTS
     from pipeline.registry import load_registry
     from pipeline.staging.stage import add_counting_flags
     from pipeline.warehouse.db import DDL, insert_frame

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from pipeline.staging import values as V
 from pipeline.contract import load_contract, norm_header
+from pipeline.staging import values as V
 
 C = load_contract()
 D = dt.date(2025, 11, 17)

@@ -36,13 +36,18 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         workers = worker_count(len(keys))
         debug = settings().debug
         raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
-        written = {}
+        written, refusals = {}, {}
         with warehouse.connect() as con:  # one connection for every agency of the run; workers write the files
             tasks = (FeedbackTask(given, raw_dir, archive_dir, debug)
                      for chunk in chunks(keys, GATHER_BATCH) for given in gather_feedbacks(con, chunk))
-            for code, count in ordered_map(feedback_task, tasks, workers):
+            for code, count, refused in ordered_map(feedback_task, tasks, workers):
                 written[code] = count
+                if refused:
+                    refusals[code] = refused
+                    context.log.warning(f"{code}: {refused}")
         metadata = {"files": sum(written.values()), "agencies": len(written)}  # files written, or kept unchanged
+        if refusals:  # a feedback folder that is a link: nothing written through it
+            metadata["refused"] = dg.MetadataValue.json(refusals)
         if len(written) <= 20:  # Dagster copies this into every partition's event: no long lists
             metadata["per_agency"] = dg.MetadataValue.json(written)
         return dg.MaterializeResult(metadata=metadata)

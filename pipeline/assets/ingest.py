@@ -11,6 +11,7 @@ import pandas as pd
 from pipeline.assets.common import markdown, preview
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.config import settings
+from pipeline.ingest import archive
 from pipeline.ingest.load import (
     Limits,
     LoadBook,
@@ -20,10 +21,13 @@ from pipeline.ingest.load import (
     add_kept_loads,
     contract_failures,
     load_tasks,
+    stray_items,
     unchanged_since,
 )
+from pipeline.messages import render
+from pipeline.names import shown
 from pipeline.parallel import chunks, ordered_map, worker_count
-from pipeline.privacy import scrubbed
+from pipeline.privacy import check_secret, scrubbed
 from pipeline.registry import agency_codes, get_agency
 from pipeline.warehouse.db import mark_slices_seen, query_df, replace_agency_slices
 
@@ -59,7 +63,7 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         dg.AssetSpec(WARNINGS, group_name="staging", deps=[RAW], kinds={"duckdb"},
                      description="Cells set to empty because their label was not recognised; the row still loads."),
         dg.AssetSpec(SUPERSEDED, group_name="staging", deps=[RAW], kinds={"duckdb"},
-                     description="Rows replaced by the same case and victim in a more recently modified file."),
+                     description="Rows replaced by the same case and victim in a file received later (first seen, then modified)."),
         dg.AssetSpec(INGEST_LOG, group_name="meta", deps=[CASE_VICTIMS, REJECTED, SUPERSEDED], kinds={"duckdb"},
                      description="The ledger: every file seen in an agency folder and what became of it."),
         dg.AssetSpec(SHEETS, group_name="meta", deps=[RAW], kinds={"duckdb"},
@@ -94,12 +98,19 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         debug = settings().debug
         raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
         kept: list[str] = []  # agencies whose slices stay as they are
+        check_secret()  # a missing or weak key stops the run here, with its reason
+        strays = not_read(raw_dir, codes)
+        for line in strays:
+            context.log.warning(line)
         if workers > 1:
             context.log.info(f"reading {len(keys)} agencies in {workers} worker processes")
         # one connection (and the writer lock) for the whole step: opening and closing DuckDB per
         # agency costs a checkpoint each time. Workers read and validate; only this process
         # touches the warehouse.
         with warehouse.connect() as con:
+            # partial archive copies of runs killed while copying (we hold the writer lock)
+            for name in archive.remove_leftovers(archive_dir):
+                context.log.info(f"removed a partial archive copy left by a killed run: {name}")
             reload = settings().reload or context.run.tags.get(RELOAD_TAG) == "true"
             stored = {} if reload else {row[0]: row[1:] for row in con.execute(
                 "SELECT agency, load_key, valid_from, valid_until FROM meta.agency_loads WHERE reusable").fetchall()}
@@ -161,9 +172,16 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                                  f"({', '.join(kept[:10])}{' …' if len(kept) > 10 else ''}); "
                                  f"the run tag {RELOAD_TAG}=true or PPA_RELOAD=1 reads them again")
 
-        yield from _results(book, _concat(failures))
+        yield from _results(book, _concat(failures), strays)
 
     return agency_load
+
+
+def not_read(raw_dir: Path, agencies: list[str]) -> list[str]:
+    """What the raw folder holds outside the registered agencies' folders, one line each
+    (Indonesian / English): never read, and named so that it does not go unnoticed."""
+    return [f"{render(code, detail=shown(name))} / {render(code, 'en', detail=shown(name))}"
+            for name, code in stray_items(raw_dir, agencies)]
 
 
 def _concat(frames: list[pd.DataFrame], like: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -175,7 +193,7 @@ def _concat(frames: list[pd.DataFrame], like: pd.DataFrame | None = None) -> pd.
     return like if like is not None else pd.DataFrame()
 
 
-def _results(book: LoadBook, failures: pd.DataFrame):
+def _results(book: LoadBook, failures: pd.DataFrame, strays: list[str] = ()):
     agencies, ledger, rejected, previewed = book.frames()
     summary = agencies[["agency", "files", "data_rows", "staged", "rejected", "superseded", "warnings"]]
     # Dagster copies a range run's metadata into the event of every partition (514 at national
@@ -191,6 +209,8 @@ def _results(book: LoadBook, failures: pd.DataFrame):
                     "agencies_kept": int(agencies["reused"].sum())}
         if key == CASE_VICTIMS:
             metadata["preview"] = preview(previewed)
+        if key == INGEST_LOG:
+            metadata["not_read"] = dg.MetadataValue.md("\n".join(f"- {line}" for line in strays) or "none")
         if key == INGEST_LOG and len(ledger):
             files = ledger[["path", "status", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
             if many:  # files that did not load as they were first

@@ -52,7 +52,7 @@ def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     k = settings().suppression_k
     with warehouse.connect() as con:
         published = public.build_public(con, k)
-        public.export(con, published, Path(warehouse.warehouse_dir) / "public")
+        public.export(con, published, Path(warehouse.warehouse_dir) / "public", root=Path(warehouse.warehouse_dir))
         exposures = public.audit_public(con, k)
     for name, key in PUBLIC_KEYS.items():
         frame = published[name]

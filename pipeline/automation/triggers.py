@@ -20,7 +20,8 @@ import dagster as dg
 from pipeline.assets.resources import DropFolderResource
 from pipeline.automation.recovery import fail_dead_runs
 from pipeline.config import settings
-from pipeline.ingest.load import FEEDBACK_DIR, is_ignored_name, sha256_file
+from pipeline.ingest.load import scan_folder, sha256_file, stray_items
+from pipeline.names import shown
 from pipeline.registry import agency_codes
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -29,10 +30,12 @@ NIGHTLY_TZ = "Asia/Makassar"
 
 @dataclass(frozen=True)
 class FileStat:
-    rel: str
+    rel: str  # escaped (names.escape), as in the ledger
     agency: str
     size: int
     mtime: float
+    path: Path | None = None
+    kind: str = "file"  # a link, FIFO... is never opened: a change of it shows in size and time
 
 
 @dataclass
@@ -46,23 +49,21 @@ class TickPlan:
 
 
 def list_drop_files(raw_dir: Path, agencies: list[str]) -> list[FileStat]:
-    """stat() every candidate file; lock files, hidden files and output folders are left out."""
-    out = []
-    for agency in agencies:
-        folder = raw_dir / agency
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob("*"):
-            parts = path.relative_to(folder).parts
-            if any(p == FEEDBACK_DIR or p.startswith(".") for p in parts[:-1]) or is_ignored_name(path.name):
-                continue
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # deleted while listing
-                continue
-            if path.is_file():
-                out.append(FileStat(path.relative_to(raw_dir).as_posix(), agency, stat.st_size, stat.st_mtime))
+    """What the ledger would list (ingest.scan_folder, the same filter), lock and hidden files left out."""
+    out = [FileStat(e.rel, agency, e.size, e.mtime, e.path, e.kind)
+           for agency in agencies for e in scan_folder(raw_dir, agency) if not e.ignored]
     return sorted(out, key=lambda f: f.rel)
+
+
+def content_id(f: FileStat, max_bytes: int) -> str:
+    """The content hash of a file the pipeline would read; for anything it refuses without
+    opening (a link, not a file, too large) a mark of what it is, size and time."""
+    if f.kind != "file" or f.size > max_bytes:
+        return f"{f.kind}:{f.size}:{f.mtime}"
+    try:
+        return sha256_file(f.path, max_bytes=max_bytes)
+    except OSError:  # replaced or grown since listed: seen again next tick
+        return f"changing:{f.size}:{f.mtime}"
 
 
 def plan_tick(cursor: dict, files: list[FileStat], now: float, hasher: Callable[[str], str],
@@ -130,15 +131,20 @@ def build_drop_sensor(job) -> dg.SensorDefinition:
         order = agency_codes(Path(drop_folder.registry_path))
         cursor = json.loads(context.cursor) if context.cursor else {}
         files = list_drop_files(raw_dir, order)
-        plan = plan_tick(cursor, files, time.time(), lambda rel: sha256_file(raw_dir / rel), order)
+        by_rel = {f.rel: f for f in files}
+        plan = plan_tick(cursor, files, time.time(), lambda rel: content_id(by_rel[rel], drop_folder.max_file_bytes),
+                         order)
         context.update_cursor(json.dumps(plan.cursor))
         if not plan.agencies:
-            note = f"; still being copied: {', '.join(plan.waiting)}" if plan.waiting else ""
+            note = f"; still being copied: {', '.join(shown(w) for w in plan.waiting)}" if plan.waiting else ""
+            strays = stray_items(raw_dir, order)
+            if strays:
+                note += f"; not read (tidak dibaca): {', '.join(shown(name) for name, _ in strays)}"
             return dg.SkipReason(f"{plan.seen} files seen in {len(order)} agency folders, none new, changed "
                                  f"or deleted{note}")
         tags = {**refresh_tags(plan.agencies, order), "ppa/trigger": "drop_folder",
                 "ppa/agencies": ",".join(plan.agencies)}
-        context.log.info("; ".join(plan.changes))
+        context.log.info("; ".join(shown(change) for change in plan.changes))
         return dg.RunRequest(run_key=plan.run_key, tags=tags)
 
     return drop_folder_sensor

@@ -38,15 +38,17 @@ import yaml
 
 from pipeline.config import SCHEMAS_DIR
 from pipeline.contract import load_contract, norm_header
-from pipeline.ingest.load import FEEDBACK_DIR, sha256_file
+from pipeline.ingest.load import FEEDBACK_DIR, sha256_file, sheet_labels
 from pipeline.messages import catalogue, render
+from pipeline.names import bounded_name, output_stems, unescape
 from pipeline.registry import Agency, get_agency
+from pipeline.safefs import SafeDir, UnsafePath, atomic_write, open_regular, safe_dir
 from pipeline.versions import FEEDBACK, source_hash
 
 FEEDBACK_SUFFIX = ".umpan-balik.xlsx"
 RECEIPT_SUFFIX = ".tanda-terima.html"
 INDEX_FILE = "index.html"
-TMP_MARK = ".tmp-umpan-balik"
+TMP_MARK = ".tmp-umpan-balik"  # temporary files of earlier versions, removed as stale
 MAX_COPY_ROWS = 200_030
 
 # Fills (Excel's own light red / yellow / green) and a blue for superseded rows.
@@ -294,14 +296,20 @@ def read_by_reader(fb: FileFeedback, source: Path) -> bool:
 
 
 def source_path(fb: FileFeedback, raw_dir: Path, archive_dir: Path | None) -> Path | None:
-    """The bytes the run read: the file in the folder if unchanged, else its archived copy."""
-    current = Path(raw_dir) / fb.path
+    """The bytes the run read: its archived copy, else the file in the folder if it still holds
+    them. Only a file hashed by the run qualifies (never a link, a FIFO or a file refused for
+    its size), and it is opened without following a link."""
+    if not fb.sha256:
+        return None
     archived = Path(archive_dir) / fb.archived_as if archive_dir and fb.archived_as else None
-    if current.is_file():
-        if not fb.sha256 or sha256_file(current) == fb.sha256:
-            return current
     if archived is not None and archived.is_file():
         return archived
+    current = Path(raw_dir) / unescape(fb.path)
+    try:
+        if sha256_file(current, root=raw_dir) == fb.sha256:
+            return current
+    except OSError:  # gone, a link now, or not a file
+        pass
     return None
 
 
@@ -502,15 +510,13 @@ class Sheet:
         self.comments[row, col] = (text, {"author": author, "width": 340, "height": min(400, 24 + 16 * lines)})
 
 
-def _save_workbook(sheets: list[Sheet], target: Path, fingerprint: str | None) -> None:
-    """Write the sheets with XlsxWriter to a temp file, then into place (see _commit)."""
+def _save_workbook(sheets: list[Sheet], target: Path, fingerprint: str | None, folder: SafeDir | None) -> None:
+    """Write the sheets with XlsxWriter, atomically (see _write)."""
     import xlsxwriter
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(target)
-    try:
-        wb = xlsxwriter.Workbook(str(tmp), {"in_memory": True, "strings_to_numbers": False,
-                                            "strings_to_formulas": False, "strings_to_urls": False})
+    def fill(handle) -> None:
+        wb = xlsxwriter.Workbook(handle, {"in_memory": True, "strings_to_numbers": False,
+                                          "strings_to_formulas": False, "strings_to_urls": False})
         wb.set_properties({"author": "ppa-pipeline"})  # creator and lastModifiedBy
         if fingerprint is not None:
             wb.set_custom_property(FINGERPRINT_PROPERTY, fingerprint)
@@ -518,10 +524,8 @@ def _save_workbook(sheets: list[Sheet], target: Path, fingerprint: str | None) -
         for sheet in sheets:
             _write_sheet(wb, sheet, formats)
         wb.close()
-        _commit(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    _write(target, fill, folder)
 
 
 def _write_sheet(wb, sheet: Sheet, formats: dict[tuple, object]) -> None:
@@ -586,10 +590,11 @@ def _write_sheet(wb, sheet: Sheet, formats: dict[tuple, object]) -> None:
 # ---------------------------------------------------------------- the feedback workbook
 
 def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path, agency: Agency | str,
-                            fingerprint: str | None = None) -> Path:
+                            fingerprint: str | None = None, folder: SafeDir | None = None) -> Path:
     """The agency's sheets with every bad cell marked, behind a "Ringkasan" sheet.
 
     `fingerprint` (see workbook_fingerprint) is stored as a custom document property.
+    `folder`: target's folder, opened by safe_dir (else target's folder is the root).
     """
     ag = agency if isinstance(agency, Agency) else get_agency(agency)
     t = texts()
@@ -602,7 +607,8 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
     fonts = {k: _font(v[1], bold=True) for k, v in ROW_COLOURS.items()}
     copy_notes: list[str] = []
 
-    for src in sheets or []:
+    labels = sheet_labels([src.name for src in sheets or []])  # the names the ledger stored
+    for src, label in zip(sheets or [], labels):
         ws = Sheet(_sheet_title(src.name, used), src.rows)
         out.append(ws)
         if src.rows is None:
@@ -610,7 +616,7 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
             continue
         rows = src.rows
         width = max((len(r) for r in rows), default=0)
-        meta = info.get(src.name)
+        meta = info.get(label)
         top = int(meta["header_row"]) - int(meta.get("header_rows") or 1) if meta and meta.get("is_register") else 0
         _fit_columns(ws, rows[top:])
         has_marks = False
@@ -619,7 +625,7 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
             written = json.loads(meta["columns"]) if isinstance(meta.get("columns"), str) else {}
             names = header_names(rows, header_row, header_rows)
             find = column_finder(names, written)
-            marks = sheet_marks(fb, src.name, find)
+            marks = sheet_marks(fb, label, find)
             for r in range(header_row - header_rows + 1, header_row + 1):
                 for c in range(1, width + 1):
                     ws.put(r, c, None, BOLD)
@@ -659,12 +665,15 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
     if source is None or sheets is None:
         copy_notes.insert(0, t["cannot_copy_sheets"])
     _write_summary(summary, fb, ag, copy_notes)
-    _save_workbook(out, target, fingerprint)
+    _save_workbook(out, target, fingerprint, folder)
     return target
 
 
 def _mark_headers(ws: Sheet, meta: dict, names: dict[int, str], header_row: int, t: dict) -> None:
-    """Comment the header cells that were not read: unknown (yellow), repeated (yellow), personal data."""
+    """Comment the header cells that were not read: unknown (yellow), repeated (yellow), personal data.
+    The ledger stores headers masked (privacy.mask), so they are compared masked."""
+    from pipeline.privacy import mask
+
     kinds = (("unknown_headers", "header_unknown", True), ("duplicate_headers", "header_duplicate", True),
              ("personal_headers", "header_personal", False))
     for key, code, fill in kinds:
@@ -672,7 +681,7 @@ def _mark_headers(ws: Sheet, meta: dict, names: dict[int, str], header_row: int,
             hint = t["header_unknown_hint"] if code == "header_unknown" else ""
             text = render(code, header=header) + (f"; {hint}" if hint else "")
             for c, name in sorted(names.items()):
-                if name != header or (code == "header_duplicate" and _first_is_read(names, c, name)):
+                if mask(name)[0] != header or (code == "header_duplicate" and _first_is_read(names, c, name)):
                     continue
                 row = header_row if ws.value(header_row, c + 1) is not None else header_row - 1
                 if fill:
@@ -1122,16 +1131,12 @@ def _yoy_table(yoy: pd.DataFrame) -> str:
 
 # ---------------------------------------------------------------- writing files atomically
 
-def _tmp(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}{TMP_MARK}")
-
-
-def _same_content(a: Path, b: Path) -> bool:
-    """Equal files; for .xlsx, equal apart from the timestamps written into docProps/core.xml."""
-    if b.suffix.lower() != ".xlsx":  # b is the target; a is a temp file with another suffix
-        return a.read_bytes() == b.read_bytes()
+def _same_content(new, old, xlsx: bool) -> bool:
+    """Equal files (open handles); for .xlsx, equal apart from the timestamps in docProps/core.xml."""
+    if not xlsx:
+        return new.read() == old.read()
     try:
-        with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        with zipfile.ZipFile(new) as za, zipfile.ZipFile(old) as zb:
             names = [n for n in za.namelist() if n != "docProps/core.xml"]
             if names != [n for n in zb.namelist() if n != "docProps/core.xml"]:
                 return False
@@ -1140,61 +1145,37 @@ def _same_content(a: Path, b: Path) -> bool:
         return False
 
 
-def _commit(tmp: Path, target: Path) -> None:
-    """Move tmp into place, unless the target already holds the same content (then keep it as it is)."""
-    if target.is_file() and _same_content(tmp, target):
-        tmp.unlink()
-        return
-    os.replace(tmp, target)
+def _write(target: Path, writer, folder: SafeDir | None) -> Path:
+    """Write target atomically through safefs (never through a link), leaving it untouched
+    when it already holds the same content. `folder`: target's folder opened by safe_dir;
+    without it, target's own folder is the root."""
+    xlsx = target.suffix.lower() == ".xlsx"
+
+    def same(new, old) -> bool:
+        return _same_content(new, old, xlsx)
+
+    if folder is not None:
+        return folder.write(target.name, writer, keep_if_same=same)
+    return atomic_write(target, writer, root=target.parent, keep_if_same=same)
 
 
 def _atomic_save_workbook(wb, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     wb.properties.creator = "ppa-pipeline"
     wb.properties.lastModifiedBy = "ppa-pipeline"
-    tmp = _tmp(target)
-    try:
-        wb.save(tmp)
-        _commit(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    _write(target, wb.save, None)
 
 
-def write_text(target: Path, text: str) -> Path:
-    """Write a text file atomically (temp + os.replace), leaving it untouched when unchanged."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(target)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        _commit(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+def write_text(target: Path, text: str, folder: SafeDir | None = None) -> Path:
+    """Write a text file atomically, leaving it untouched when unchanged (see _write)."""
+    return _write(target, lambda handle: handle.write(text.encode("utf-8")), folder)
 
 
 # ---------------------------------------------------------------- names of the outputs
 
-def output_stems(paths: list[str]) -> dict[str, str]:
-    """Ledger path -> stem of its outputs: 'kukar/register_2024.xlsx' -> 'register_2024'.
-
-    Files in subfolders get the folders in front ('2024__register'); two files that
-    differ only by extension keep it ('register.xls', 'register.xlsx').
-    """
-    def base(path: str, keep_suffix: bool) -> str:
-        parts = path.split("/")[1:] or [path]
-        last = parts[-1] if keep_suffix else (Path(parts[-1]).stem or parts[-1])
-        return "__".join([*parts[:-1], last])
-
-    first = {p: base(p, False) for p in paths}
-    clashes = {s for s in first.values() if list(first.values()).count(s) > 1}
-    return {p: base(p, True) if s in clashes else s for p, s in first.items()}
-
-
 def feedback_name(file_name: str) -> str:
-    """The feedback workbook's name for a file: 'register_2024.xlsx' -> 'register_2024.umpan-balik.xlsx'."""
-    return (Path(file_name).stem or file_name) + FEEDBACK_SUFFIX
+    """The feedback workbook's name for a file: 'register_2024.xlsx' -> 'register_2024.umpan-balik.xlsx'
+    (made safe and kept short, see names.bounded_name)."""
+    return bounded_name(Path(file_name).stem or file_name, FEEDBACK_SUFFIX)
 
 
 # ---------------------------------------------------------------- the two entry points
@@ -1240,10 +1221,15 @@ def write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | None
     A feedback workbook whose inputs did not change since it was written (same file bytes,
     same row fates, same wording and code: its fingerprint) is kept without being made again.
     """
-    ag = given.agency
     raw_dir = Path(raw_dir)
-    out = Path(out_dir) if out_dir is not None else raw_dir / ag.code / FEEDBACK_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir) if out_dir is not None else raw_dir / given.agency.code / FEEDBACK_DIR
+    with safe_dir(out, raw_dir if out_dir is None else out) as folder:  # refuses a link on the way
+        return _write_feedback(given, raw_dir, archive_dir, folder, now)
+
+
+def _write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | None, folder: SafeDir,
+                    now: object) -> list[Path]:
+    ag, out = given.agency, folder.path
     frames = given.frames
     files = files_from_frames(frames)
     stems = output_stems([f.path for f in files])
@@ -1257,18 +1243,19 @@ def write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | None
             target = out / (stems[fb.path] + FEEDBACK_SUFFIX)
             source = source_path(fb, raw_dir, archive_dir)
             key = workbook_fingerprint(fb, ag, source is not None)
-            if stored_fingerprint(target) != key:
-                write_feedback_workbook(fb, source, target, ag, fingerprint=key)
+            if stored_fingerprint(target, folder) != key:
+                write_feedback_workbook(fb, source, target, ag, fingerprint=key, folder=folder)
             written.append(target)
             link["feedback"] = target.name
         receipt = out / (stems[fb.path] + RECEIPT_SUFFIX)
-        write_text(receipt, render_receipt(fb, ag, link.get("feedback")))
+        write_text(receipt, render_receipt(fb, ag, link.get("feedback")), folder)
         written.append(receipt)
         link["receipt"] = receipt.name
         links[fb.path] = link
     updated = now if now is not None else (frames["ledger"]["last_seen"].max() if len(frames["ledger"]) else None)
-    written.append(write_text(out / INDEX_FILE, render_index(ag, files, links, given.months, given.yoy, updated)))
-    _remove_stale(out, written)
+    written.append(write_text(out / INDEX_FILE, render_index(ag, files, links, given.months, given.yoy, updated),
+                              folder))
+    _remove_stale(folder, written)
     return written
 
 
@@ -1282,12 +1269,19 @@ class FeedbackTask:
     debug: bool = False
 
 
-def feedback_task(task: FeedbackTask) -> tuple[str, int]:
-    """write_feedback in a worker; returns (agency, files written or kept)."""
+def feedback_task(task: FeedbackTask) -> tuple[str, int, str | None]:
+    """write_feedback in a worker: (agency, files written or kept, None), or, when the feedback
+    folder is a link or not a folder, (agency, 0, the refusal's message): nothing is written."""
+    from pipeline.names import escape, shown
     from pipeline.privacy import scrubbed
 
+    code = task.given.agency.code
     try:
-        return task.given.agency.code, len(write_feedback(task.given, task.raw_dir, task.archive_dir))
+        return code, len(write_feedback(task.given, task.raw_dir, task.archive_dir)), None
+    except UnsafePath as exc:  # umpan-balik/ (or the agency folder) is a link: never written through
+        where = os.path.relpath(exc.filename or code, task.raw_dir)
+        return code, 0, f"{render('feedback_folder_refused', detail=shown(escape(where)))} / " \
+                        f"{render('feedback_folder_refused', 'en', detail=shown(escape(where)))}"
     except Exception as exc:  # the message may quote a cell of the agency's file
         if task.debug:
             raise
@@ -1319,10 +1313,14 @@ def workbook_fingerprint(fb: FileFeedback, agency: Agency, has_source: bool) -> 
     return digest.hexdigest()
 
 
-def stored_fingerprint(path: Path) -> str | None:
-    """The fingerprint a feedback workbook was written with, or None (missing, edited, not ours)."""
+def stored_fingerprint(path: Path, folder: SafeDir | None = None) -> str | None:
+    """The fingerprint a feedback workbook was written with, or None (missing, edited, not ours,
+    not a regular file). Read without following a link (in `folder` when given)."""
     try:
-        with zipfile.ZipFile(path) as archive_:
+        handle = folder.open_file(path.name) if folder is not None else os.fdopen(open_regular(path), "rb")
+        if handle is None:
+            return None
+        with handle, zipfile.ZipFile(handle) as archive_:
             xml = archive_.read("docProps/custom.xml").decode("utf-8", "replace")
     except (OSError, KeyError, zipfile.BadZipFile):
         return None
@@ -1346,12 +1344,14 @@ def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], dict[str,
     return _per_agency(months, agencies, keep_agency=False), _per_agency(yoy, agencies)
 
 
-def _remove_stale(out: Path, keep: list[Path]) -> None:
+def _remove_stale(folder: SafeDir, keep: list[Path]) -> None:
+    """Our outputs that no longer apply, and temporary files of killed runs, removed."""
     kept = {p.name for p in keep}
-    for path in out.iterdir():
-        ours = path.name.endswith((FEEDBACK_SUFFIX, RECEIPT_SUFFIX)) or path.name.endswith(TMP_MARK)
-        if ours and path.is_file() and path.name not in kept:
-            path.unlink()
+    for name in folder.names():
+        ours = name.endswith((FEEDBACK_SUFFIX, RECEIPT_SUFFIX)) or name.endswith(TMP_MARK)
+        if ours and name not in kept and folder.kind(name) == "file":
+            folder.remove(name)
+    folder.remove_leftovers()
 
 
 def write_feedback_for_file(path: Path, agency: Agency | str, read, result, out_dir: Path | None = None) -> Path:

@@ -20,13 +20,15 @@ def dry_run(path: Path, agency: Agency | str, contract=None):
     """Read and stage one file: (FileRead, StagingResult)."""
     from pipeline.config import settings
     from pipeline.ingest.load import FileEntry, Limits, read_file, sha256_file
+    from pipeline.names import escape
     from pipeline.staging.stage import StagingResult, stage_agency
 
     ag = agency if isinstance(agency, Agency) else get_agency(agency)
     contract = contract or load_contract()
     cfg = settings()
+    path = Path(path).resolve()  # the file the user named, links followed
     stat = path.stat()
-    entry = FileEntry(path=path, rel=path.name, size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(path))
+    entry = FileEntry(path=path, rel=escape(path.name), size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(path))
     read = read_file(entry, ag.code, contract, Limits(cfg.max_file_bytes, cfg.max_rows_per_sheet), "validate",
                      dt.datetime.now())
     if read.error_code and read.error_code != "no_register_sheet":

@@ -10,12 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline import names, safefs
 from pipeline.contract import Contract, load_contract
 from pipeline.ingest import archive
 from pipeline.ingest import workbook as excel
@@ -47,12 +51,13 @@ def code_version() -> str:
 
 @dataclass
 class FileEntry:
-    path: Path
-    rel: str  # path relative to the raw folder, e.g. "kukar/register_2024.xlsx"
-    size: int
+    path: Path  # as the OS gives it (a name that is not UTF-8 holds surrogates)
+    rel: str  # path relative to the raw folder, escaped (names.escape), e.g. "kukar/register_2024.xlsx"
+    size: int  # from lstat: nothing is opened to list a folder
     mtime: float
     ignored: bool = False
     sha256: str | None = None
+    kind: str = "file"  # or "symlink", "folder", "FIFO", "socket", "device": never opened
 
 
 @dataclass
@@ -92,11 +97,17 @@ class AgencyLoad:
     ledger: pd.DataFrame
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, root: Path | None = None, max_bytes: int | None = None) -> str:
+    """The sha256 of a regular file, opened without following a link (safefs.open_regular);
+    more than `max_bytes` (the file grew since it was listed) raises ChangedWhileCopied."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    read = 0
+    with os.fdopen(safefs.open_regular(path, root), "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+            read += len(chunk)
+            if max_bytes is not None and read > max_bytes:
+                raise archive.ChangedWhileCopied(0, "grew past the size limit while read", str(path))
     return digest.hexdigest()
 
 
@@ -105,50 +116,146 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith("~$") or name.startswith(".")
 
 
-def scan_folder(raw_dir: Path, agency: str) -> list[FileEntry]:
-    """Every file in an agency's folder, except the pipeline's own output folder and hidden folders."""
-    folder = raw_dir / agency
-    if not folder.is_dir():
+def _listed(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):  # removed while listed
         return []
-    entries = []
-    for path in sorted(folder.rglob("*")):
-        parts = path.relative_to(folder).parts
-        if any(p == FEEDBACK_DIR or p.startswith(".") for p in parts[:-1]) or not path.is_file():
-            continue
-        stat = path.stat()
-        entries.append(FileEntry(path=path, rel=path.relative_to(raw_dir).as_posix(), size=stat.st_size,
-                                 mtime=stat.st_mtime, ignored=is_ignored_name(path.name)))
+
+
+def scan_folder(raw_dir: Path, agency: str) -> list[FileEntry]:
+    """Everything in an agency's folder the ledger answers for, from lstat alone (nothing is
+    opened or followed): regular files, and symbolic links, FIFOs, sockets, devices and
+    folders named like a workbook ('x.xlsx/'), which get a ledger line and are never read.
+    Other folders are read into, except the pipeline's own output folder and hidden ones.
+    The drop-folder sensor lists files with this same function."""
+    folder = Path(raw_dir) / agency
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return []  # a link or a file in place of the folder: named by stray_items
+    except FileNotFoundError:
+        return []
+    entries: list[FileEntry] = []
+
+    def walk(here: Path, rel: str) -> None:
+        for item in _listed(here):
+            try:
+                st = item.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            kind = safefs.kind_of(st.st_mode)
+            if item.name == FEEDBACK_DIR or (kind == "folder" and item.name.startswith(".")):
+                continue  # our output folder (a link there is refused by the feedback step)
+            if kind == "folder" and Path(item.name).suffix.lower() not in excel.READABLE_SUFFIXES:
+                walk(Path(item.path), f"{rel}/{item.name}")
+                continue
+            entries.append(FileEntry(path=Path(item.path), rel=names.escape(f"{rel}/{item.name}"), size=st.st_size,
+                                     mtime=st.st_mtime, ignored=is_ignored_name(item.name), kind=kind))
+
+    walk(folder, agency)
     return entries
 
 
+def stray_items(raw_dir: Path, agencies: list[str]) -> list[tuple[str, str]]:
+    """What the raw folder holds outside the registered agencies' folders, never read:
+    (escaped name, reason code): an unknown folder, a file directly in the raw folder, or
+    an agency's folder that is a link. Hidden names are left out."""
+    known = set(agencies)
+    out = []
+    for item in _listed(Path(raw_dir)):
+        if item.name.startswith("."):
+            continue
+        kind = safefs.kind_of(item.stat(follow_symlinks=False).st_mode)
+        if item.name in known:
+            if kind != "folder":
+                out.append((names.escape(item.name), "agency_folder_not_folder"))
+        elif kind == "folder":
+            out.append((names.escape(item.name) + "/", "folder_unknown"))
+        else:
+            out.append((names.escape(item.name), "file_outside_agency"))
+    return out
+
+
 def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(columns=columns)
+    """An empty frame with these columns: one per column list, shared (never changed in place;
+    making one costs a millisecond, and a folder of 10,000 refused files needs two each)."""
+    return _empty_frame(tuple(columns))
+
+
+@lru_cache(maxsize=8)
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(columns=list(columns))
+
+
+def _failed(entry: FileEntry, code: str, detail: str = "") -> FileRead:
+    return FileRead(entry, _empty(RAW_COLUMNS), _empty(SHEET_COLUMNS), code, detail)
+
+
+def refusal(entry: FileEntry, limits: Limits) -> FileRead | None:
+    """A file refused from what listing the folder told (lstat): a link or anything but a
+    regular file, or too large. Nothing of it is opened, hashed or copied."""
+    if entry.kind == "symlink":
+        return _failed(entry, "symlink")
+    if entry.kind != "file":
+        return _failed(entry, "not_regular_file", entry.kind)
+    if entry.size > limits.max_file_bytes:
+        mb = 1024 * 1024
+        return _failed(entry, "file_too_large", f"{entry.size / mb:.1f} MB > {limits.max_file_bytes / mb:g} MB")
+    return None
 
 
 def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits, run_id: str,
-              now: dt.datetime) -> FileRead:
-    """Read one workbook into raw rows and sheet records."""
-    def failed(code: str, detail: str = "") -> FileRead:
-        return FileRead(entry, _empty(RAW_COLUMNS), _empty(SHEET_COLUMNS), code, detail)
-
+              now: dt.datetime, source: Path | None = None) -> FileRead:
+    """Read one workbook into raw rows and sheet records. `source`: the bytes to read, when
+    not the file itself (its archived copy, whose content is the hash in the ledger)."""
     if entry.path.suffix.lower() not in excel.READABLE_SUFFIXES:
-        return failed("format_unsupported", entry.path.suffix or "(tanpa ekstensi)")
-    if entry.size > limits.max_file_bytes:
-        mb = 1024 * 1024
-        return failed("file_too_large", f"{entry.size / mb:.1f} MB > {limits.max_file_bytes / mb:g} MB")
+        return _failed(entry, "format_unsupported", entry.path.suffix or "(tanpa ekstensi)")
+    refused = refusal(entry, limits)
+    if refused is not None:
+        return refused
     try:
-        workbook = excel.read_workbook(entry.path, contract, max_rows=limits.max_rows_per_sheet)
+        workbook = excel.read_workbook(source or entry.path, contract, max_rows=limits.max_rows_per_sheet)
     except excel.UnreadableFile as exc:
-        return failed(exc.code, exc.detail)
-    raw = _raw_rows(agency, entry, workbook.sheets, run_id, now)
-    sheets = _sheet_rows(agency, entry, workbook.sheets, run_id)
+        return _failed(entry, exc.code, exc.detail)
+    labels = sheet_labels([sheet.name for sheet in workbook.sheets])
+    raw = _raw_rows(agency, entry, workbook.sheets, run_id, now, labels)
+    sheets = _sheet_rows(agency, entry, workbook.sheets, run_id, labels)
     code = None if workbook.registers else "no_register_sheet"
     return FileRead(entry, raw, sheets, code)
 
 
+def sheet_labels(sheet_names: list[str]) -> list[str]:
+    """Sheet names as stored: a NIK, phone number or e-mail in a name masked (privacy.mask),
+    and a name that masking made equal to another's numbered, so each sheet keeps its own."""
+    from pipeline.privacy import mask
+
+    labels = [mask(name)[0] for name in sheet_names]
+    if labels == sheet_names:
+        return labels
+    taken = set(sheet_names)
+    out = []
+    for name, label in zip(sheet_names, labels):
+        n = 1
+        while label != name and label in taken:
+            n += 1
+            label = f"{mask(name)[0]} ({n})"
+        taken.add(label)
+        out.append(label)
+    return out
+
+
+def _masked(headers: list[str]) -> list[str]:
+    """Header texts as stored: a personal value typed into a header cell masked, as in data cells."""
+    from pipeline.privacy import mask
+
+    return [mask(h)[0] for h in headers]
+
+
 def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResult], run_id: str,
-              now: dt.datetime) -> pd.DataFrame:
-    rows = [(sheet.name, row) for sheet in sheets if sheet.is_register for row in sheet.rows]
+              now: dt.datetime, labels: list[str] | None = None) -> pd.DataFrame:
+    labels = labels or [sheet.name for sheet in sheets]
+    rows = [(label, row) for sheet, label in zip(sheets, labels) if sheet.is_register for row in sheet.rows]
     file, sha = (entry.rel, entry.sha256) if entry else (None, None)
     # one block of text, built row by row, its values in RAW_COLUMNS order
     cells = np.empty((len(rows), len(RAW_COLUMNS)), dtype=object)
@@ -162,17 +269,18 @@ def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResu
     return frame
 
 
-def _sheet_rows(agency: str, entry: FileEntry, sheets: list[excel.SheetResult], run_id: str) -> pd.DataFrame:
+def _sheet_rows(agency: str, entry: FileEntry, sheets: list[excel.SheetResult], run_id: str,
+                labels: list[str]) -> pd.DataFrame:
     records = []
-    for index, sheet in enumerate(sheets):
+    for index, (sheet, label) in enumerate(zip(sheets, labels)):
         h = sheet.header
         records.append({
-            "agency": agency, "path": entry.rel, "sha256": entry.sha256, "sheet": sheet.name, "sheet_index": index,
+            "agency": agency, "path": entry.rel, "sha256": entry.sha256, "sheet": label, "sheet_index": index,
             "visible": sheet.visible, "is_register": sheet.is_register, "reason": sheet.reason or None,
             "header_row": h.row if h else None, "header_rows": h.rows if h else None,
             "columns": json.dumps(h.written, ensure_ascii=False) if h else None,
-            "unknown_headers": h.unknown if h else [], "personal_headers": h.personal if h else [],
-            "duplicate_headers": h.duplicates if h else [], "data_rows": len(sheet.rows),
+            "unknown_headers": _masked(h.unknown) if h else [], "personal_headers": _masked(h.personal) if h else [],
+            "duplicate_headers": _masked(h.duplicates) if h else [], "data_rows": len(sheet.rows),
             "total_rows": sheet.total_rows, "blank_rows": sheet.blank_rows, "parser_version": parser_version(),
             "run_id": run_id,
         })
@@ -181,6 +289,8 @@ def _sheet_rows(agency: str, entry: FileEntry, sheets: list[excel.SheetResult], 
 
 def cached_read(entry: FileEntry, previous: Previous, run_id: str) -> FileRead | None:
     """Reuse the rows read earlier from a file with the same bytes and the same parser."""
+    if previous.sheets.empty:
+        return None
     sheets = previous.sheets[(previous.sheets["sha256"] == entry.sha256)
                              & (previous.sheets["parser_version"] == parser_version())]
     if sheets.empty:
@@ -211,9 +321,22 @@ def _status(entry: FileEntry, read: FileRead | None, staged: int, superseded: in
     return "rejected", "no_data_rows" if len(read.raw) == 0 else "all_rows_rejected"
 
 
+def supersede_rule(loser: tuple, winner: tuple) -> str:
+    """Which rule of the contract made `winner` replace `loser` (their file_rank tuples)."""
+    if loser[0] != winner[0]:
+        return "superseded_received_later"
+    if loser[1] != winner[1]:
+        return "superseded_modified_later"
+    return "superseded_name_order"
+
+
 def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRead], result: StagingResult,
-                 previous: pd.DataFrame, run_id: str, now: dt.datetime) -> pd.DataFrame:
-    """One row per file ever seen in the folder, with what became of it."""
+                 previous: pd.DataFrame, run_id: str, now: dt.datetime,
+                 first_seen: dict[str, pd.Timestamp] | None = None,
+                 file_rank: dict[str, tuple] | None = None) -> pd.DataFrame:
+    """One row per file ever seen in the folder, with what became of it. A superseded file's
+    message names the files that replaced it and the rule that decided (received later;
+    received in the same run and modified later; or the name that sorts last)."""
     def per_file(frame: pd.DataFrame) -> dict[str, int]:
         return frame.groupby("_source_file").size().to_dict() if len(frame) else {}
 
@@ -227,6 +350,14 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
         for winner in winners:
             supersedes.setdefault(winner, set()).add(loser)
     prev = previous.set_index("path") if len(previous) else None
+    first_seen = first_seen if first_seen is not None else first_seen_times(entries, previous, now)
+
+    rank = file_rank or {}
+
+    def winners(rel: str, lang: str) -> str:
+        return ", ".join(f"{w} ({render(supersede_rule(rank[rel], rank[w]), lang)})" if rel in rank and w in rank
+                         else w for w in sup_by.get(rel, []))
+
     records = []
     for entry in entries:
         read = reads.get(entry.rel)
@@ -234,15 +365,14 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
         status, code = _status(entry, read, counts[0], counts[2])
         sheets = read.sheets if read is not None else _empty(SHEET_COLUMNS)
         registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
-        detail, other = (read.error_detail if read else ""), ", ".join(sup_by.get(entry.rel, []))
+        detail = read.error_detail if read else ""
         masked = read.raw["_pii_masked"].dropna() if read is not None else pd.Series(dtype=object)
         records.append({
             "agency": agency, "path": entry.rel, "sha256": entry.sha256, "size_bytes": entry.size,
             "modified_at": _ts(entry.mtime),
-            "first_seen": prev.at[entry.rel, "first_seen"] if prev is not None and entry.rel in prev.index else now,
-            "last_seen": now, "status": status, "reason_code": code,
-            "message": render(code, detail=detail, other=other) if code else None,
-            "message_en": render(code, "en", detail=detail, other=other) if code else None,
+            "first_seen": first_seen[entry.rel], "last_seen": now, "status": status, "reason_code": code,
+            "message": render(code, detail=detail, other=winners(entry.rel, "id")) if code else None,
+            "message_en": render(code, "en", detail=detail, other=winners(entry.rel, "en")) if code else None,
             "error": detail or None, "data_rows": len(read.raw) if read is not None else 0,
             "rows_staged": counts[0], "rows_rejected": counts[1], "rows_superseded": counts[2],
             "rows_warned": warned.get(entry.rel, 0), "superseded_by": sup_by.get(entry.rel, []),
@@ -269,7 +399,7 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
 def _fingerprint(path: Path) -> tuple[int, int, int, int] | None:
     """What changes when a file is written to, renamed over or removed."""
     try:
-        st = path.stat()
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_dev
@@ -281,12 +411,6 @@ def _changed(before: tuple | None, after: tuple | None) -> str:
     return f"{before[1]} -> {after[1]} bytes" if before[1] != after[1] else "modified while read"
 
 
-def _drop_if_not(copy: Path, sha256: str) -> None:
-    """An archived copy of a file that changed while copied may not hold the bytes its name says."""
-    if copy.exists() and sha256_file(copy) != sha256:
-        copy.unlink()
-
-
 def load_key(agency: Agency, entries: list[FileEntry], limits: Limits) -> str:
     """Everything an agency's slice is made from, as one hash: the files (name, size, time,
     content), the registry entry, the limits, the code and mappings, and the hashing secret
@@ -295,27 +419,30 @@ def load_key(agency: Agency, entries: list[FileEntry], limits: Limits) -> str:
     its valid_from..valid_until (the day decides which report dates are in the future)."""
     from pipeline.privacy import keyed_hash
 
-    files = [(e.rel, e.size, e.mtime, e.ignored, e.sha256) for e in entries]
+    files = [(e.rel, e.size, e.mtime, e.ignored, e.sha256, e.kind) for e in entries]
     text = json.dumps([code_version(), keyed_hash("load_key"), repr(agency), repr(limits), files])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def unchanged_since(agency: Agency, raw_dir: Path, limits: Limits, key: str, archive_dir: Path | None) -> bool:
     """Whether the agency's folder would give the slice stored under `key` again. The files are
-    hashed (not parsed); every one is in the archive afterwards, as after a load."""
+    hashed (not parsed), those refused from their listing (links, not files, too large) not even
+    that; every file hashed is in the archive afterwards, as after a load."""
     entries = scan_folder(raw_dir, agency.code)
+    hashed = [e for e in entries if not e.ignored and refusal(e, limits) is None]
     try:
-        for entry in entries:
-            if not entry.ignored:
-                entry.sha256 = sha256_file(entry.path)
-    except FileNotFoundError:  # removed while hashed: load it properly
+        for entry in hashed:
+            entry.sha256 = sha256_file(entry.path, max_bytes=limits.max_file_bytes)
+    except (FileNotFoundError, safefs.NotRegular, archive.ChangedWhileCopied):  # changed while hashed
         return False
     if load_key(agency, entries, limits) != key:
         return False
     if archive_dir is not None:
-        for entry in entries:
-            if not entry.ignored:
-                archive.store(entry.path, entry.sha256, archive_dir)
+        try:
+            for entry in hashed:
+                archive.store(entry.path, entry.sha256, archive_dir, raw_dir, limits.max_file_bytes)
+        except (FileNotFoundError, safefs.NotRegular, archive.ChangedWhileCopied):  # changed since hashed
+            return False
     return True
 
 
@@ -329,7 +456,8 @@ def load_agencies(tasks: list[LoadTask], contract: Contract | None = None) -> li
     loads = []
     for task, folder, result in zip(tasks, folders, results):
         code = task.agency.code
-        ledger = ledger_frame(code, folder.entries, folder.reads, result, task.previous.ledger, task.run_id, task.now)
+        ledger = ledger_frame(code, folder.entries, folder.reads, result, task.previous.ledger, task.run_id, task.now,
+                              folder.first_seen, folder.file_rank)
         frames = {
             "raw.case_rows": folder.raw,
             "staging.case_victims": result.staged,
@@ -354,44 +482,72 @@ class _Folder:
     raw: pd.DataFrame
     sheets: pd.DataFrame
     headers: dict
-    file_rank: dict[str, tuple]
+    file_rank: dict[str, tuple]  # (first seen, mtime to the second, name, path): the file ranked last wins
+    first_seen: dict[str, pd.Timestamp]
 
 
 def _read_folder(task: LoadTask, contract: Contract) -> _Folder:
     """Archive and read (or reuse) every file of the agency's folder."""
-    code, archive_dir = task.agency.code, task.archive_dir
+    code = task.agency.code
     entries = scan_folder(task.raw_dir, code)
-    reads: dict[str, FileRead] = {}
-    for entry in entries:
-        if entry.ignored:
-            continue
-        before = _fingerprint(entry.path)
-        stored = read = None
-        try:
-            entry.sha256 = sha256_file(entry.path)
-            if archive_dir is not None:
-                stored = archive.store(entry.path, entry.sha256, archive_dir).relative_to(archive_dir).as_posix()
-            read = (cached_read(entry, task.previous, task.run_id)
-                    or read_file(entry, code, contract, task.limits, task.run_id, task.now))
-            read.archived_as = stored
-        except FileNotFoundError:  # removed or renamed while read
-            pass
-        after = _fingerprint(entry.path)
-        if read is None or after != before or (before is not None and before[1] != entry.size):
-            # still being copied or saved: load nothing of it now; the next run reads it again
-            read = FileRead(entry, _empty(RAW_COLUMNS), _empty(SHEET_COLUMNS), "file_changing",
-                            _changed(before, after))
-            if stored is not None:
-                _drop_if_not(archive_dir / stored, entry.sha256)
-        reads[entry.rel] = read
+    reads = {entry.rel: _read_entry(entry, task, contract) for entry in entries if not entry.ignored}
     raw_parts = [r.raw for r in reads.values() if len(r.raw)]
     raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else _raw_rows(code, None, [], task.run_id, task.now)
     sheet_parts = [r.sheets for r in reads.values() if len(r.sheets)]
     sheets = pd.concat(sheet_parts, ignore_index=True) if sheet_parts else _empty(SHEET_COLUMNS)
     headers = {(p, s): json.loads(c) for p, s, c, reg in
                zip(sheets["path"], sheets["sheet"], sheets["columns"], sheets["is_register"]) if reg and c}
-    file_rank = {e.rel: (int(e.mtime), e.path.name, e.rel) for e in entries}
-    return _Folder(entries, reads, raw, sheets, headers, file_rank)
+    first_seen = first_seen_times(entries, task.previous.ledger, task.now)
+    file_rank = {e.rel: (first_seen[e.rel], int(e.mtime), e.rel.rsplit("/", 1)[-1], e.rel) for e in entries}
+    return _Folder(entries, reads, raw, sheets, headers, file_rank, first_seen)
+
+
+def _read_entry(entry: FileEntry, task: LoadTask, contract: Contract) -> FileRead:
+    """One file: refused from its listing, or hashed, archived and read from its archived copy
+    (the very bytes hashed), or its rows reused from an earlier read of the same bytes."""
+    refused = refusal(entry, task.limits)
+    if refused is not None:
+        return refused
+    archive_dir, limit = task.archive_dir, task.limits.max_file_bytes
+    before = _fingerprint(entry.path)
+    stored = read = None
+    try:
+        entry.sha256 = sha256_file(entry.path, max_bytes=limit)
+        source = entry.path
+        if archive_dir is not None:
+            source = archive.store(entry.path, entry.sha256, archive_dir, task.raw_dir, limit)
+            stored = source.relative_to(archive_dir).as_posix()
+        read = (cached_read(entry, task.previous, task.run_id)
+                or read_file(entry, task.agency.code, contract, task.limits, task.run_id, task.now, source))
+        read.archived_as = stored
+    except safefs.NotRegular as exc:  # replaced by a link or a FIFO since the folder was listed
+        entry.kind, entry.sha256 = exc.kind, None
+        return refusal(entry, task.limits)
+    except (FileNotFoundError, archive.ChangedWhileCopied):  # removed, renamed or written to while read
+        pass
+    after = _fingerprint(entry.path)
+    if read is None or after != before or (before is not None and before[1] != entry.size):
+        # still being copied or saved: load nothing of it now; the next run reads it again
+        read = _failed(entry, "file_changing", _changed(before, after))
+    return read
+
+
+def first_seen_times(entries: list[FileEntry], previous: pd.DataFrame, now: dt.datetime) -> dict[str, pd.Timestamp]:
+    """When the pipeline first saw each file's content in the folder (the contract's "received"):
+    the earliest first_seen of the same bytes in the ledger, under any name, else now. A file
+    not hashed keeps the first_seen of its name."""
+    now = pd.Timestamp(now)
+    by_sha: dict = {}
+    by_path: dict = {}
+    if len(previous):
+        hashed = previous[previous["sha256"].notna()]
+        by_sha = hashed.groupby("sha256")["first_seen"].min().to_dict()
+        by_path = dict(zip(previous["path"], previous["first_seen"]))
+    out = {}
+    for entry in entries:
+        seen = by_sha.get(entry.sha256) if entry.sha256 else by_path.get(entry.rel)
+        out[entry.rel] = now if seen is None or pd.isna(seen) else pd.Timestamp(seen)
+    return out
 
 
 def _load_state(agency: Agency, entries: list[FileEntry], limits: Limits, reads: dict[str, FileRead],

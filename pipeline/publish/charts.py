@@ -156,13 +156,14 @@ def png_bytes(fig) -> bytes:
 
 def write_charts(analytics_path: Path | str, out_dir: Path | str) -> list[Path]:
     """The report's charts as PNG files (grafik_<name>.png), e.g. to check them or put in slides."""
+    from pipeline.safefs import safe_dir
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, (fig, _) in figures(read_analytics(analytics_path)).items():
-        path = out / f"grafik_{name}.png"
-        path.write_bytes(png_bytes(fig))
-        paths.append(path)
+    with safe_dir(out, out) as folder:
+        for name, (fig, _) in figures(read_analytics(analytics_path)).items():
+            png = png_bytes(fig)
+            paths.append(folder.write(f"grafik_{name}.png", lambda handle, data=png: handle.write(data)))
     return paths
 
 

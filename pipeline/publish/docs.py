@@ -94,7 +94,7 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def write(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> Path:
+    from pipeline.safefs import write_text
+
     target = path or project_root() / DOC_PATH
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(con), encoding="utf-8")
-    return target
+    return write_text(target, render(con), root=target.parent)

@@ -7,7 +7,6 @@ Written to the `public` schema of the warehouse and exported as Parquet and CSV 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,17 +96,22 @@ def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
-    """Parquet and CSV of every public table, each replaced atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], out_dir: Path,
+           root: Path | None = None) -> list[Path]:
+    """Parquet and CSV of every public table, each replaced atomically (safefs: `out_dir` reached
+    from `root`, by default itself, without following a link). The path reaches DuckDB as a parameter."""
+    from pipeline.safefs import safe_dir
+
     written = []
-    for name, frame in published.items():
-        parquet, csv = out_dir / f"{name}.parquet", out_dir / f"{name}.csv"
-        con.register("_public", frame)
-        con.execute(f"COPY _public TO '{out_dir / f'.{name}.parquet.tmp'}' (FORMAT parquet)")
-        con.unregister("_public")
-        os.replace(out_dir / f".{name}.parquet.tmp", parquet)
-        csv_frame(frame).to_csv(out_dir / f".{name}.csv.tmp", index=False)
-        os.replace(out_dir / f".{name}.csv.tmp", csv)
-        written += [parquet, csv]
+    with safe_dir(out_dir, root or out_dir) as folder:
+        folder.remove_leftovers()
+        for name, frame in published.items():
+            con.register("_public", frame)
+            try:
+                with folder.temp_path(f"{name}.parquet") as part:
+                    con.execute("COPY _public TO ? (FORMAT parquet)", [str(part)])
+            finally:
+                con.unregister("_public")
+            csv = folder.write(f"{name}.csv", lambda handle: csv_frame(frame).to_csv(handle, index=False))
+            written += [out_dir / f"{name}.parquet", csv]
     return written

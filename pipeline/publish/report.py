@@ -235,10 +235,7 @@ def build_html(analytics_path: Path | str) -> str:
 
 def write_report(analytics_path: Path | str, out_dir: Path | str) -> Path:
     """Write out_dir/laporan.html (written beside, then moved into place) and return its path."""
+    from pipeline.safefs import write_text
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / REPORT_FILE
-    tmp = out / f".{REPORT_FILE}.tmp"
-    tmp.write_text(build_html(analytics_path), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_text(out / REPORT_FILE, build_html(analytics_path), root=out)

@@ -212,9 +212,10 @@ def build_rejects(candidate: pd.DataFrame, issues: pd.DataFrame, headers: dict) 
 
 
 def resolve_duplicates(valid: pd.DataFrame, file_rank: dict[str, tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The same (case_id, victim_seq) in several files: the newest file wins.
+    """The same (case_id, victim_seq) in several files: the file received last wins.
 
-    `file_rank[file]` sorts newer last: (mtime to the second, file name).
+    `file_rank[file]` sorts the winner last: (first seen, mtime to the second, file name, path)
+    (ingest._read_folder; contract section 3).
     """
     if valid.empty or not valid.duplicated(["case_id", "victim_seq"]).any():  # most loads: nothing to resolve
         return valid, valid.iloc[0:0].assign(superseded_by=pd.Series(dtype=object))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,8 @@ def writer_lock(db_path: Path, timeout_s: float | None = None) -> Iterator[None]
     """An exclusive cross-process lock for the one DuckDB writer (waiting PPA_LOCK_TIMEOUT_S at most)."""
     timeout_s = settings().lock_timeout_s if timeout_s is None else timeout_s
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{db_path}.lock", "a+") as handle:
+    fd = os.open(f"{db_path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "a+") as handle:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -93,15 +95,18 @@ def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnec
 
 
 @contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Everything done inside happens at once, or (on any error, or an interrupt) not at all."""
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any error. A commit that failed (a full disk) ends the
+    transaction itself: the ROLLBACK's own error is dropped so that the commit's error, which
+    says why, is the one raised."""
     con.execute("BEGIN TRANSACTION")
     try:
-        yield con
+        yield
+        con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
-    con.execute("COMMIT")
 
 
 def add_counting_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -124,18 +129,47 @@ def add_counting_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
-    """Insert a DataFrame by column name (one bulk statement, never row by row)."""
+    """Insert a DataFrame by column name (one bulk statement, never row by row).
+
+    DuckDB guesses an object column's type from 1,000 rows spread over the frame, the first
+    among them: a list column whose sampled rows are all empty becomes "NULL"[], and a list
+    met later fails to cast (10,000 empty files and one workbook in the ledger did it). Unless
+    the first row holds a list with a value, empty lists go in as NULL, which the guess
+    skips, and come back as [] in the INSERT.
+    """
     if frame.empty:
         return 0
     frame = frame.copy()
     for column in frame.columns[frame.dtypes == object]:
         frame[column] = frame[column].where(frame[column].notna(), None)
+    lists = [c for c in list_columns(con, table) if c in frame.columns]
+    for column in lists:
+        values = frame[column]
+        first = values.iloc[0]
+        if first is not None and len(first) and isinstance(first[0], str):
+            continue  # the guess sees a list of text in the first row
+        empty = values.map(lambda v: len(v) == 0, na_action="ignore").fillna(False).astype(bool)
+        if empty.any():
+            frame[column] = values.where(~empty, None)
+    replace = f" REPLACE ({', '.join(f'coalesce({q}, []) AS {q}' for q in map(_quoted, lists))})" if lists else ""
     con.register("_frame", frame)
     try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT *{replace} FROM _frame")
     finally:
         con.unregister("_frame")
     return len(frame)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def list_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of `table` (schema.name) that hold lists."""
+    schema, name = table.split(".")
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? "
+        "AND table_name = ? AND data_type LIKE '%[]' ORDER BY column_index", [schema, name]).fetchall()]
 
 
 def replace_agency_slices(con: duckdb.DuckDBPyConnection, agency: str | list[str],

@@ -69,7 +69,8 @@ YEAR = _c("year", INT, "Year of the report date (SIMFONI counts by report date).
 MONTH = _c("month", INT, "Month (1-12) of the report date.")
 CASE_ID = _c("case_id", TEXT, "The agency's register number of the case.")
 LINEAGE = (
-    _c("_source_file", TEXT, "Lineage: the file, relative to the raw folder.", False),
+    _c("_source_file", TEXT, "Lineage: the file, relative to the raw folder; a byte of the name that is not "
+                                  "UTF-8 is written `\\xHH`, a backslash `\\\\` (pipeline/names.py).", False),
     _c("_source_sha256", TEXT, "Lineage: SHA-256 of the file's bytes (its archive name).", False),
     _c("_source_sheet", TEXT, "Lineage: the sheet.", False),
     _c("_source_row", INT, "Lineage: the row number that Excel shows.", False),
@@ -81,9 +82,10 @@ ROW_REF = (_SOURCE_FILE, _SHEET, _ROW)  # where a row sits: file, sheet, row
 MESSAGE = _c("message", TEXT, "Message in Bahasa Indonesia.")
 MESSAGE_EN = _c("message_en", TEXT, "Message in English.")
 RUN_ID = _c("run_id", TEXT, "The Dagster run that wrote this row (in the ledger: the last run that saw the file).", False)
-PATH = _c("path", TEXT, "File path relative to the raw folder.", False)
+PATH = _c("path", TEXT, "File path relative to the raw folder, escaped as _source_file.", False)
 SHA256 = _c("sha256", TEXT, "SHA-256 of the file's bytes.")
-UNKNOWN_HEADERS = _c("unknown_headers", LIST, "Headers that matched no column (names only, never values).")
+UNKNOWN_HEADERS = _c("unknown_headers", LIST, "Headers that matched no column (names only, never values; a NIK, "
+                                                   "phone number or e-mail in one masked).")
 DATA_ROWS = _c("data_rows", INT, "Data rows read (blank, title and total rows are not data).")
 POPULATION = _c("population", BIG, "Population (BPS mid-year estimate or census); interpolated or carried where BPS "
                                     "has no figure.")
@@ -215,7 +217,7 @@ CELL_WARNINGS = Table(
 
 SUPERSEDED_ROWS = Table(
     "staging.superseded_rows",
-    "Rows replaced by the same case and victim in a more recently modified file.",
+    "Rows replaced by the same case and victim in a file received later.",
     (AGENCY, CASE_ID.required(), VICTIM_SEQ.required(), _SOURCE_FILE, _SHA, _SHEET, _ROW, _LOAD_ID, _INGESTED_AT,
      _c("superseded_by", TEXT, "The file whose row replaced this one.", False)))
 
@@ -225,7 +227,7 @@ SHEETS = Table(
     "meta.sheets",
     "Every sheet of every file read: register or skipped, header row, how each column mapped.",
     (AGENCY, PATH, SHA256,
-     _c("sheet", TEXT, "Sheet name.", False),
+     _c("sheet", TEXT, "Sheet name (a NIK, phone number or e-mail in it masked).", False),
      _c("sheet_index", INT, "Position of the sheet in the workbook (0 first)."),
      _c("visible", BOOL, "False for hidden sheets."),
      _c("is_register", BOOL, "True when the sheet's header names a case id, a report date and the victim's sex or "
@@ -250,7 +252,8 @@ INGEST_LOG = Table(
     (AGENCY, PATH, SHA256,
      _c("size_bytes", BIG, "File size in bytes."),
      _c("modified_at", TS, "File modification time (UTC, to the second)."),
-     _c("first_seen", TS, "When the pipeline first saw this path (UTC).", False),
+     _c("first_seen", TS, "When the pipeline first saw this file's content in the folder, under any name "
+                                "(UTC): when it was received.", False),
      _c("last_seen", TS, "When the pipeline last saw this path (UTC).", False),
      _c("status", TEXT, "loaded (≥1 row staged), superseded (every row replaced by a newer file), rejected "
                         "(unreadable, not a register, or no row staged), ignored (lock or hidden file), removed (no "
@@ -261,9 +264,10 @@ INGEST_LOG = Table(
      DATA_ROWS,
      _c("rows_staged", INT, "Rows loaded into staging."),
      _c("rows_rejected", INT, "Rows rejected by a row rule."),
-     _c("rows_superseded", INT, "Rows replaced by a newer file."),
+     _c("rows_superseded", INT, "Rows replaced by a file received later."),
      _c("rows_warned", INT, "Rows with at least one cell warning."),
-     _c("superseded_by", LIST, "The newer file(s) whose rows replaced this one's."),
+     _c("superseded_by", LIST, "The file(s) received later whose rows replaced this one's (the message names "
+                                      "the rule that decided)."),
      _c("supersedes", LIST, "The older file(s) whose rows this file replaced."),
      _c("sheets_read", LIST, "Register sheets read."),
      _c("sheets_skipped", LIST, "Sheets skipped, with the reason."),
