@@ -61,7 +61,7 @@ def assert_same(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> None:
 
 def write_version(raw: Path, version: str, scratch: Path) -> dict[str, set[str]]:
     """Replace every agency's folder with one version; agency -> sha256 of its files."""
-    from pipeline.ingest.load import sha256_file
+    from pipeline.ingest.dropfolder import sha256_file
 
     shas = {}
     for agency, kecamatan in AGENCIES.items():

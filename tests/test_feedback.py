@@ -433,7 +433,8 @@ def test_template_headers_and_choices_are_in_the_contract():
 
 def test_template_round_trips_through_the_pipeline(tmp_path):
     from pipeline.contract import load_contract
-    from pipeline.ingest.load import FileEntry, Limits, read_file
+    from pipeline.ingest.dropfolder import FileEntry
+    from pipeline.ingest.read import Limits, read_file
     from pipeline.ingest.workbook import read_workbook
     from pipeline.registry import get_agency
     from pipeline.staging.stage import stage_agency

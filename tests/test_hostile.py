@@ -502,7 +502,7 @@ def test_a_file_changing_while_read_is_not_loaded_and_is_read_next_run(isolated_
     assert changing["data_rows"] == 0
     assert sorted(query(wh, "SELECT case_id FROM staging.case_victims")["case_id"]) == ["S1", "S2"]
     # no archived copy holds other bytes than its name says
-    from pipeline.ingest.load import sha256_file
+    from pipeline.ingest.dropfolder import sha256_file
 
     for copy in isolated_env["archive"].rglob("*.xlsx"):
         assert copy.name.startswith(sha256_file(copy))

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from workbooks import HEADER, register, row, write_workbook
 
 from pipeline import names, privacy, safefs
-from pipeline.ingest import archive
+from pipeline.ingest import archive, slices
+from pipeline.ingest.ledger import supersede_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENCY, OTHERS = "kukar", ("kutim", "ppu", "bontang", "batam")
@@ -437,11 +438,13 @@ def test_a_2gb_file_is_refused_from_its_size_before_it_is_hashed_or_copied(isola
     # neither a load nor the check for an unchanged folder hashes it
     hashed: list[str] = []
     real = ingest.sha256_file
-    monkeypatch.setattr(ingest, "sha256_file", lambda path, *a, **k: hashed.append(Path(path).name) or real(path, *a, **k))
+    counting = lambda path, *a, **k: hashed.append(Path(path).name) or real(path, *a, **k)  # noqa: E731
+    monkeypatch.setattr(ingest, "sha256_file", counting)
+    monkeypatch.setattr(slices, "sha256_file", counting)
     agency = _agency(AGENCY)
     load = load_one(agency, raw, ingest.Previous(), "r1", dt.datetime.now(), dt.date.today(), ingest.Limits(), arch)
     key = load.frames["meta.agency_loads"]["load_key"][0]
-    assert ingest.unchanged_since(agency, raw, ingest.Limits(), key, arch)
+    assert slices.unchanged_since(agency, raw, ingest.Limits(), key, arch)
     assert hashed == ["baik.xlsx", "baik.xlsx"]
 
 
@@ -471,7 +474,7 @@ KILL_MIDWAY = textwrap.dedent("""
 
 
 def test_an_archive_copy_is_private_from_its_first_byte_and_a_killed_copy_is_removed(isolated_env, tmp_path):
-    from pipeline.ingest.load import sha256_file
+    from pipeline.ingest.dropfolder import sha256_file
 
     source = tmp_path / "register.xlsx"
     source.write_bytes(os.urandom(64 * 1024))
@@ -717,10 +720,8 @@ def test_a_correction_saved_with_a_wrong_clock_wins_because_it_arrived_later(iso
 
 
 def test_within_one_run_the_later_modified_file_wins_and_the_ledger_says_why():
-    from pipeline.ingest import load as ingest
-
     t0 = dt.datetime(2024, 5, 1)
-    assert ingest.supersede_rule((t0, 1, "a", "k/a"), (dt.datetime(2024, 5, 2), 0, "a", "k/a")) == \
+    assert supersede_rule((t0, 1, "a", "k/a"), (dt.datetime(2024, 5, 2), 0, "a", "k/a")) == \
         "superseded_received_later"
-    assert ingest.supersede_rule((t0, 1, "b", "k/b"), (t0, 2, "a", "k/a")) == "superseded_modified_later"
-    assert ingest.supersede_rule((t0, 1, "a", "k/a"), (t0, 1, "b", "k/b")) == "superseded_name_order"
+    assert supersede_rule((t0, 1, "b", "k/b"), (t0, 2, "a", "k/a")) == "superseded_modified_later"
+    assert supersede_rule((t0, 1, "a", "k/a"), (t0, 1, "b", "k/b")) == "superseded_name_order"

@@ -256,6 +256,7 @@ def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isola
     import duckdb
 
     import pipeline.ingest.load as ingest
+    import pipeline.ingest.slices as slices
 
     wh = isolated_env["warehouse"]
     path = register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1"), row(case_id="T2", age="200")])
@@ -299,7 +300,7 @@ def test_an_unchanged_agency_keeps_its_slice_and_any_change_reads_it_again(isola
     staged.clear()
     assert main(["run", "--agency", "kutim", "--reload"]) == 0 and staged == ["kutim"]  # the run tag ppa/reload
     assert reads_again(lambda: monkeypatch.setenv("PPA_HASH_SECRET", "another-secret-for-the-keyed-hashes"))
-    assert reads_again(lambda: monkeypatch.setattr(ingest, "code_version", lambda: "another version"))
+    assert reads_again(lambda: monkeypatch.setattr(slices, "code_version", lambda: "another version"))
     assert reads_again(lambda: execute("UPDATE meta.agency_loads SET valid_until = current_date - 1"))
     assert reads_again(lambda: execute("UPDATE meta.agency_loads SET reusable = false"))  # a file caught mid-copy
     (isolated_env["raw"] / "kutim/~$a.xlsx").write_bytes(b"lock")
@@ -313,7 +314,8 @@ def test_a_run_over_many_agencies_keeps_each_partition_event_short():
     import pandas as pd
 
     from pipeline.assets.ingest import _results
-    from pipeline.ingest.load import LEDGER_COLUMNS, LoadBook, LoadSummary
+    from pipeline.ingest.book import LoadBook, LoadSummary
+    from pipeline.ingest.ledger import LEDGER_COLUMNS
     from pipeline.warehouse.db import AGENCY_TABLES
 
     def summary(i: int, status: str) -> LoadSummary:
@@ -347,7 +349,8 @@ def test_load_book_folds_summaries_and_keeps_registry_order():
 
     import pandas as pd
 
-    from pipeline.ingest.load import LEDGER_COLUMNS, LoadBook, LoadSummary
+    from pipeline.ingest.book import LoadBook, LoadSummary
+    from pipeline.ingest.ledger import LEDGER_COLUMNS
     from pipeline.warehouse.db import AGENCY_TABLES
 
     codes = [f"a{i:03d}" for i in range(450)]  # two folds and a rest

@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from pipeline.ingest import load as ingest
+from pipeline.ingest import ledger, read
 from pipeline.marts.build import MartColumnsDiffer, check_columns
 from pipeline.marts.sql import MARTS
 from pipeline.staging import stage
@@ -34,9 +34,9 @@ def test_the_ddl_makes_exactly_the_declared_tables():
 
 
 def test_the_layers_build_their_frames_with_the_declared_columns():
-    assert ingest.RAW_COLUMNS == tables.CASE_ROWS.names
-    assert ingest.LEDGER_COLUMNS == tables.INGEST_LOG.names
-    assert ingest.SHEET_COLUMNS == tables.SHEETS.names
+    assert read.RAW_COLUMNS == tables.CASE_ROWS.names
+    assert ledger.LEDGER_COLUMNS == tables.INGEST_LOG.names
+    assert read.SHEET_COLUMNS == tables.SHEETS.names
     assert stage.STAGED_COLUMNS == tables.CASE_VICTIMS.names
     assert stage.REJECT_COLUMNS == tables.REJECTED_ROWS.names
 

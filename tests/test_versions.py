@@ -55,7 +55,7 @@ def closure(*roots: str) -> set[Path]:
 
 
 CASES = {
-    "PARSER": ("pipeline.ingest.workbook",),
+    "PARSER": ("pipeline.ingest.workbook", "pipeline.ingest.read"),
     "SLICE": ("pipeline.ingest.load",),
     "FEEDBACK": tuple(f"pipeline.feedback.{p.stem}" for p in (PACKAGE_DIR / "feedback").glob("*.py")),
 }

@@ -12,18 +12,11 @@ from pipeline.assets.common import markdown, preview
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.config import settings
 from pipeline.ingest import archive
-from pipeline.ingest.load import (
-    Limits,
-    LoadBook,
-    LoadSummary,
-    LoadTask,
-    Previous,
-    add_kept_loads,
-    contract_failures,
-    load_tasks,
-    stray_items,
-    unchanged_since,
-)
+from pipeline.ingest.book import LoadBook, LoadSummary, add_kept_loads, contract_failures, load_tasks
+from pipeline.ingest.dropfolder import stray_items
+from pipeline.ingest.load import LoadTask
+from pipeline.ingest.read import Limits, Previous
+from pipeline.ingest.slices import unchanged_since
 from pipeline.messages import render
 from pipeline.names import shown
 from pipeline.parallel import chunks, ordered_map, worker_count

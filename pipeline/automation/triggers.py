@@ -20,7 +20,7 @@ import dagster as dg
 from pipeline.assets.resources import DropFolderResource
 from pipeline.automation.recovery import fail_dead_runs
 from pipeline.config import settings
-from pipeline.ingest.load import scan_folder, sha256_file, stray_items
+from pipeline.ingest.dropfolder import scan_folder, sha256_file, stray_items
 from pipeline.names import shown
 from pipeline.registry import agency_codes
 

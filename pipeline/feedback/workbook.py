@@ -38,7 +38,8 @@ import yaml
 
 from pipeline.config import SCHEMAS_DIR
 from pipeline.contract import load_contract, norm_header
-from pipeline.ingest.load import FEEDBACK_DIR, sha256_file, sheet_labels
+from pipeline.ingest.dropfolder import FEEDBACK_DIR, sha256_file
+from pipeline.ingest.read import sheet_labels
 from pipeline.messages import catalogue, render
 from pipeline.names import bounded_name, output_stems, unescape
 from pipeline.registry import Agency, get_agency

@@ -19,7 +19,8 @@ from pipeline.registry import Agency, get_agency
 def dry_run(path: Path, agency: Agency | str, contract=None):
     """Read and stage one file: (FileRead, StagingResult)."""
     from pipeline.config import settings
-    from pipeline.ingest.load import FileEntry, Limits, read_file, sha256_file
+    from pipeline.ingest.dropfolder import FileEntry, sha256_file
+    from pipeline.ingest.read import Limits, read_file
     from pipeline.names import escape
     from pipeline.staging.stage import StagingResult, stage_agency
 

@@ -22,7 +22,7 @@ from pipeline.staging import values as V
 from pipeline.staging.rules import candidate_schema, victim_mask
 from pipeline.warehouse import tables
 
-SOURCE_COLUMNS = tuple(c.name for c in tables.SOURCE)
+SOURCE_COLUMNS = tables.SOURCE_NAMES
 LINEAGE = [c.name for c in tables.LINEAGE]
 STAGED_COLUMNS = tables.CASE_VICTIMS.names
 TEXT_COLUMNS = ["agency", "case_id", "victim_sex", "victim_age_group", "child_role", "place", "perp_relation",

@@ -131,6 +131,7 @@ CASE_STATUS = _c("case_status", TEXT, "PROSES, SELESAI or DIRUJUK.")
 SOURCE = (CASE_ID, VICTIM_SEQ, REPORT_DATE, INCIDENT_DATE, VICTIM_SEX, VICTIM_AGE, VICTIM_AGE_GROUP, VIOLENCE_FORMS,
           IS_KDRT, CHILD_ROLE, PLACE, PERP_RELATION, _c("kecamatan", TEXT, "Kecamatan, by name."),
           SERVICES, CASE_STATUS)
+SOURCE_NAMES = tuple(c.name for c in SOURCE)
 
 
 def _as_written(column: Column) -> Column:

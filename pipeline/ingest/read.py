@@ -1,0 +1,185 @@
+"""One file to raw rows and sheet records: refused from its stat when it must not be read,
+else read by the workbook reader (or its rows reused from an earlier read of the same
+bytes), with personal values in sheet names and headers masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.contract import Contract
+from pipeline.ingest import workbook as excel
+from pipeline.ingest.dropfolder import FileEntry
+from pipeline.versions import PARSER, source_hash
+from pipeline.warehouse import tables
+
+RAW_COLUMNS = tables.CASE_ROWS.names
+SHEET_COLUMNS = tables.SHEETS.names
+
+
+def parser_version() -> str:
+    """Changes whenever the mapping or the reading code changes, so cached rows are read again."""
+    return source_hash(PARSER)
+
+
+@dataclass
+class FileRead:
+    """What one file gave: its raw rows and sheet records, or why it could not be read."""
+
+    entry: FileEntry
+    raw: pd.DataFrame
+    sheets: pd.DataFrame
+    error_code: str | None = None
+    error_detail: str = ""
+    parsed: bool = True  # False when rows were reused from an earlier read of the same bytes
+    archived_as: str | None = None
+
+
+@dataclass
+class Previous:
+    """The agency's slice as the last run left it."""
+
+    ledger: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=tables.INGEST_LOG.names))
+    raw: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RAW_COLUMNS))
+    sheets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SHEET_COLUMNS))
+
+
+@dataclass
+class Limits:
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_rows_per_sheet: int = 200_000
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    """An empty frame with these columns: one per column list, shared (never changed in place;
+    making one costs a millisecond, and a folder of 10,000 refused files needs two each)."""
+    return _empty_frame(tuple(columns))
+
+
+@lru_cache(maxsize=8)
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(columns=list(columns))
+
+
+def _failed(entry: FileEntry, code: str, detail: str = "") -> FileRead:
+    return FileRead(entry, _empty(RAW_COLUMNS), _empty(SHEET_COLUMNS), code, detail)
+
+
+def refusal(entry: FileEntry, limits: Limits) -> FileRead | None:
+    """A file refused from what listing the folder told (lstat): a link or anything but a
+    regular file, or too large. Nothing of it is opened, hashed or copied."""
+    if entry.kind == "symlink":
+        return _failed(entry, "symlink")
+    if entry.kind != "file":
+        return _failed(entry, "not_regular_file", entry.kind)
+    if entry.size > limits.max_file_bytes:
+        mb = 1024 * 1024
+        return _failed(entry, "file_too_large", f"{entry.size / mb:.1f} MB > {limits.max_file_bytes / mb:g} MB")
+    return None
+
+
+def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits, run_id: str,
+              now: dt.datetime, source: Path | None = None) -> FileRead:
+    """Read one workbook into raw rows and sheet records. `source`: the bytes to read, when
+    not the file itself (its archived copy, whose content is the hash in the ledger)."""
+    if entry.path.suffix.lower() not in excel.READABLE_SUFFIXES:
+        return _failed(entry, "format_unsupported", entry.path.suffix or "(tanpa ekstensi)")
+    refused = refusal(entry, limits)
+    if refused is not None:
+        return refused
+    try:
+        workbook = excel.read_workbook(source or entry.path, contract, max_rows=limits.max_rows_per_sheet)
+    except excel.UnreadableFile as exc:
+        return _failed(entry, exc.code, exc.detail)
+    labels = sheet_labels([sheet.name for sheet in workbook.sheets])
+    raw = _raw_rows(agency, entry, workbook.sheets, run_id, now, labels)
+    sheets = _sheet_rows(agency, entry, workbook.sheets, run_id, labels)
+    code = None if workbook.registers else "no_register_sheet"
+    return FileRead(entry, raw, sheets, code)
+
+
+def sheet_labels(sheet_names: list[str]) -> list[str]:
+    """Sheet names as stored: a NIK, phone number or e-mail in a name masked (privacy.mask),
+    and a name that masking made equal to another's numbered, so each sheet keeps its own."""
+    from pipeline.privacy import mask
+
+    labels = [mask(name)[0] for name in sheet_names]
+    if labels == sheet_names:
+        return labels
+    taken = set(sheet_names)
+    out = []
+    for name, label in zip(sheet_names, labels):
+        n = 1
+        while label != name and label in taken:
+            n += 1
+            label = f"{mask(name)[0]} ({n})"
+        taken.add(label)
+        out.append(label)
+    return out
+
+
+def _masked(headers: list[str]) -> list[str]:
+    """Header texts as stored: a personal value typed into a header cell masked, as in data cells."""
+    from pipeline.privacy import mask
+
+    return [mask(h)[0] for h in headers]
+
+
+def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResult], run_id: str,
+              now: dt.datetime, labels: list[str] | None = None) -> pd.DataFrame:
+    labels = labels or [sheet.name for sheet in sheets]
+    rows = [(label, row) for sheet, label in zip(sheets, labels) if sheet.is_register for row in sheet.rows]
+    file, sha = (entry.rel, entry.sha256) if entry else (None, None)
+    # one block of text, built row by row, its values in RAW_COLUMNS order
+    cells = np.empty((len(rows), len(RAW_COLUMNS)), dtype=object)
+    for i, (name, row) in enumerate(rows):
+        values = row.values
+        cells[i] = (agency, *(values.get(c) for c in tables.SOURCE_NAMES), ",".join(row.masked) or None, row.identity,
+                    file, sha, name, row.row, run_id, now)
+    frame = pd.DataFrame(cells, columns=RAW_COLUMNS, dtype=object)
+    frame["_source_row"] = frame["_source_row"].astype("int64")
+    frame["_ingested_at"] = np.full(len(rows), np.datetime64(now, "us"))
+    return frame
+
+
+def _sheet_rows(agency: str, entry: FileEntry, sheets: list[excel.SheetResult], run_id: str,
+                labels: list[str]) -> pd.DataFrame:
+    records = []
+    for index, (sheet, label) in enumerate(zip(sheets, labels)):
+        h = sheet.header
+        records.append({
+            "agency": agency, "path": entry.rel, "sha256": entry.sha256, "sheet": label, "sheet_index": index,
+            "visible": sheet.visible, "is_register": sheet.is_register, "reason": sheet.reason or None,
+            "header_row": h.row if h else None, "header_rows": h.rows if h else None,
+            "columns": json.dumps(h.written, ensure_ascii=False) if h else None,
+            "unknown_headers": _masked(h.unknown) if h else [], "personal_headers": _masked(h.personal) if h else [],
+            "duplicate_headers": _masked(h.duplicates) if h else [], "data_rows": len(sheet.rows),
+            "total_rows": sheet.total_rows, "blank_rows": sheet.blank_rows, "parser_version": parser_version(),
+            "run_id": run_id,
+        })
+    return pd.DataFrame.from_records(records, columns=SHEET_COLUMNS)
+
+
+def cached_read(entry: FileEntry, previous: Previous, run_id: str) -> FileRead | None:
+    """Reuse the rows read earlier from a file with the same bytes and the same parser."""
+    if previous.sheets.empty:
+        return None
+    sheets = previous.sheets[(previous.sheets["sha256"] == entry.sha256)
+                             & (previous.sheets["parser_version"] == parser_version())]
+    if sheets.empty:
+        return None
+    source = sheets["path"].iloc[0]
+    sheets = sheets[sheets["path"] == source].assign(path=entry.rel, run_id=run_id)
+    raw = previous.raw[(previous.raw["_source_sha256"] == entry.sha256) & (previous.raw["_source_file"] == source)]
+    raw = raw.assign(_source_file=entry.rel, _load_id=run_id)
+    code = None if sheets["is_register"].any() else "no_register_sheet"
+    return FileRead(entry, raw.reset_index(drop=True), sheets.reset_index(drop=True), code, parsed=False)
+
+
