@@ -1,9 +1,9 @@
-"""raw, staging and ledger for one agency partition, written in one transaction."""
+"""raw, staging and the ledger, one agency partition each, its slice written in one transaction:
+the Dagster face of pipeline/ingest/ (the run itself is pipeline/ingest/run.py)."""
 
 
 import datetime as dt
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
@@ -11,18 +11,13 @@ import pandas as pd
 from pipeline.assets.common import markdown, preview
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.config import settings
-from pipeline.ingest import archive
-from pipeline.ingest.book import LoadBook, LoadSummary, add_kept_loads, contract_failures, load_tasks
-from pipeline.ingest.dropfolder import stray_items
-from pipeline.ingest.load import LoadTask
-from pipeline.ingest.read import Limits, Previous
-from pipeline.ingest.slices import unchanged_since
-from pipeline.messages import render
-from pipeline.names import shown
-from pipeline.parallel import chunks, ordered_map, worker_count
-from pipeline.privacy import check_secret, scrubbed
-from pipeline.registry import agency_codes, get_agency
-from pipeline.warehouse.db import mark_slices_seen, query_df, replace_agency_slices
+from pipeline.ingest.book import LoadBook
+from pipeline.ingest.ledger import accounting_errors
+from pipeline.ingest.read import Limits
+from pipeline.ingest.run import LoadRun, load_run, not_read
+from pipeline.parallel import worker_count
+from pipeline.privacy import check_secret
+from pipeline.registry import agency_codes
 
 RAW = dg.AssetKey(["raw", "case_rows"])
 CASE_VICTIMS = dg.AssetKey(["staging", "case_victims"])
@@ -33,15 +28,6 @@ INGEST_LOG = dg.AssetKey(["meta", "ingest_log"])
 SHEETS = dg.AssetKey(["meta", "sheets"])
 POOL = "warehouse"
 RELOAD_TAG = "ppa/reload"  # a run tagged "true" reads every agency again, as PPA_RELOAD=1 does
-WRITE_BATCH, WRITE_BATCH_ROWS = 16, 50_000  # agencies, raw rows per transaction in a run with workers
-STAGE_BATCH = 8  # agencies read and validated together by one task (one pandera call)
-
-
-def accounting_errors(ledger: pd.DataFrame) -> pd.DataFrame:
-    """Files where data rows != staged + rejected + superseded."""
-    live = ledger[ledger["status"] != "removed"]
-    total = live["rows_staged"] + live["rows_rejected"] + live["rows_superseded"]
-    return live.loc[live["data_rows"] != total, ["path", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
 
 
 def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -81,109 +67,32 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         in one DuckDB transaction. An agency whose files, registry entry and code are all
         as at its last load (same load_key) keeps its slice: its files are hashed, not read."""
         registry_path = Path(drop_folder.registry_path)
-        codes = agency_codes(registry_path)
         keys = list(context.partition_keys)
-        workers = worker_count(len(keys))
-        book = LoadBook({code: i for i, code in enumerate(keys)})
-        failures: list[pd.DataFrame] = []  # staged rows that break the staging contract
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
-        debug = settings().debug
-        raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
-        kept: list[str] = []  # agencies whose slices stay as they are
+        cfg = settings()
+        run = LoadRun(
+            agencies=keys, registered=agency_codes(registry_path), registry_path=registry_path,
+            raw_dir=Path(drop_folder.raw_dir), archive_dir=Path(drop_folder.archive_dir),
+            limits=Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet), run_id=context.run.run_id,
+            now=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0), workers=worker_count(len(keys)),
+            reload=cfg.reload or context.run.tags.get(RELOAD_TAG) == "true", debug=cfg.debug)
         check_secret()  # a missing or weak key stops the run here, with its reason
-        strays = not_read(raw_dir, codes)
+        strays = not_read(run.raw_dir, run.registered)
         for line in strays:
             context.log.warning(line)
-        if workers > 1:
-            context.log.info(f"reading {len(keys)} agencies in {workers} worker processes")
+        if run.workers > 1:
+            context.log.info(f"reading {len(keys)} agencies in {run.workers} worker processes")
         # one connection (and the writer lock) for the whole step: opening and closing DuckDB per
-        # agency costs a checkpoint each time. Workers read and validate; only this process
-        # touches the warehouse.
+        # agency costs a checkpoint each time
         with warehouse.connect() as con:
-            # partial archive copies of runs killed while copying (we hold the writer lock)
-            for name in archive.remove_leftovers(archive_dir):
-                context.log.info(f"removed a partial archive copy left by a killed run: {name}")
-            reload = settings().reload or context.run.tags.get(RELOAD_TAG) == "true"
-            stored = {} if reload else {row[0]: row[1:] for row in con.execute(
-                "SELECT agency, load_key, valid_from, valid_until FROM meta.agency_loads WHERE reusable").fetchall()}
-            # agencies with a slice to read back (a first load has none: three queries each saved)
-            present = {row[0] for row in con.execute("SELECT DISTINCT agency FROM meta.ingest_log").fetchall()}
-
-            def tasks():
-                for code in keys:
-                    agency = get_agency(code, registry_path)
-                    load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
-                    key, valid_from, valid_until = stored.get(code, (None, None, None))
-                    if (key is not None and valid_from <= load_date <= (valid_until or load_date)
-                            and unchanged_since(agency, raw_dir, limits, key, archive_dir)):
-                        kept.append(code)
-                        continue
-                    previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
-                                          for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets"))
-                                        ) if code in present else Previous()
-                    yield LoadTask(agency, raw_dir, previous, context.run.run_id, now, load_date, limits, archive_dir,
-                                   debug)
-
-            # one process: a transaction per agency; with workers, batches of agencies, so that
-            # the writer keeps up with them (each agency's rows still change all at once)
-            batch: list[tuple[dict[str, pd.DataFrame], LoadSummary]] = []
-            batch_size = 1 if workers == 1 else WRITE_BATCH
-
-            def write(batch):
-                names = [summary.agency for _, summary in batch]
-                frames = {table: _concat([f[table] for f, _ in batch], like=batch[0][0][table])
-                          for table in batch[0][0]}
-                staged = frames["staging.case_victims"]
-                if len(staged):  # one pandera call per batch: its cost is mostly per call
-                    failures.append(contract_failures(staged, codes))
-                try:
-                    replace_agency_slices(con, names if len(names) > 1 else names[0], frames)
-                except Exception as exc:
-                    if debug:
-                        raise
-                    raise scrubbed(exc, f"writing agencies {', '.join(names)}") from None
-                # one log message per batch: each is an event Dagster stores on its own
-                context.log.info("\n".join(
-                    f"{summary.agency}: {summary.files} files, {summary.staged} staged, "
-                    f"{summary.rejected_rows} rejected, {summary.superseded_rows} superseded" for _, summary in batch))
-                for _, summary in batch:
-                    book.add(summary)
-
-            for loaded in ordered_map(load_tasks, chunks(tasks(), STAGE_BATCH), workers):
-                for frames, summary in loaded:
-                    batch.append((frames, summary))
-                    if len(batch) >= batch_size or sum(len(f["raw.case_rows"]) for f, _ in batch) >= WRITE_BATCH_ROWS:
-                        write(batch)
-                        batch = []
-            if batch:
-                write(batch)
-            if kept:
-                mark_slices_seen(con, kept, context.run.run_id, now)
-                add_kept_loads(book, con, kept)
-                context.log.info(f"{len(kept)} of {len(keys)} agencies unchanged since their last load: slices kept "
-                                 f"({', '.join(kept[:10])}{' …' if len(kept) > 10 else ''}); "
-                                 f"the run tag {RELOAD_TAG}=true or PPA_RELOAD=1 reads them again")
-
-        yield from _results(book, _concat(failures), strays)
+            outcome = load_run(con, run, context.log.info)
+        if outcome.kept:
+            kept = outcome.kept
+            context.log.info(f"{len(kept)} of {len(keys)} agencies unchanged since their last load: slices kept "
+                             f"({', '.join(kept[:10])}{' …' if len(kept) > 10 else ''}); "
+                             f"the run tag {RELOAD_TAG}=true or PPA_RELOAD=1 reads them again")
+        yield from _results(outcome.book, outcome.failures, strays)
 
     return agency_load
-
-
-def not_read(raw_dir: Path, agencies: list[str]) -> list[str]:
-    """What the raw folder holds outside the registered agencies' folders, one line each
-    (Indonesian / English): never read, and named so that it does not go unnoticed."""
-    return [f"{render(code, detail=shown(name))} / {render(code, 'en', detail=shown(name))}"
-            for name, code in stray_items(raw_dir, agencies)]
-
-
-def _concat(frames: list[pd.DataFrame], like: pd.DataFrame | None = None) -> pd.DataFrame:
-    kept = [f for f in frames if len(f)]
-    if len(kept) == 1:
-        return kept[0]
-    if kept:
-        return pd.concat(kept, ignore_index=True)
-    return like if like is not None else pd.DataFrame()
 
 
 def _results(book: LoadBook, failures: pd.DataFrame, strays: list[str] = ()):

@@ -126,3 +126,8 @@ def first_seen_times(entries: list[FileEntry], previous: pd.DataFrame, now: dt.d
     return out
 
 
+def accounting_errors(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Files where data rows != staged + rejected + superseded."""
+    live = ledger[ledger["status"] != "removed"]
+    total = live["rows_staged"] + live["rows_rejected"] + live["rows_superseded"]
+    return live.loc[live["data_rows"] != total, ["path", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
