@@ -186,7 +186,7 @@ def validate(file: Path, agency_code: str, feedback: bool = False) -> int:
     print(f"File {shown(escape(file.name))} ({file.stat().st_size} bytes), agency {agency.code}")
     code = _describe_dry_run(read, result)
     if feedback:
-        from pipeline.feedback.workbook import write_feedback_for_file
+        from pipeline.feedback.write import write_feedback_for_file
 
         print(f"\numpan balik / feedback: {shown(escape(str(write_feedback_for_file(file, agency, read, result))))}")
     return code
@@ -268,7 +268,7 @@ def restore(sha: str, to_dir: Path | None) -> int:
 
 
 def template(agency: str, out: Path | None) -> int:
-    from pipeline.feedback.workbook import write_template
+    from pipeline.feedback.template import write_template
 
     target = out or Path.cwd() / f"template_register_{agency}.xlsx"
     print(f"template: {write_template(get_agency(agency), target)}")

@@ -14,7 +14,18 @@ import pytest
 from helpers import run_pipeline
 from workbooks import HEADER, register, row, write_ods, write_workbook
 
-from pipeline.feedback import workbook as F
+from pipeline.feedback import write as feedback_write
+from pipeline.feedback.files import FEEDBACK_SUFFIX, INDEX_FILE, RECEIPT_SUFFIX
+from pipeline.feedback.gather import files_from_frames
+from pipeline.feedback.pages import esc
+from pipeline.feedback.sheet import RED, YELLOW, put
+from pipeline.feedback.source import source_path
+from pipeline.feedback.template import write_template
+from pipeline.feedback.words import texts
+from pipeline.feedback.workbook import write_feedback_workbook
+from pipeline.feedback.write import build_feedback, feedback_for_new_file, stored_fingerprint
+from pipeline.ingest.dropfolder import FEEDBACK_DIR
+from pipeline.names import output_stems
 
 HOSTILE = '=HYPERLINK("http://x","klik")'
 PERSONAL = ["Siti Contoh", "6402011234560001", "Budi Contoh"]
@@ -86,14 +97,14 @@ def world(tmp_path_factory):
         paths = _with_env(mp, root)
         _files(paths["raw"])
         assert run_pipeline(AGENCY).success
-        out = paths["raw"] / AGENCY / F.FEEDBACK_DIR
+        out = paths["raw"] / AGENCY / FEEDBACK_DIR
         with duckdb.connect(str(paths["warehouse"] / "warehouse.duckdb"), read_only=True) as con:
-            first = F.build_feedback(con, AGENCY, paths["raw"], paths["archive"])
+            first = build_feedback(con, AGENCY, paths["raw"], paths["archive"])
         first_names = sorted(p.name for p in out.iterdir())
         (paths["raw"] / AGENCY / "lama.xlsx").unlink()
         assert run_pipeline(AGENCY).success
         with duckdb.connect(str(paths["warehouse"] / "warehouse.duckdb"), read_only=True) as con:
-            written = F.build_feedback(con, AGENCY, paths["raw"], paths["archive"])
+            written = build_feedback(con, AGENCY, paths["raw"], paths["archive"])
             frames = {k: con.execute(sql).df() for k, sql in {
                 "ledger": "SELECT * FROM meta.ingest_log ORDER BY path",
                 "sheets": "SELECT * FROM meta.sheets",
@@ -112,7 +123,7 @@ def _stem(path: str) -> str:
 
 def _status_col(ws, header_row: int) -> int:
     for cell in ws[header_row]:
-        if cell.value == F.texts()["added_status_header"]:
+        if cell.value == texts()["added_status_header"]:
             return cell.column
     raise AssertionError("no status column")
 
@@ -145,32 +156,32 @@ def test_every_reject_and_warning_is_marked_on_its_cell_with_a_comment(world):
     out, sheets = world["out"], world["sheets"]
     checked = 0
     for path, group in world["rejected"].groupby("_source_file"):
-        wb = openpyxl.load_workbook(out / f"{_stem(path)}{F.FEEDBACK_SUFFIX}")
+        wb = openpyxl.load_workbook(out / f"{_stem(path)}{FEEDBACK_SUFFIX}")
         for r in group.to_dict("records"):
             meta = sheets[(sheets["path"] == path) & (sheets["sheet"] == r["_source_sheet"])].iloc[0]
             ws = wb[r["_source_sheet"]]
             cols = _header_cols(ws, int(meta["header_row"]), int(meta["header_rows"]))
             for d in json.loads(r["details"]):
                 cell = ws.cell(row=int(r["_source_row"]), column=cols[d["header"]])
-                assert cell.fill.fgColor.rgb.endswith(F.RED), (path, r["_source_row"], d["rule"])
+                assert cell.fill.fgColor.rgb.endswith(RED), (path, r["_source_row"], d["rule"])
                 assert cell.comment is not None and d["message"] in cell.comment.text
-                assert cell.comment.text.startswith(F.texts()["cell_reject_prefix"])
+                assert cell.comment.text.startswith(texts()["cell_reject_prefix"])
                 checked += 1
     for r in world["warnings"].to_dict("records"):
         path = r["_source_file"]
-        wb = openpyxl.load_workbook(out / f"{_stem(path)}{F.FEEDBACK_SUFFIX}")
+        wb = openpyxl.load_workbook(out / f"{_stem(path)}{FEEDBACK_SUFFIX}")
         meta = sheets[(sheets["path"] == path) & (sheets["sheet"] == r["_source_sheet"])].iloc[0]
         ws = wb[r["_source_sheet"]]
         cell = ws.cell(row=int(r["_source_row"]), column=_header_cols(ws, int(meta["header_row"]),
                                                                       int(meta["header_rows"]))[r["header"]])
-        assert cell.fill.fgColor.rgb.endswith((F.YELLOW, F.RED))
+        assert cell.fill.fgColor.rgb.endswith((YELLOW, RED))
         assert cell.comment is not None and r["message"] in cell.comment.text
         checked += 1
     assert checked >= 10
 
 
 def test_a_missing_value_marks_the_empty_cell_of_its_column(world):
-    wb = openpyxl.load_workbook(world["out"] / f"register_2024_revisi{F.FEEDBACK_SUFFIX}")
+    wb = openpyxl.load_workbook(world["out"] / f"register_2024_revisi{FEEDBACK_SUFFIX}")
     ws = wb["Register"]
     cols = _header_cols(ws, 4, 1)
     empty_id = [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=cols["No Reg"]).comment]
@@ -178,7 +189,7 @@ def test_a_missing_value_marks_the_empty_cell_of_its_column(world):
     assert "Nomor registrasi kosong" in ws.cell(row=empty_id[0], column=cols["No Reg"]).comment.text
     for header in ("Tgl Kjd", "Catatan"):  # unknown headers: yellow, with a comment
         cell = ws.cell(row=4, column=cols[header])
-        assert cell.fill.fgColor.rgb.endswith(F.YELLOW) and f"Kolom '{header}' tidak dikenali" in cell.comment.text
+        assert cell.fill.fgColor.rgb.endswith(YELLOW) and f"Kolom '{header}' tidak dikenali" in cell.comment.text
     assert "tidak disimpan" in ws.cell(row=4, column=cols["NIK"]).comment.text
     assert ws.cell(row=4, column=cols["No Reg"]).comment is None
     k4 = [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=1).value == "K4"][0]
@@ -187,7 +198,7 @@ def test_a_missing_value_marks_the_empty_cell_of_its_column(world):
 
 
 def test_rows_are_marked_loaded_rejected_or_superseded(world):
-    labels = F.texts()["row_status"]
+    labels = texts()["row_status"]
     sheets = world["sheets"]
     expected: dict[tuple[str, str, int], str] = {}
     for key, frame in (("loaded", world["staged"]), ("superseded", world["superseded"]),
@@ -197,7 +208,7 @@ def test_rows_are_marked_loaded_rejected_or_superseded(world):
     problem_files = {p for p, _, _ in expected} - {"kukar/bersih.xlsx"}
     seen = 0
     for path in problem_files:
-        wb = openpyxl.load_workbook(world["out"] / f"{_stem(path)}{F.FEEDBACK_SUFFIX}")
+        wb = openpyxl.load_workbook(world["out"] / f"{_stem(path)}{FEEDBACK_SUFFIX}")
         for (p, sheet, r), label in expected.items():
             if p != path:
                 continue
@@ -206,49 +217,49 @@ def test_rows_are_marked_loaded_rejected_or_superseded(world):
             assert ws.cell(row=r, column=_status_col(ws, header_row)).value == label, (p, sheet, r)
             seen += 1
     assert seen == len([k for k in expected if k[0] in problem_files]) > 10
-    old = openpyxl.load_workbook(world["out"] / f"register_2024{F.FEEDBACK_SUFFIX}")["Register"]
+    old = openpyxl.load_workbook(world["out"] / f"register_2024{FEEDBACK_SUFFIX}")["Register"]
     status = [old.cell(row=r, column=_status_col(old, 4)).value for r in (5, 6)]
     assert status == [labels["superseded"]] * 2
     assert "register_2024_revisi.xlsx" in old.cell(row=5, column=_status_col(old, 4) + 1).value
 
 
 def test_the_summary_sheet_counts_rows_reasons_headers_and_other_files(world):
-    wb = openpyxl.load_workbook(world["out"] / f"register_2024_revisi{F.FEEDBACK_SUFFIX}")
+    wb = openpyxl.load_workbook(world["out"] / f"register_2024_revisi{FEEDBACK_SUFFIX}")
     assert wb.sheetnames[0] == "Ringkasan"
     text = "\n".join(str(v) for r in wb["Ringkasan"].iter_rows(values_only=True) for v in r if v is not None)
     ledger = world["ledger"].set_index("path").loc["kukar/register_2024_revisi.xlsx"]
     values = {r[0]: r[1] for r in wb["Ringkasan"].iter_rows(values_only=True) if r[0]}
-    s = F.texts()["summary"]
+    s = texts()["summary"]
     assert values[s["data_rows"]] == ledger["data_rows"] == 8
     assert values[s["rows_staged"]] == ledger["rows_staged"] == 4
     assert values[s["rows_rejected"]] == ledger["rows_rejected"] == 4
     assert values[s["rows_superseded"]] == 0
-    labels = F.texts()["rule_labels"]
+    labels = texts()["rule_labels"]
     for rule in ("victim_sex_invalid", "incident_date_unparseable", "forms_missing", "case_id_missing"):
         assert values[labels[rule]] == 1
     assert "Kolom 'Tgl Kjd' tidak dikenali" in text and "Kolom 'Catatan' tidak dikenali" in text
     assert "Kolom data pribadi 'NIK' tidak disimpan" in text
     assert "register_2024.xlsx" in text  # the file it superseded
-    assert values[s["status"]] == F.texts()["status"]["loaded"]
-    old = openpyxl.load_workbook(world["out"] / f"register_2024{F.FEEDBACK_SUFFIX}")["Ringkasan"]
+    assert values[s["status"]] == texts()["status"]["loaded"]
+    old = openpyxl.load_workbook(world["out"] / f"register_2024{FEEDBACK_SUFFIX}")["Ringkasan"]
     old_text = "\n".join(str(v) for r in old.iter_rows(values_only=True) for v in r if v is not None)
-    assert F.texts()["status"]["superseded"] in old_text and "register_2024_revisi.xlsx" in old_text
+    assert texts()["status"]["superseded"] in old_text and "register_2024_revisi.xlsx" in old_text
 
 
 def test_two_row_headers_and_ods_files_are_marked_too(world):
-    ws = openpyxl.load_workbook(world["out"] / f"register_2023_dua_baris{F.FEEDBACK_SUFFIX}")["2023"]
-    assert ws["D4"].fill.fgColor.rgb.endswith(F.RED) and "Usia '200'" in ws["D4"].comment.text
-    assert ws["A6"].value is None and ws["A6"].fill.fgColor.rgb.endswith(F.RED)
+    ws = openpyxl.load_workbook(world["out"] / f"register_2023_dua_baris{FEEDBACK_SUFFIX}")["2023"]
+    assert ws["D4"].fill.fgColor.rgb.endswith(RED) and "Usia '200'" in ws["D4"].comment.text
+    assert ws["A6"].value is None and ws["A6"].fill.fgColor.rgb.endswith(RED)
     assert ws["E4"].value == "Siti Contoh"  # the agency's own sheet, copied back to it
     assert "Kolom 'Umur' muncul dua kali" in ws["H3"].comment.text and ws["D3"].comment is None
     assert "Kolom data pribadi 'Nama'" in ws["E3"].comment.text
     assert ws["A2"].comment is None and ws["C3"].comment is None
-    ods = openpyxl.load_workbook(world["out"] / f"register_2022{F.FEEDBACK_SUFFIX}")["Register"]
-    assert ods["B3"].fill.fgColor.rgb.endswith(F.RED) and "31/02/2022" in ods["B3"].comment.text
+    ods = openpyxl.load_workbook(world["out"] / f"register_2022{FEEDBACK_SUFFIX}")["Register"]
+    assert ods["B3"].fill.fgColor.rgb.endswith(RED) and "31/02/2022" in ods["B3"].comment.text
 
 
 def test_a_hostile_value_is_written_as_text(world):
-    path = world["out"] / f"register_2024_revisi{F.FEEDBACK_SUFFIX}"
+    path = world["out"] / f"register_2024_revisi{FEEDBACK_SUFFIX}"
     ws = openpyxl.load_workbook(path)["Register"]
     hits = [c for r in ws.iter_rows() for c in r if c.value == HOSTILE]
     assert len(hits) == 2
@@ -263,7 +274,7 @@ def test_a_hostile_value_is_written_as_text(world):
 @pytest.mark.parametrize("value", [HOSTILE, "=1+1", "+62 811 2222 3333", "-5", "@SUM(A1)", "\t=1", "teks biasa"])
 def test_put_keeps_text_as_text(tmp_path, value):
     wb = openpyxl.Workbook()
-    F.put(wb.active, 1, 1, value)
+    put(wb.active, 1, 1, value)
     wb.save(tmp_path / "x.xlsx")
     cell = openpyxl.load_workbook(tmp_path / "x.xlsx").active["A1"]
     assert cell.data_type == "s" and cell.value == value
@@ -277,31 +288,31 @@ def test_receipts_for_every_file_and_feedback_only_where_needed(world):
         if path.split("/")[-1].startswith("~$"):
             assert not any(n.startswith("~$") for n in names)
             continue
-        assert f"{_stem(path)}{F.RECEIPT_SUFFIX}" in names, path
-    assert f"bersih{F.FEEDBACK_SUFFIX}" not in names
-    receipt = (out / f"bersih{F.RECEIPT_SUFFIX}").read_text()
-    assert "bersih.xlsx" in receipt and "WITA" in receipt and F.texts()["receipt"]["no_problems"] in receipt
-    revisi = (out / f"register_2024_revisi{F.RECEIPT_SUFFIX}").read_text()
-    assert f"register_2024_revisi{F.FEEDBACK_SUFFIX}" in revisi
+        assert f"{_stem(path)}{RECEIPT_SUFFIX}" in names, path
+    assert f"bersih{FEEDBACK_SUFFIX}" not in names
+    receipt = (out / f"bersih{RECEIPT_SUFFIX}").read_text()
+    assert "bersih.xlsx" in receipt and "WITA" in receipt and texts()["receipt"]["no_problems"] in receipt
+    revisi = (out / f"register_2024_revisi{RECEIPT_SUFFIX}").read_text()
+    assert f"register_2024_revisi{FEEDBACK_SUFFIX}" in revisi
 
 
 def test_feedback_for_a_file_without_problems_anymore_is_removed(world):
-    assert f"lama{F.FEEDBACK_SUFFIX}" in world["first_names"]
+    assert f"lama{FEEDBACK_SUFFIX}" in world["first_names"]
     names = {p.name for p in world["out"].iterdir()}
-    assert f"lama{F.FEEDBACK_SUFFIX}" not in names  # the file is gone: nothing to fix
-    assert f"lama{F.RECEIPT_SUFFIX}" in names  # but its receipt says so
-    assert F.texts()["status"]["removed"] in (world["out"] / f"lama{F.RECEIPT_SUFFIX}").read_text()
+    assert f"lama{FEEDBACK_SUFFIX}" not in names  # the file is gone: nothing to fix
+    assert f"lama{RECEIPT_SUFFIX}" in names  # but its receipt says so
+    assert texts()["status"]["removed"] in (world["out"] / f"lama{RECEIPT_SUFFIX}").read_text()
 
 
 def test_index_lists_every_ledger_file_and_the_missing_months(world):
-    page = (world["out"] / F.INDEX_FILE).read_text()
+    page = (world["out"] / INDEX_FILE).read_text()
     for path in world["ledger"]["path"]:
-        assert F.esc(path.split("/", 1)[1]) in page, path
+        assert esc(path.split("/", 1)[1]) in page, path
     assert "catatan &lt;b&gt;&amp;.xlsx" in page and "catatan <b>" not in page
     months = world["months"]
     missing = months[~months["has_data"]]
     assert len(missing) > 0
-    names = F.texts()["months"]
+    names = texts()["months"]
     for r in missing.to_dict("records"):
         assert f"{names[r['month'] - 1]} {r['year']}" in page
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")  # no external resources
@@ -318,10 +329,10 @@ def test_no_personal_data_outside_the_feedback_workbooks(world):
 def test_a_second_build_changes_nothing(world, tmp_path):
     out = world["out"]
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
-    (out / f"stale{F.FEEDBACK_SUFFIX}").write_bytes(b"old")
+    (out / f"stale{FEEDBACK_SUFFIX}").write_bytes(b"old")
     (out / "catatan-petugas.txt").write_text("not ours")
     with duckdb.connect(str(world["warehouse"] / "warehouse.duckdb"), read_only=True) as con:
-        F.build_feedback(con, AGENCY, world["raw"], world["archive"])
+        build_feedback(con, AGENCY, world["raw"], world["archive"])
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
     assert after.pop("catatan-petugas.txt")[0] == b"not ours"
     (out / "catatan-petugas.txt").unlink()
@@ -330,14 +341,14 @@ def test_a_second_build_changes_nothing(world, tmp_path):
 
 def test_a_deleted_file_is_read_from_the_archive(world, tmp_path):
     ledger = world["ledger"].set_index("path")
-    fb = next(f for f in F.files_from_frames(
+    fb = next(f for f in files_from_frames(
         {"ledger": world["ledger"], "sheets": world["sheets"], "rejected": world["rejected"],
          "warnings": world["warnings"], "staged": world["staged"], "superseded": world["superseded"]})
         if f.path == "kukar/register_2024_revisi.xlsx")
     elsewhere = tmp_path / "raw"  # a raw folder without the file
-    source = F.source_path(fb, elsewhere, world["archive"])
+    source = source_path(fb, elsewhere, world["archive"])
     assert source == world["archive"] / ledger.loc[fb.path, "archived_as"]
-    target = F.write_feedback_workbook(fb, source, tmp_path / "x.xlsx", AGENCY)
+    target = write_feedback_workbook(fb, source, tmp_path / "x.xlsx", AGENCY)
     ws = openpyxl.load_workbook(target)["Register"]
     assert any(c.comment for r in ws.iter_rows() for c in r)
 
@@ -349,19 +360,19 @@ def test_the_container_is_checked_again_unless_the_reader_opened_these_bytes(wor
     import pipeline.ingest.container as safety
 
     frames = {k: world[k] for k in ("ledger", "sheets", "rejected", "warnings", "staged", "superseded")}
-    fb = next(f for f in F.files_from_frames(frames) if f.path == "kukar/register_2024_revisi.xlsx")
-    source = F.source_path(fb, world["raw"], world["archive"])
+    fb = next(f for f in files_from_frames(frames) if f.path == "kukar/register_2024_revisi.xlsx")
+    source = source_path(fb, world["raw"], world["archive"])
     checked: list[Path] = []
     real = safety.check_file
     monkeypatch.setattr(safety, "check_file", lambda path, *a, **k: checked.append(Path(path)) or real(path, *a, **k))
 
-    F.write_feedback_workbook(fb, source, tmp_path / "same.xlsx", AGENCY)
+    write_feedback_workbook(fb, source, tmp_path / "same.xlsx", AGENCY)
     assert checked == []  # the ledger's sha256, and the reader found sheets in them
     other = shutil.copy(world["raw"] / AGENCY / "bersih.xlsx", tmp_path / "other.xlsx")
-    F.write_feedback_workbook(fb, Path(other), tmp_path / "other-bytes.xlsx", AGENCY)
+    write_feedback_workbook(fb, Path(other), tmp_path / "other-bytes.xlsx", AGENCY)
     assert checked == [Path(other)]  # not the bytes the reader opened
     unread = dataclasses.replace(fb, sheets=fb.sheets.iloc[0:0])
-    F.write_feedback_workbook(unread, source, tmp_path / "unread.xlsx", AGENCY)
+    write_feedback_workbook(unread, source, tmp_path / "unread.xlsx", AGENCY)
     assert checked == [Path(other), source]  # the reader never opened them (rejected before any sheet)
     assert openpyxl.load_workbook(tmp_path / "same.xlsx").sheetnames == \
         openpyxl.load_workbook(tmp_path / "unread.xlsx").sheetnames
@@ -370,18 +381,18 @@ def test_the_container_is_checked_again_unless_the_reader_opened_these_bytes(wor
 def test_dry_run_feedback_for_one_file_without_a_warehouse(isolated_env, tmp_path):
     path = register(tmp_path / "baru.xlsx", [row(case_id="N1"), row(case_id="N2", sex="X"),
                                              row(case_id="N3", place="Kebun")])
-    out = F.feedback_for_new_file(path, AGENCY, tmp_path / "out")
-    assert out == tmp_path / "out" / f"baru{F.FEEDBACK_SUFFIX}"
+    out = feedback_for_new_file(path, AGENCY, tmp_path / "out")
+    assert out == tmp_path / "out" / f"baru{FEEDBACK_SUFFIX}"
     assert not (isolated_env["warehouse"] / "warehouse.duckdb").exists()
     wb = openpyxl.load_workbook(out)
     summary = {r[0]: r[1] for r in wb["Ringkasan"].iter_rows(values_only=True) if r[0]}
-    s = F.texts()["summary"]
+    s = texts()["summary"]
     assert summary[s["rows_staged"]] == 2 and summary[s["rows_rejected"]] == 1
     assert s["title_dry_run"] in summary
     ws = wb["Register"]
     cols = _header_cols(ws, 4, 1)
-    assert ws.cell(row=6, column=cols["Jenis Kelamin"]).fill.fgColor.rgb.endswith(F.RED)
-    assert ws.cell(row=7, column=cols["Tempat Kejadian"]).fill.fgColor.rgb.endswith(F.YELLOW)
+    assert ws.cell(row=6, column=cols["Jenis Kelamin"]).fill.fgColor.rgb.endswith(RED)
+    assert ws.cell(row=7, column=cols["Tempat Kejadian"]).fill.fgColor.rgb.endswith(YELLOW)
     status = _status_col(ws, 4)
     assert [ws.cell(row=r, column=status).value for r in (5, 6, 7)] == ["DIMUAT", "DITOLAK", "DIMUAT"]
 
@@ -389,7 +400,7 @@ def test_dry_run_feedback_for_one_file_without_a_warehouse(isolated_env, tmp_pat
 def test_dry_run_of_an_unreadable_file_still_explains(tmp_path):
     bad = tmp_path / "rusak.xlsx"
     bad.write_bytes(b"PK\x03\x04 not a zip")
-    out = F.feedback_for_new_file(bad, AGENCY, tmp_path)
+    out = feedback_for_new_file(bad, AGENCY, tmp_path)
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == ["Ringkasan"]
     text = " ".join(str(v) for r in wb["Ringkasan"].iter_rows(values_only=True) for v in r if v)
@@ -397,7 +408,7 @@ def test_dry_run_of_an_unreadable_file_still_explains(tmp_path):
 
 
 def test_output_names_keep_files_apart():
-    stems = F.output_stems(["kukar/a.xlsx", "kukar/a.xls", "kukar/b.xlsx", "kukar/2024/b.xlsx"])
+    stems = output_stems(["kukar/a.xlsx", "kukar/a.xls", "kukar/b.xlsx", "kukar/2024/b.xlsx"])
     assert stems == {"kukar/a.xlsx": "a.xlsx", "kukar/a.xls": "a.xls", "kukar/b.xlsx": "b",
                      "kukar/2024/b.xlsx": "2024__b"}
 
@@ -405,7 +416,7 @@ def test_output_names_keep_files_apart():
 def test_wording_covers_every_rule_and_warning():
     from pipeline.messages import catalogue
 
-    t = F.texts()
+    t = texts()
     for code, message in catalogue().items():
         if message.kind == "rules":
             assert code in t["rule_labels"], code
@@ -421,7 +432,7 @@ def test_template_headers_and_choices_are_in_the_contract():
     from pipeline.staging.values import kecamatan_lookup
 
     contract = load_contract()
-    t = F.texts()["template"]
+    t = texts()["template"]
     for column, header in t["headers"].items():
         assert contract.header_to_column[norm_header(header)] == column
     for column, labels in t["choices"].items():
@@ -439,7 +450,7 @@ def test_template_round_trips_through_the_pipeline(tmp_path):
     from pipeline.registry import get_agency
     from pipeline.staging.stage import stage_agency
 
-    path = F.write_template(AGENCY, tmp_path / "template.xlsx")
+    path = write_template(AGENCY, tmp_path / "template.xlsx")
     wb = openpyxl.load_workbook(path)
     ws = wb["Register"]
     assert wb.sheetnames[0] == "Register" and "Petunjuk" in wb.sheetnames
@@ -489,11 +500,11 @@ def test_a_workbook_is_made_again_only_when_what_it_shows_changed(isolated_env, 
     register(raw / AGENCY / "a.xlsx", [row(case_id="A1"), row(case_id="A2", sex="?")])
     register(raw / AGENCY / "b.xlsx", [row(case_id="B1", age="200")])
     assert run_pipeline(AGENCY).success  # writes the feedback once
-    out = raw / AGENCY / F.FEEDBACK_DIR
-    assert F.stored_fingerprint(out / "a.umpan-balik.xlsx") is not None
+    out = raw / AGENCY / FEEDBACK_DIR
+    assert stored_fingerprint(out / "a.umpan-balik.xlsx") is not None
     made = []
-    original = F.write_feedback_workbook
-    monkeypatch.setattr(F, "write_feedback_workbook", lambda fb, *a, **k: made.append(fb.name) or original(fb, *a, **k))
+    original = write_feedback_workbook
+    monkeypatch.setattr(feedback_write, "write_feedback_workbook", lambda fb, *a, **k: made.append(fb.name) or original(fb, *a, **k))
 
     assert run_pipeline(AGENCY).success  # nothing changed: a new run id, the same workbooks
     assert made == []
@@ -505,4 +516,4 @@ def test_a_workbook_is_made_again_only_when_what_it_shows_changed(isolated_env, 
     (out / "a.umpan-balik.xlsx").write_bytes(b"not a workbook")  # damaged
     assert run_pipeline(AGENCY).success
     assert made == ["a.xlsx"]
-    assert openpyxl.load_workbook(out / "a.umpan-balik.xlsx").sheetnames[0] == F.texts()["summary"]["sheet_name"]
+    assert openpyxl.load_workbook(out / "a.umpan-balik.xlsx").sheetnames[0] == texts()["summary"]["sheet_name"]

@@ -234,7 +234,7 @@ def test_feedback_names_are_short_and_every_file_gets_its_own():
         name = stem + ".tanda-terima.html"
         assert len(name.encode("utf-8")) <= 140 and "\x1b" not in name and "/" not in name
     assert stems["kukar/a.xlsx"] == "a.xlsx" and stems["kukar/a.xls"] == "a.xls"  # plain names stay plain
-    from pipeline.feedback.workbook import feedback_name
+    from pipeline.feedback.files import feedback_name
 
     assert len(feedback_name(LONG_UTF8).encode()) <= 140
 

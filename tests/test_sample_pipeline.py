@@ -199,14 +199,15 @@ def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample
 
 
 def test_feedback_read_for_many_agencies_at_once_is_what_each_agency_reads_alone(sample_run):
-    from pipeline.feedback import workbook as F
+    from pipeline.feedback.gather import files_from_frames, gather_feedback, gather_feedbacks
+    from pipeline.feedback.write import workbook_fingerprint
     from pipeline.registry import agency_codes
 
     codes = agency_codes()
     con = duckdb.connect(str(sample_run[1]["warehouse"] / "warehouse.duckdb"), read_only=True)
     try:
-        together = F.gather_feedbacks(con, codes)
-        alone = [F.gather_feedback(con, code) for code in codes]
+        together = gather_feedbacks(con, codes)
+        alone = [gather_feedback(con, code) for code in codes]
     finally:
         con.close()
     assert [g.agency.code for g in together] == codes
@@ -217,8 +218,8 @@ def test_feedback_read_for_many_agencies_at_once_is_what_each_agency_reads_alone
             pd.testing.assert_frame_equal(many.frames[name], one.frames[name], check_dtype=False)
         pd.testing.assert_frame_equal(many.months, one.months, check_dtype=False)
         pd.testing.assert_frame_equal(many.yoy, one.yoy, check_dtype=False)
-        fbs_many, fbs_one = F.files_from_frames(many.frames), F.files_from_frames(one.frames)
-        assert [F.workbook_fingerprint(f, one.agency, True) for f in fbs_many] == \
-            [F.workbook_fingerprint(f, one.agency, True) for f in fbs_one]
+        fbs_many, fbs_one = files_from_frames(many.frames), files_from_frames(one.frames)
+        assert [workbook_fingerprint(f, one.agency, True) for f in fbs_many] == \
+            [workbook_fingerprint(f, one.agency, True) for f in fbs_one]
         files += len(fbs_one)
     assert files > 30 and sum(len(g.frames["rejected"]) for g in alone) > 0

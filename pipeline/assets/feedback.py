@@ -30,7 +30,8 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         """Per agency, in data/raw/<agency>/umpan-balik/: a feedback workbook for each file with
         problems (bad cells highlighted, comments in Bahasa Indonesia), a receipt for every file,
         and index.html with every file sent, the months reported and the latest year-on-year figures."""
-        from pipeline.feedback.workbook import FeedbackTask, feedback_task, gather_feedbacks
+        from pipeline.feedback.gather import gather_feedbacks
+        from pipeline.feedback.write import FeedbackTask, feedback_task
 
         keys = list(context.partition_keys)
         workers = worker_count(len(keys))

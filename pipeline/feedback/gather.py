@@ -1,0 +1,231 @@
+"""What the warehouse (or a dry run) says about each file of an agency, gathered for
+feedback: the ledger row, the sheets, and each row's fate, per file; and the wording.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipeline.messages import render
+from pipeline.registry import Agency, get_agency
+
+# ---------------------------------------------------------------- what one file gave
+
+@dataclass
+class FileFeedback:
+    """Everything the feedback says about one file: its ledger row and its rows' fates.
+
+    Frames use the warehouse's column names: `sheets` as meta.sheets, `rejected`
+    as staging.rejected_rows, `warnings` as staging.cell_warnings, `staged` and
+    `superseded` with at least _source_sheet and _source_row (+ superseded_by).
+    """
+
+    path: str  # as in the ledger, e.g. "kukar/register_2024.xlsx"
+    status: str  # loaded / superseded / rejected / ignored / removed
+    reason_code: str | None = None
+    message: str | None = None
+    data_rows: int = 0
+    rows_staged: int = 0
+    rows_rejected: int = 0
+    rows_superseded: int = 0
+    rows_warned: int = 0
+    superseded_by: list[str] = field(default_factory=list)
+    supersedes: list[str] = field(default_factory=list)
+    unknown_headers: list[str] = field(default_factory=list)
+    personal_columns_dropped: list[str] = field(default_factory=list)
+    first_seen: object = None  # naive UTC, as the ledger keeps it
+    modified_at: object = None  # naive UTC
+    size_bytes: int | None = None
+    sha256: str | None = None
+    archived_as: str | None = None
+    sheets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    staged: pd.DataFrame = field(default_factory=pd.DataFrame)
+    superseded: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dry_run: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def duplicate_headers(self) -> list[str]:
+        if self.sheets.empty or "duplicate_headers" not in self.sheets:
+            return []
+        return sorted({h for hs in self.sheets["duplicate_headers"] for h in _as_list(hs)})
+
+    @property
+    def has_problems(self) -> bool:
+        """Worth a feedback workbook: rejects, warnings, unknown headers, a rejected or superseded file."""
+        if self.status in ("ignored", "removed"):
+            return False
+        return bool(self.status in ("rejected", "superseded") or self.rows_rejected or self.rows_warned
+                    or self.rows_superseded or len(self.rejected) or len(self.warnings) or len(self.superseded)
+                    or self.unknown_headers or self.duplicate_headers)
+
+
+def _as_list(value: object) -> list:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value]
+
+
+def _int(value: object) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _str(value: object) -> str | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+
+
+# Per frame: the query (agencies as {}), and whether the frame keeps its agency column.
+_FRAME_QUERIES = {
+    "ledger": ("SELECT * FROM meta.ingest_log WHERE agency IN ({}) ORDER BY agency, path", True),
+    "sheets": ("SELECT * FROM meta.sheets WHERE agency IN ({}) ORDER BY agency, path, sheet_index", True),
+    "rejected": ("SELECT agency, _source_file, _source_sheet, _source_row, case_id, rules, reasons, details "
+                 "FROM staging.rejected_rows WHERE agency IN ({}) "
+                 "ORDER BY agency, _source_file, _source_sheet, _source_row", False),
+    "warnings": ('SELECT agency, _source_file, _source_sheet, _source_row, "column", header, value, code, message '
+                 "FROM staging.cell_warnings WHERE agency IN ({}) "
+                 "ORDER BY agency, _source_file, _source_sheet, _source_row", False),
+    "staged": ("SELECT agency, _source_file, _source_sheet, _source_row FROM staging.case_victims "
+               "WHERE agency IN ({})", False),
+    "superseded": ("SELECT agency, _source_file, _source_sheet, _source_row, superseded_by "
+                   "FROM staging.superseded_rows WHERE agency IN ({})", False),
+}
+
+
+def _split(frame: pd.DataFrame, column: str, keys: list[str], keep: bool = True) -> dict[str, pd.DataFrame]:
+    """The frame's rows for each key of `column`, in the frame's order, each part indexed from 0
+    (one pass over the frame instead of a filter per key). `keep=False` drops `column`."""
+    positions = frame.groupby(column, sort=False).indices if len(frame) and column in frame else {}
+    if not keep:
+        frame = frame.drop(columns=column)
+    return {k: (frame.take(positions[k]) if k in positions else frame.iloc[0:0]).reset_index(drop=True)
+            for k in keys}
+
+
+def _per_agency(frame: pd.DataFrame, agencies: list[str], keep_agency: bool = True) -> dict[str, pd.DataFrame]:
+    """A frame of several agencies' rows, split by agency."""
+    # DuckDB gives text as str or object depending on the values the query met: make a part's
+    # columns the same whatever other agencies were read with it (object, None when missing)
+    frame = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), None)
+                            for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)})
+    return _split(frame, "agency", agencies, keep_agency)
+
+
+def load_agencies_frames(con, agencies: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
+    """Agencies' ledgers, sheets, rejects, warnings and row fates from the warehouse: one query
+    per table for all of them (a query per agency and table cost the national run 9 s)."""
+    marks = ", ".join("?" * len(agencies))
+    out: dict[str, dict[str, pd.DataFrame]] = {a: {} for a in agencies}
+    for name, (sql, keep_agency) in _FRAME_QUERIES.items():
+        parts = _per_agency(con.execute(sql.format(marks), agencies).df(), agencies, keep_agency)
+        for agency, part in parts.items():
+            out[agency][name] = part
+    return out
+
+
+def files_from_frames(frames: dict[str, pd.DataFrame]) -> list[FileFeedback]:
+    """A FileFeedback per ledger row."""
+    out = []
+    paths = frames["ledger"]["path"].tolist()
+    parts = {name: _split(frames[name], "path" if name == "sheets" else "_source_file", paths)
+             for name in ("sheets", "rejected", "warnings", "staged", "superseded")}
+    for row in frames["ledger"].to_dict("records"):
+        path = row["path"]
+        out.append(FileFeedback(
+            path=path, status=row["status"], reason_code=_str(row.get("reason_code")),
+            message=_str(row.get("message")), data_rows=_int(row.get("data_rows")),
+            rows_staged=_int(row.get("rows_staged")), rows_rejected=_int(row.get("rows_rejected")),
+            rows_superseded=_int(row.get("rows_superseded")), rows_warned=_int(row.get("rows_warned")),
+            superseded_by=_as_list(row.get("superseded_by")), supersedes=_as_list(row.get("supersedes")),
+            unknown_headers=_as_list(row.get("unknown_headers")),
+            personal_columns_dropped=_as_list(row.get("personal_columns_dropped")),
+            first_seen=row.get("first_seen"), modified_at=row.get("modified_at"),
+            size_bytes=None if pd.isna(row.get("size_bytes")) else int(row["size_bytes"]),
+            sha256=_str(row.get("sha256")), archived_as=_str(row.get("archived_as")),
+            sheets=parts["sheets"][path], rejected=parts["rejected"][path], warnings=parts["warnings"][path],
+            staged=parts["staged"][path], superseded=parts["superseded"][path],
+        ))
+    return out
+
+
+def feedback_from_dry_run(read, result) -> FileFeedback:
+    """A FileFeedback from `ingest.read_file(...)` and `staging.stage_agency(...)` of one file."""
+    entry = read.entry
+    rel = entry.rel
+    staged, rejected, superseded, warnings = (_split(frame, "_source_file", [rel])[rel] for frame in (
+        result.staged, result.rejected, result.superseded, result.warnings))
+    if read.error_code:
+        status, code = "rejected", read.error_code
+    elif len(staged):
+        status, code = "loaded", None
+    elif len(superseded):
+        status, code = "superseded", "superseded"
+    else:
+        status, code = "rejected", "no_data_rows" if len(read.raw) == 0 else "all_rows_rejected"
+    winners = sorted(set(superseded["superseded_by"])) if len(superseded) else []
+    sheets = read.sheets
+    registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
+    return FileFeedback(
+        path=rel, status=status, reason_code=code,
+        message=render(code, detail=read.error_detail, other=", ".join(winners)) if code else None,
+        data_rows=len(read.raw), rows_staged=len(staged), rows_rejected=len(rejected),
+        rows_superseded=len(superseded),
+        rows_warned=warnings[["_source_sheet", "_source_row"]].drop_duplicates().shape[0] if len(warnings) else 0,
+        superseded_by=winners,
+        unknown_headers=sorted({h for hs in registers.get("unknown_headers", []) for h in _as_list(hs)}),
+        personal_columns_dropped=sorted({h for hs in registers.get("personal_headers", []) for h in _as_list(hs)}),
+        modified_at=pd.Timestamp(int(entry.mtime), unit="s"), size_bytes=entry.size, sha256=entry.sha256,
+        sheets=sheets, rejected=rejected, warnings=warnings, staged=staged, superseded=superseded, dry_run=True,
+    )
+
+
+@dataclass
+class FeedbackInput:
+    """What the warehouse holds about one agency's files: all the feedback is made of."""
+
+    agency: Agency
+    frames: dict[str, pd.DataFrame]
+    months: pd.DataFrame
+    yoy: pd.DataFrame
+
+
+def gather_feedback(con, agency: Agency | str) -> FeedbackInput:
+    """Read one agency's ledger, row fates and marts (`con`: an open DuckDB connection, only read)."""
+    return gather_feedbacks(con, [agency])[0]
+
+
+def gather_feedbacks(con, agencies: list[Agency | str]) -> list[FeedbackInput]:
+    """gather_feedback for several agencies, with one query per table for all of them."""
+    ags = [a if isinstance(a, Agency) else get_agency(a) for a in agencies]
+    codes = [a.code for a in ags]
+    frames, (months, yoy) = load_agencies_frames(con, codes), _marts(con, codes)
+    return [FeedbackInput(a, frames[a.code], months[a.code], yoy[a.code]) for a in ags]
+
+
+def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Each agency's months reported and year-on-year rows (empty before the marts are built)."""
+    import duckdb
+
+    marks = ", ".join("?" * len(agencies))
+    try:
+        months = con.execute("SELECT agency, year, month, has_data, victims FROM marts.reporting_completeness "
+                             f"WHERE agency IN ({marks}) ORDER BY agency, year, month", agencies).df()
+        yoy = con.execute(f"SELECT * FROM marts.yoy_by_region WHERE agency IN ({marks}) ORDER BY agency, year",
+                          agencies).df()
+    except duckdb.CatalogException:  # marts not built yet
+        empty = pd.DataFrame(columns=["year", "month", "has_data", "victims"])
+        return {a: empty for a in agencies}, {a: pd.DataFrame() for a in agencies}
+    return _per_agency(months, agencies, keep_agency=False), _per_agency(yoy, agencies)
+
+

@@ -1,0 +1,216 @@
+"""The HTML pages for staff: a receipt per file (<name>.tanda-terima.html) and the summary
+page (index.html) with every file sent, the months with and without data and the
+year-on-year figures. Times in the agency's time zone; every text escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+import pandas as pd
+
+from pipeline.feedback.files import INDEX_FILE
+from pipeline.feedback.gather import FileFeedback, _int
+from pipeline.feedback.words import _short, _size, fmt_num, local_time, status_explained, texts
+from pipeline.registry import Agency
+
+# ---------------------------------------------------------------- HTML (receipts and the summary page)
+
+CSS = """
+body{font-family:"Segoe UI",Arial,"DejaVu Sans",sans-serif;margin:24px auto;max-width:1100px;padding:0 16px;
+color:#1b1b1b;line-height:1.45;font-size:15px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:28px 0 8px;color:#1F4E79;border-bottom:2px solid #DDEBF7;
+padding-bottom:4px}.sub{color:#555;margin:0 0 12px}
+table{border-collapse:collapse;margin:8px 0 12px;font-size:14px}th,td{border:1px solid #c8c8c8;padding:4px 8px;
+text-align:left;vertical-align:top}th{background:#EDEDED}td.n{text-align:right;white-space:nowrap}
+.badge{display:inline-block;padding:1px 8px;border-radius:3px;font-weight:bold;font-size:13px;white-space:nowrap}
+.loaded{background:#C6EFCE;color:#006100}.rejected{background:#FFC7CE;color:#9C0006}
+.superseded{background:#DDEBF7;color:#1F4E79}.ignored,.removed{background:#EDEDED;color:#444}
+.grid td{text-align:center;min-width:44px;padding:4px 2px}.grid td.y{text-align:left;font-weight:bold}
+.grid td.has{background:#C6EFCE;color:#006100}.grid td.miss{background:#FFC7CE;color:#9C0006;font-weight:bold}
+.grid td.fut{background:#f7f7f7;color:#aaa}.grid td.note{text-align:left;font-size:13px;min-width:200px}
+.kv th{width:260px;background:#f4f4f4}.legend>span{margin-right:22px}td.d{white-space:nowrap}
+.small{font-size:13px;color:#555}
+.warn{background:#FFEB9C;padding:8px 12px;border-left:4px solid #c9a000;margin:8px 0}
+.tot td{font-size:20px;font-weight:bold;text-align:center;min-width:120px}.tot th{text-align:center}
+table.files{width:100%}.files td.msg{min-width:260px}.files th{font-size:13px}
+.files div.small{white-space:nowrap}
+"""
+
+
+def esc(value: object) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–"
+    return html.escape(str(value), quote=True)
+
+
+def _href(name: str) -> str:
+    return html.escape(quote(name), quote=True)
+
+
+def _page(title: str, body: str) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"id\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def _badge(status: str) -> str:
+    label = texts()["status"].get(status, status.upper())
+    return f'<span class="badge {esc(status)}">{esc(label)}</span>'
+
+
+def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) -> str:
+    """A receipt: the file arrived, when, and what became of it. No values from the file."""
+    r, s = texts()["receipt"], texts()["summary"]
+    rows = [
+        (r["agency"], esc(agency.name)),
+        (r["file"], f"<b>{esc(_short(fb.path))}</b>"),
+        (r["received"], esc(local_time(fb.first_seen, agency.timezone))),
+        (r["modified"], esc(local_time(fb.modified_at, agency.timezone))),
+        (r["size"], esc(_size(fb.size_bytes))),
+        (r["fingerprint"], f"<code>{esc((fb.sha256 or '')[:12] or '–')}</code>"),
+        (r["status"], _badge(fb.status)),
+        (r["message"], esc(status_explained(fb))),
+    ]
+    kv = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    counts = "".join(f"<tr><th>{esc(s[k])}</th><td class=\"n\">{fmt_num(getattr(fb, k))}</td></tr>"
+                     for k in ("data_rows", "rows_staged", "rows_rejected", "rows_superseded", "rows_warned"))
+    parts = [f"<h1>{esc(r['title'])}</h1><p class=\"sub\">{esc(agency.name)}</p>",
+             f"<table class=\"kv\">{kv}</table>"]
+    if fb.status not in ("ignored",) and (fb.data_rows or fb.status != "rejected"):
+        parts.append(f"<h2>{esc(r['counts'])}</h2><table class=\"kv\">{counts}</table>")
+    if fb.superseded_by:
+        parts.append(f"<p>{esc(s['superseded_by'].format(other=', '.join(_short(p) for p in fb.superseded_by)))}</p>")
+    if fb.supersedes:
+        parts.append(f"<p>{esc(s['supersedes'].format(other=', '.join(_short(p) for p in fb.supersedes)))}</p>")
+    if feedback_name:
+        parts.append(f"<p class=\"warn\">{esc(r['feedback_link'])} "
+                     f"<a href=\"{_href(feedback_name)}\">{esc(feedback_name)}</a></p>")
+    elif fb.status == "loaded":
+        parts.append(f"<p>{esc(r['no_problems'])}</p>")
+    parts.append(f"<p class=\"small\"><a href=\"{INDEX_FILE}\">{esc(r['back'])}</a></p>")
+    return _page(f"{r['title']}: {_short(fb.path)}", "\n".join(parts))
+
+
+def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dict[str, str]],
+                 months: pd.DataFrame, yoy: pd.DataFrame, updated: object) -> str:
+    """The summary page: totals, the month grid, year-on-year, and every file ever sent."""
+    t = texts()
+    x = t["index"]
+    live = [f for f in files if f.status not in ("removed", "ignored")]
+    parts = [f"<h1>{esc(x['title'])}</h1>",
+             f"<p class=\"sub\"><b>{esc(agency.name)}</b> &middot; {esc(x['updated'])}: "
+             f"{esc(local_time(updated, agency.timezone))}</p>",
+             f"<p>{esc(x['intro'])}</p>"]
+
+    totals = [(x["totals_files"], len(live)), (x["totals_staged"], sum(f.rows_staged for f in live)),
+              (x["totals_rejected"], sum(f.rows_rejected for f in live)),
+              (x["totals_superseded"], sum(f.rows_superseded for f in live)),
+              (x["totals_problem_files"], sum(1 for f in live if f.has_problems))]
+    parts.append(f"<h2>{esc(x['totals'])}</h2><table class=\"tot\"><tr>"
+                 + "".join(f"<th>{esc(k)}</th>" for k, _ in totals) + "</tr><tr>"
+                 + "".join(f"<td>{fmt_num(v)}</td>" for _, v in totals) + "</tr></table>")
+
+    parts.append(f"<h2>{esc(x['months'])}</h2><p>{esc(x['months_intro'])}</p>")
+    parts.append(_month_grid(months))
+
+    parts.append(f"<h2>{esc(x['yoy'])}</h2>")
+    parts.append(_yoy_table(yoy))
+
+    parts.append(f"<h2>{esc(x['files'])}</h2>")
+    if files:
+        head = "".join(f"<th>{esc(c)}</th>" for c in x["files_columns"])
+        body = []
+        for f in files:
+            link = links.get(f.path, {})
+            anchors = []
+            if "feedback" in link:
+                anchors.append(f"<a href=\"{_href(link['feedback'])}\">{esc(x['feedback_link'])}</a>")
+            if "receipt" in link:
+                anchors.append(f"<a href=\"{_href(link['receipt'])}\">{esc(x['receipt_link'])}</a>")
+            when = (f"{esc(x['received'])} {esc(local_time(f.first_seen, agency.timezone, short=True))}<br>"
+                    f"{esc(x['modified'])} {esc(local_time(f.modified_at, agency.timezone, short=True))}")
+            body.append(
+                f"<tr><td><b>{esc(_short(f.path))}</b><div class=\"small\">{when}</div></td>"
+                f"<td>{_badge(f.status)}</td>"
+                + "".join(f"<td class=\"n\">{fmt_num(getattr(f, k))}</td>" for k in
+                          ("data_rows", "rows_staged", "rows_rejected", "rows_superseded", "rows_warned"))
+                + f"<td class=\"msg\">{esc(status_explained(f))}</td><td class=\"d\">{'<br>'.join(anchors)}</td></tr>")
+        parts.append(f"<table class=\"files\"><tr>{head}</tr>{''.join(body)}</table>")
+    else:
+        parts.append(f"<p>{esc(x['no_files'])}</p>")
+    return _page(f"{x['title']} – {agency.name}", "\n".join(parts))
+
+
+def missing_months(months: pd.DataFrame) -> list[tuple[int, int]]:
+    """(year, month) without data in marts.reporting_completeness rows of one agency."""
+    if months.empty:
+        return []
+    gone = months[~months["has_data"].astype(bool)]
+    return [(int(y), int(m)) for y, m in zip(gone["year"], gone["month"])]
+
+
+def _month_grid(months: pd.DataFrame) -> str:
+    t = texts()
+    x = t["index"]
+    if months.empty or not months["has_data"].astype(bool).any():
+        return f"<p>{esc(x['no_months'])}</p>"
+    short = t["months_short"]
+    head = (f"<tr><th>{esc(x['months_year'])}</th>" + "".join(f"<th>{esc(m)}</th>" for m in short)
+            + f"<th>{esc(x['months_filled'])}</th><th>{esc(x['months_missing'])}</th></tr>")
+    by_key = {(int(r["year"]), int(r["month"])): r for r in months.to_dict("records")}
+    rows = []
+    for year in sorted({y for y, _ in by_key}):
+        cells, filled, missing = [], 0, []
+        for m in range(1, 13):
+            r = by_key.get((year, m))
+            if r is None:
+                cells.append(f"<td class=\"fut\" title=\"{esc(x['month_not_yet'])}\">·</td>")
+            elif bool(r["has_data"]):
+                filled += 1
+                cells.append(f"<td class=\"has\">{fmt_num(r['victims'])}</td>")
+            else:
+                missing.append(t["months"][m - 1])
+                cells.append(f"<td class=\"miss\" title=\"{esc(t['months'][m - 1])} {year}\">"
+                             f"{esc(x['month_missing_cell'])}</td>")
+        expected = sum(1 for m in range(1, 13) if (year, m) in by_key)
+        rows.append(f"<tr><td class=\"y\">{year}</td>{''.join(cells)}<td>{filled}/{expected}</td>"
+                    f"<td class=\"note\">{esc(', '.join(missing)) if missing else '–'}</td></tr>")
+    gone = missing_months(months)
+    summary = (esc(x["months_none_missing"]) if not gone else
+               f"<b>{esc(x['months_missing'])}:</b> "
+               + esc(", ".join(f"{t['months'][m - 1]} {y}" for y, m in gone)))
+    legend = "<p class=\"legend small\">" + "".join(
+        f"<span><span class=\"badge {cls}\">{esc(label)}</span> {esc(text)}</span>"
+        for cls, label, text in (("loaded", "12", x["month_legend_data"]),
+                                 ("rejected", x["month_missing_cell"], x["month_legend_missing"]),
+                                 ("ignored", "·", x["month_legend_future"]))) + "</p>"
+    return f"<table class=\"grid\">{head}{''.join(rows)}</table>{legend}<p>{summary}</p>"
+
+
+def _yoy_table(yoy: pd.DataFrame) -> str:
+    t = texts()
+    x = t["index"]
+    if yoy.empty:
+        return f"<p>{esc(x['no_yoy'])}</p>"
+    head = "".join(f"<th>{esc(c)}</th>" for c in x["yoy_columns"])
+    rows = []
+    for r in sorted(yoy.to_dict("records"), key=lambda r: -int(r["year"])):
+        reported, expected = r.get("months_reported"), r.get("months_expected")
+        notes = []
+        if reported is not None and expected is not None and not pd.isna(reported) and int(reported) < int(expected):
+            notes.append(x["yoy_incomplete"])
+        if expected is not None and not pd.isna(expected) and int(expected) < 12:
+            notes.append(x["yoy_in_progress"].format(months=t["months"][int(expected) - 1]))
+        months_cell = (f"{_int(reported)}/{_int(expected)}" if expected is not None and not pd.isna(expected) else "–")
+        rows.append(
+            f"<tr><td>{int(r['year'])}</td><td class=\"n\">{fmt_num(r.get('victims'))}</td>"
+            f"<td class=\"n\">{fmt_num(r.get('victims_prev_year'))}</td>"
+            f"<td class=\"n\">{fmt_num(r.get('change_abs'), sign=True)}</td>"
+            f"<td class=\"n\">{fmt_num(r.get('change_pct'), 1, sign=True)}</td>"
+            f"<td class=\"n\">{fmt_num(r.get('cases'))}</td><td class=\"n\">{months_cell}</td>"
+            f"<td>{esc('; '.join(notes)) if notes else ''}</td></tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table><p class=\"small\">{esc(x['yoy_note'])}</p>"
+
+
