@@ -16,16 +16,24 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
+# Each detector runs in time linear in the text, whatever the text (a cell may hold 32,767
+# characters): NIK and PHONE try a bounded stretch of text at each start, or (the float form)
+# scan a run of digits from the one start before it. EMAIL is the exception; see _email_spans.
 NIK = re.compile(r"(?<!\d)\d{16}(?!\d)|(?<![\d.])\d(?:[.,]\d+)?[eE]\+?15(?!\d)")
 PHONE = re.compile(r"(?<![\w])(?:\+62|62|0)[\s\-.]?8\d(?:[\s\-.]?\d){6,11}(?!\d)|(?<![\w])\(?0\d{2,3}\)?[\s\-.]\d{5,8}(?!\d)")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # what counts as an e-mail address
+# EMAIL's search would try its local part from every start in a run of [\w.+-] and scan to the
+# run's end each time: quadratic (a 32,767-character cell took seconds). The local part can only
+# end at the run's end, before an '@', so every start in one run matches or fails alike, and the
+# leftmost match starts where the search starts (inside a run) or where a run starts.
+_EMAIL_HERE = re.compile(r"[\w.+-]++@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_RUN = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)+")
 
 # Staged columns safe to show in the UI and logs: codes only, no case ids, no values typed by staff.
 PREVIEW_COLUMNS = ["agency", "year", "victim_sex", "victim_age_group", "violence_forms", "is_kdrt",
                    "child_role", "place", "perp_relation", "kecamatan_code", "case_status"]
 
 MASKS = {"nik": "[NIK]", "phone": "[TELEPON]", "email": "[EMAIL]"}
-_DETECTORS = (("nik", NIK), ("phone", PHONE), ("email", EMAIL))
 _MAY_MATCH = re.compile(r"[\d@]")  # every detector needs a digit (NIK, phone) or an @ (e-mail)
 
 # Words that make an unrecognised header a personal-data column.
@@ -35,19 +43,45 @@ PERSONAL_WORDS = frozenset(
 )
 
 
+def _email_spans(text: str):
+    """(start, end) of each match of EMAIL, as EMAIL.finditer gives them, in linear time."""
+    pos = 0
+    while True:
+        found = _EMAIL_HERE.match(text, pos) or _EMAIL_RUN.search(text, pos)
+        if found is None:
+            return
+        yield found.span()
+        pos = found.end()
+
+
+def _spans(kind: str, text: str):
+    """(start, end) of each value of one kind, left to right."""
+    if kind == "email":
+        return _email_spans(text)
+    return (m.span() for m in (NIK if kind == "nik" else PHONE).finditer(text))
+
+
 def detect(text: str) -> list[str]:
     """Kinds of personal data found in a text ('nik', 'phone', 'email')."""
-    return [kind for kind, pattern in _DETECTORS if pattern.search(text)]
+    return [kind for kind in MASKS if next(_spans(kind, text), None) is not None]
 
 
 def mask(text: str) -> tuple[str, list[str]]:
-    """The text with every detected personal value replaced, and the kinds found."""
+    """The text with every detected personal value replaced, and the kinds found.
+
+    The detectors run one after the other (NIK, phone, e-mail), each over the text the
+    one before left; the time is linear in the text's length.
+    """
     found: list[str] = []
     if not _MAY_MATCH.search(text):
         return text, found
-    for kind, pattern in _DETECTORS:
-        text, n = pattern.subn(MASKS[kind], text)
-        if n:
+    for kind, replacement in MASKS.items():
+        parts, pos = [], 0
+        for start, end in _spans(kind, text):
+            parts += (text[pos:start], replacement)
+            pos = end
+        if parts:
+            text = "".join(parts) + text[pos:]
             found.append(kind)
     return text, found
 
