@@ -21,6 +21,7 @@ from pipeline.safety import SafetyLimits, UnreadableFile
 
 READABLE_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
 HEADER_SCAN_ROWS = 30
+MAX_CELL_CHARS = 32_767  # Excel's limit for one cell; a file written by a script can hold more
 
 
 @dataclass
@@ -40,6 +41,7 @@ class DataRow:
     values: dict[str, str | None]  # canonical column -> text as written (masked)
     masked: list[str] = field(default_factory=list)  # kinds of personal data masked
     identity: str | None = None  # keyed hash of the victim's NIK, never the NIK
+    cut: list[str] = field(default_factory=list)  # columns whose text was cut to MAX_CELL_CHARS
 
 
 @dataclass
@@ -66,10 +68,16 @@ class WorkbookResult:
 
 
 def cell_text(value: object) -> str | None:
-    """A cell as text, the way the file wrote it. Dates become ISO text."""
+    """A cell as text, the way the file wrote it. Dates become ISO text.
+
+    Text is cut to MAX_CELL_CHARS before anything looks at it (mapping, masking), so
+    the work per cell is bounded whatever the file holds.
+    """
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) > MAX_CELL_CHARS:
+            value = value[:MAX_CELL_CHARS]
         return value if value.strip() else None
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -190,9 +198,13 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
                             if (i, c) in uncached)
         values: dict[str, str | None] = {}
         masked: list[str] = []
+        cut: list[str] = []
         for column, c in header.columns.items():
-            text = cell_text(raw[c]) if c < len(raw) else None
+            value = raw[c] if c < len(raw) else None
+            text = cell_text(value)
             if text is not None:
+                if len(text) == MAX_CELL_CHARS and isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                    cut.append(column)
                 text, kinds = privacy.mask(text)
                 masked.extend(kinds)
             values[column] = text
@@ -203,7 +215,7 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
         identity = None
         if identity_idx is not None and identity_idx < len(raw):
             identity = privacy.identity_key(raw[identity_idx])
-        data.append(DataRow(row=i + 1, values=values, masked=masked, identity=identity))
+        data.append(DataRow(row=i + 1, values=values, masked=masked, identity=identity, cut=cut))
     return data, totals, blanks
 
 

@@ -25,7 +25,7 @@ from pipeline.registry import Agency
 from pipeline.staging import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agencies
 
 FEEDBACK_DIR = "umpan-balik"
-RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", "_victim_key", *LINEAGE]
+RAW_COLUMNS = ["agency", *SOURCE_COLUMNS, "_pii_masked", "_victim_key", "_cells_cut", *LINEAGE]
 SHEET_COLUMNS = [
     "agency", "path", "sha256", "sheet", "sheet_index", "visible", "is_register", "reason", "header_row",
     "header_rows", "columns", "unknown_headers", "personal_headers", "duplicate_headers", "data_rows",
@@ -182,7 +182,7 @@ def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResu
     for i, (name, row) in enumerate(rows):
         values = row.values
         cells[i] = (agency, *(values.get(c) for c in SOURCE_COLUMNS), ",".join(row.masked) or None, row.identity,
-                    file, sha, name, row.row, run_id, now)
+                    ",".join(row.cut) or None, file, sha, name, row.row, run_id, now)
     frame = pd.DataFrame(cells, columns=RAW_COLUMNS, dtype=object)
     frame["_source_row"] = frame["_source_row"].astype("int64")
     frame["_ingested_at"] = np.full(len(rows), np.datetime64(now, "us"))

@@ -66,10 +66,11 @@ CREATE TABLE IF NOT EXISTS raw.case_rows (
     victim_sex VARCHAR, victim_age VARCHAR, victim_age_group VARCHAR, violence_forms VARCHAR,
     is_kdrt VARCHAR, child_role VARCHAR, place VARCHAR, perp_relation VARCHAR, kecamatan VARCHAR,
     services VARCHAR, case_status VARCHAR,
-    _pii_masked VARCHAR, _victim_key VARCHAR,
+    _pii_masked VARCHAR, _victim_key VARCHAR, _cells_cut VARCHAR,
     _source_file VARCHAR NOT NULL, _source_sha256 VARCHAR NOT NULL, _source_sheet VARCHAR NOT NULL,
     _source_row INTEGER NOT NULL, _load_id VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL
 );
+ALTER TABLE raw.case_rows ADD COLUMN IF NOT EXISTS _cells_cut VARCHAR;  -- warehouses made before it
 
 """ + CASE_VICTIMS_DDL + """
 CREATE TABLE IF NOT EXISTS staging.rejected_rows (

@@ -11,15 +11,21 @@ Every hostile file is generated here; nothing is committed.
 
 from __future__ import annotations
 
-import re
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import query, run_pipeline
 from pipeline import privacy
+from pipeline.contract import load_contract
+from pipeline.excel import read_workbook
+from test_hostile import SHEET, rewrite
+from workbooks import register, row
 
+C = load_contract()
 EXCEL_MAX_CHARS = 32_767
 
 
@@ -88,3 +94,42 @@ def test_a_full_cell_of_each_adversarial_kind_is_masked_quickly():
     for unit in ADVERSARIAL:
         text = (unit * EXCEL_MAX_CHARS)[: EXCEL_MAX_CHARS - 1] + "@"
         assert _seconds(privacy.mask, text) < max(20 * benign, 0.05), unit
+
+
+# ---------------------------------------------------------------- each cell's text bounded before it is scanned
+
+def long_cells(path: Path) -> Path:
+    """A register whose place holds 40,000 characters (openpyxl would cut it: written as XML here) and
+    whose status holds a full 32,767-character cell that made the e-mail search quadratic ('a.a. … @')."""
+    full = ("a." * EXCEL_MAX_CHARS)[: EXCEL_MAX_CHARS - 1] + "@"
+    good = register(path.with_suffix(".tmp"), [row(case_id="L1", place="PLACE", status="STATUS")])
+    out = rewrite(good, path, SHEET, lambda d: d.replace(b">PLACE<", b">" + b"Rumah " * 6000 + b"Tangga" * 670 + b"<")
+                  .replace(b">STATUS<", b">" + full.encode() + b"<"))
+    good.unlink()
+    return out
+
+
+def test_a_cell_is_cut_to_excels_limit_before_it_is_masked_or_mapped(tmp_path):
+    path = long_cells(tmp_path / "panjang.xlsx")
+    start = time.perf_counter()
+    [sheet] = read_workbook(path, C).registers
+    [data] = sheet.rows
+    assert time.perf_counter() - start < 5
+    assert len(data.values["place"]) == EXCEL_MAX_CHARS and data.values["place"].startswith("Rumah Rumah")
+    assert data.values["case_status"] == ("a." * EXCEL_MAX_CHARS)[: EXCEL_MAX_CHARS - 1] + "@"  # exactly the limit
+    assert data.cut == ["place"]
+
+
+@pytest.mark.slow
+def test_a_cut_cell_loads_with_a_warning(isolated_env):
+    long_cells(isolated_env["raw"] / "kutim" / "panjang.xlsx")
+    assert run_pipeline("kutim").success
+    wh = isolated_env["warehouse"]
+    assert query(wh, "SELECT status, rows_staged FROM meta.ingest_log").values.tolist() == [["loaded", 1]]
+    raw = query(wh, "SELECT length(place) AS n, _cells_cut FROM raw.case_rows").iloc[0]
+    assert (raw["n"], raw["_cells_cut"]) == (EXCEL_MAX_CHARS, "place")
+    warnings = query(wh, "SELECT \"column\", header, value, code, message FROM staging.cell_warnings "
+                         "WHERE code = 'cell_text_cut'")
+    assert warnings[["column", "header", "code"]].values.tolist() == [["place", "Tempat Kejadian", "cell_text_cut"]]
+    assert warnings["value"][0] == "Rumah " * 10 + "…"
+    assert warnings["message"][0].startswith("Isian di kolom 'Tempat Kejadian' lebih dari 32.767 karakter")
