@@ -11,7 +11,9 @@ Every hostile file is generated here; nothing is committed.
 
 from __future__ import annotations
 
+import re
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,8 +24,9 @@ from helpers import query, run_pipeline
 from pipeline import privacy
 from pipeline.contract import load_contract
 from pipeline.excel import read_workbook
-from test_hostile import SHEET, rewrite
-from workbooks import register, row
+from pipeline.safety import SafetyLimits, UnreadableFile, check_file
+from test_hostile import SHEET, good_register, rewrite, with_cells
+from workbooks import HEADER, register, row, write_ods
 
 C = load_contract()
 EXCEL_MAX_CHARS = 32_767
@@ -133,3 +136,165 @@ def test_a_cut_cell_loads_with_a_warning(isolated_env):
     assert warnings[["column", "header", "code"]].values.tolist() == [["place", "Tempat Kejadian", "cell_text_cut"]]
     assert warnings["value"][0] == "Rumah " * 10 + "…"
     assert warnings["message"][0].startswith("Isian di kolom 'Tempat Kejadian' lebih dari 32.767 karakter")
+
+
+# ---------------------------------------------------------------- the container checked the way calamine reads it
+
+FAR = b'<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row>'  # calamine asks for 512 GiB
+
+
+def single_quoted(path: Path, good: Path) -> Path:
+    """The attack of the issue: the far cell's reference in single quotes (legal XML)."""
+    return with_cells(good, path, b"<row r='1048576'><c r='XFD1048576' t='n'><v>1</v></c></row>")
+
+
+def spaced_tags(path: Path, good: Path) -> Path:
+    """Newlines and spaces inside the tags, around '=' too."""
+    return with_cells(good, path, b'<row\n r = "1048576"\n><c\tr\n=\n"XFD1048576"\n t="n"\n><v\n>1</v\n></c\n></row\n>')
+
+
+def prefixed(path: Path, good: Path) -> Path:
+    """The far cell written with a namespace prefix (calamine ignores prefixes)."""
+    ns = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    return with_cells(good, path, b'<x:row xmlns:x="%s" r="1048576"><x:c r="XFD1048576"><x:v>1</x:v></x:c></x:row>' % ns)
+
+
+def zero_padded(path: Path, good: Path) -> Path:
+    """Leading zeros in the row number: calamine reads row 1,048,576."""
+    return with_cells(good, path, b'<row r="1048576"><c r="XFD0001048576"><v>1</v></c></row>')
+
+
+def without_references(path: Path, good: Path) -> Path:
+    """A cell with no r: calamine puts it by its counters, here the row's r."""
+    return with_cells(good, path, b'<row r="1048576"><c t="n"><v>1</v></c></row>')
+
+
+def decoy(path: Path, good: Path, far: bytes = FAR) -> Path:
+    """_rels/.rels names the workbook data/book.xml: calamine reads data/workbook.xml and the sheets
+    its relationships name (here a part whose name differs in case), while xl/workbook.xml, a decoy,
+    names the harmless sheet."""
+    ns = "http://schemas.openxmlformats.org"
+    with zipfile.ZipFile(good) as src:
+        parts = {name: src.read(name) for name in src.namelist()}
+    parts["_rels/.rels"] = parts["_rels/.rels"].replace(b'Target="xl/workbook.xml"', b'Target="data/book.xml"')
+    parts["data/workbook.xml"] = parts["xl/workbook.xml"]
+    parts["data/_rels/workbook.xml.rels"] = (
+        f'<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/'
+        f'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>').encode()
+    parts["Data/Worksheets/Sheet1.XML"] = parts[SHEET].replace(b"</sheetData>", far + b"</sheetData>")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, data in parts.items():
+            out.writestr(name, data)
+    return path
+
+
+def ods_single_quoted(path: Path) -> Path:
+    """An .ods whose repeated rows and cells are counted in single quotes: 20 million cells."""
+    good = write_ods(path.with_suffix(".tmp.ods"), {"R": [HEADER, row()]})
+    rep = (b"<table:table-row table:number-rows-repeated='1000000'><table:table-cell "
+           b"table:number-columns-repeated='20' office:value-type='float' office:value='1'><text:p>1</text:p>"
+           b"</table:table-cell></table:table-row>")
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "content.xml":
+                data = data.replace(b"</table:table>", rep + b"</table:table>", 1)
+            zout.writestr(info, data)
+    good.unlink()
+    return path
+
+
+def huge_unique_count(path: Path, good: Path) -> Path:
+    """Shared strings that claim 10^11 unique strings: calamine reserves 2.4 TB before reading one."""
+    sst = (b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" '
+           b'uniqueCount="100000000000"><si><t>x</t></si></sst>')
+    tmp = rewrite(good, path.with_suffix(".tmp"), "xl/sharedStrings.xml", lambda d: sst)
+    out = rewrite(tmp, path, "xl/_rels/workbook.xml.rels", lambda d: d.replace(
+        b"</Relationships>", b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/'
+                             b'2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>'))
+    tmp.unlink()
+    return out
+
+
+def polyglot(path: Path, good: Path) -> Path:
+    """A workbook that is also an .ods: calamine reads one or the other, by its name or its content."""
+    ods = write_ods(path.with_suffix(".tmp.ods"), {"R": [HEADER, row()]})
+    with zipfile.ZipFile(ods) as src:
+        extra = {name: src.read(name) for name in ("mimetype", "content.xml")}
+    ods.unlink()
+    out = decoy(path, good)
+    with zipfile.ZipFile(out, "a") as z:
+        for name, data in extra.items():
+            z.writestr(name, data)
+    return out
+
+
+CONTAINER_CASES = {  # generator -> (reason code, detail)
+    single_quoted: ("sheet_too_many_rows", "Register!XFD1048576 > 200000"),
+    spaced_tags: ("sheet_too_many_rows", "Register!XFD1048576 > 200000"),
+    prefixed: ("sheet_too_many_rows", "Register!XFD1048576 > 200000"),
+    zero_padded: ("sheet_too_many_rows", "Register!XFD1048576 > 200000"),
+    without_references: ("sheet_too_many_rows", "Register!M1048576 > 200000"),
+    decoy: ("sheet_too_many_rows", "Register!XFD1048576 > 200000"),
+    huge_unique_count: ("file_xml_unsafe", "xl/sharedStrings.xml: uniqueCount 100000000000 > 5000000"),
+    polyglot: ("file_damaged", "OOXML + OpenDocument"),
+}
+
+
+@pytest.mark.parametrize("make", CONTAINER_CASES, ids=lambda f: f.__name__)
+def test_the_container_check_reads_what_calamine_reads(tmp_path, make):
+    path = make(tmp_path / f"{make.__name__}.xlsx", good_register(tmp_path / "g.xlsx", "G"))
+    with pytest.raises(UnreadableFile) as err:
+        check_file(path)
+    assert (err.value.code, err.value.detail) == CONTAINER_CASES[make]
+
+
+def test_an_ods_repeat_count_in_single_quotes_is_counted(tmp_path):
+    with pytest.raises(UnreadableFile) as err:
+        check_file(ods_single_quoted(tmp_path / "ulang.ods"))
+    assert (err.value.code, err.value.detail) == ("sheet_too_many_rows", "R!T1000002 > 200000")
+
+
+def test_calamine_reads_the_sheet_the_decoy_hides_and_the_check_measures_it(tmp_path):
+    """The decoy with a far cell calamine can afford (XFD400): calamine's sheet reaches it, and the
+    check measures the same area (the decoy's sheet ends at M6)."""
+    import python_calamine as pc
+
+    path = decoy(tmp_path / "umpan.xlsx", good_register(tmp_path / "g.xlsx", "G"),
+                 b'<row r="400"><c r="XFD400"><v>1</v></c></row>')
+    book = pc.CalamineWorkbook.from_path(str(path))
+    assert book.get_sheet_by_name("Register").end == (399, 16383)
+    with pytest.raises(UnreadableFile) as err:
+        check_file(path)
+    assert (err.value.code, err.value.detail) == ("sheet_too_large", "Register!XFD400: 400 x 16384 > 5000000")
+    area = check_file(path, SafetyLimits(max_cells=10_000_000)).sheets["Register"]
+    assert (area.max_row, area.max_col) == (400, 16384)
+
+
+def test_relative_and_absolute_targets_and_counted_cells_measure_what_calamine_reads(tmp_path):
+    """openpyxl writes absolute targets (/xl/worksheets/sheet1.xml), Excel relative ones; without
+    any r attribute (rows or cells) calamine counts them in order, and so does the check."""
+    import python_calamine as pc
+
+    good = good_register(tmp_path / "g.xlsx", "G", 3)
+    relative = rewrite(good, tmp_path / "rel.xlsx", "xl/_rels/workbook.xml.rels",
+                       lambda d: d.replace(b'Target="/xl/worksheets/sheet1.xml"', b'Target="worksheets/sheet1.xml"'))
+    counted = rewrite(good, tmp_path / "counted.xlsx", SHEET, lambda d: re.sub(rb' r="[A-Z]*[0-9]+"', b"", d))
+    for path, expected in ((good, (7, 13)), (relative, (7, 13)), (counted, (6, 13))):  # counted: no empty row 3
+        area = check_file(path).sheets["Register"]
+        end = pc.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Register").end
+        assert (area.max_row, area.max_col) == (end[0] + 1, end[1] + 1) == expected, path.name
+    assert [r.values["case_id"] for r in read_workbook(counted, C).registers[0].rows] == ["G1", "G2", "G3"]
+
+
+def test_blank_cells_are_not_values_wherever_they_are(tmp_path):
+    """A formatted blank cell in XFD1048576, right before the merged ranges: calamine skips it."""
+    import python_calamine as pc
+
+    good = good_register(tmp_path / "g.xlsx", "G", 3)
+    path = rewrite(good, tmp_path / "blank.xlsx", SHEET, lambda d: d.replace(
+        b"</sheetData>", b'<row r="1048576"><c r="XFD1048576" s="1"/><c r="XFC1048576" s="1"></c></row></sheetData>'
+                         b'<mergeCells count="1"><mergeCell ref="A1:C1"/></mergeCells>'))
+    area = check_file(path).sheets["Register"]
+    end = pc.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Register").end
+    assert (area.max_row, area.max_col) == (end[0] + 1, end[1] + 1) == (7, 13)
