@@ -34,6 +34,8 @@ class Settings:
     registry_path: Path
     max_file_bytes: int
     max_rows_per_sheet: int
+    reader_memory_mb: int  # address space of the process that reads workbooks
+    reader_timeout_s: float  # wall-clock time to read one workbook
 
     @property
     def warehouse_path(self) -> Path:
@@ -55,6 +57,8 @@ def settings() -> Settings:
         registry_path=Path(registry).resolve() if registry else SCHEMAS_DIR / "agencies.yaml",
         max_file_bytes=int(os.environ.get("PPA_MAX_FILE_MB", "50")) * 1024 * 1024,
         max_rows_per_sheet=int(os.environ.get("PPA_MAX_ROWS_PER_SHEET", "200000")),
+        reader_memory_mb=int(os.environ.get("PPA_READER_MEMORY_MB", "1024")),
+        reader_timeout_s=float(os.environ.get("PPA_READER_TIMEOUT_S", "120")),
     )
 
 

@@ -331,6 +331,35 @@ def read_workbook(path: Path, contract: Contract | None = None, max_rows: int = 
     return WorkbookResult(sheets)
 
 
+def sheet_values(path: Path, max_rows: int, checked: bool = False) -> list[tuple[str, bool, list[list] | None]]:
+    """Every sheet's name, visibility and first `max_rows` rows of values (None when that sheet
+    cannot be read), text cut to MAX_CELL_CHARS: the agency's sheets copied into its feedback.
+
+    `checked`: these bytes passed the container checks already. Raises UnreadableFile when the
+    file cannot be opened.
+    """
+    import python_calamine as pc
+
+    if not checked:
+        safety.check_file(path)
+    try:
+        workbook = pc.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # password, damaged, not a workbook
+        raise UnreadableFile("file_damaged", f"{type(exc).__name__}") from None
+    out = []
+    try:
+        for meta in workbook.sheets_metadata:
+            try:
+                rows = workbook.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)[:max_rows]
+                rows = [[v[:MAX_CELL_CHARS] if isinstance(v, str) else v for v in r] for r in rows]
+            except Exception:
+                rows = None
+            out.append((meta.name, meta.visible == pc.SheetVisibleEnum.Visible, rows))
+    finally:
+        workbook.close()
+    return out
+
+
 def _check_loaded(name: str, sheet, limits: SafetyLimits) -> None:
     """Limits on a sheet calamine has read (.xls has no area check before; the format caps it)."""
     rows, cols = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)

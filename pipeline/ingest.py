@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import archive, excel
+from pipeline import archive, excel, reader
 from pipeline.config import PACKAGE_DIR, SCHEMAS_DIR
 from pipeline.contract import Contract, load_contract
 from pipeline.messages import render
 from pipeline.registry import Agency
+from pipeline.safety import SafetyLimits
 from pipeline.staging import LINEAGE, SOURCE_COLUMNS, StagingResult, stage_agencies
 
 FEEDBACK_DIR = "umpan-balik"
@@ -59,7 +60,7 @@ NOT_SLICE_CODE = {
 }
 LOAD_STATE_COLUMNS = ["agency", "load_key", "reusable", "valid_from", "valid_until", "loaded_run_id", "loaded_at",
                       "checked_run_id", "checked_at"]
-TRANSIENT_CODES = {"file_changing"}  # a file caught mid-copy: read it again next run
+TRANSIENT_CODES = {"file_changing", "reader_timeout"}  # caught mid-copy, or on a busy machine: read again next run
 
 
 @lru_cache(maxsize=1)
@@ -108,6 +109,8 @@ class Previous:
 class Limits:
     max_file_bytes: int = 50 * 1024 * 1024
     max_rows_per_sheet: int = 200_000
+    reader_memory_mb: int = 1024  # the guarded reader process (reader.py)
+    reader_timeout_s: float = 120.0
 
 
 @dataclass
@@ -163,8 +166,10 @@ def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits,
     if entry.size > limits.max_file_bytes:
         mb = 1024 * 1024
         return failed("file_too_large", f"{entry.size / mb:.1f} MB > {limits.max_file_bytes / mb:g} MB")
-    try:
-        workbook = excel.read_workbook(entry.path, contract, max_rows=limits.max_rows_per_sheet)
+    try:  # in the guarded reader process: a file that crashes or exhausts it is refused alone
+        workbook = reader.read_workbook(entry.path, contract, limits.max_rows_per_sheet,
+                                        SafetyLimits.from_env(limits.max_rows_per_sheet), limits.reader_memory_mb,
+                                        limits.reader_timeout_s)
     except excel.UnreadableFile as exc:
         return failed(exc.code, exc.detail)
     raw = _raw_rows(agency, entry, workbook.sheets, run_id, now)

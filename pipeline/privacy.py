@@ -149,6 +149,8 @@ class ScrubbedError(RuntimeError):
 
 
 def scrubbed(exc: BaseException, context: str) -> ScrubbedError:
+    if isinstance(exc, ScrubbedError):  # scrubbed already (in the reader process): keep where it happened
+        return ScrubbedError(f"{context}: {exc}")
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)[-4:]

@@ -11,7 +11,12 @@ Every hostile file is generated here; nothing is committed.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import time
 import zipfile
 from pathlib import Path
@@ -21,14 +26,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import query, run_pipeline
-from pipeline import privacy
+from pipeline import privacy, reader
 from pipeline.contract import load_contract
 from pipeline.excel import read_workbook
+from pipeline.privacy import ScrubbedError
 from pipeline.safety import SafetyLimits, UnreadableFile, check_file
 from test_hostile import SHEET, good_register, rewrite, with_cells
 from workbooks import HEADER, register, row, write_ods
 
 C = load_contract()
+ROOT = Path(__file__).resolve().parent.parent
 EXCEL_MAX_CHARS = 32_767
 
 
@@ -121,21 +128,6 @@ def test_a_cell_is_cut_to_excels_limit_before_it_is_masked_or_mapped(tmp_path):
     assert len(data.values["place"]) == EXCEL_MAX_CHARS and data.values["place"].startswith("Rumah Rumah")
     assert data.values["case_status"] == ("a." * EXCEL_MAX_CHARS)[: EXCEL_MAX_CHARS - 1] + "@"  # exactly the limit
     assert data.cut == ["place"]
-
-
-@pytest.mark.slow
-def test_a_cut_cell_loads_with_a_warning(isolated_env):
-    long_cells(isolated_env["raw"] / "kutim" / "panjang.xlsx")
-    assert run_pipeline("kutim").success
-    wh = isolated_env["warehouse"]
-    assert query(wh, "SELECT status, rows_staged FROM meta.ingest_log").values.tolist() == [["loaded", 1]]
-    raw = query(wh, "SELECT length(place) AS n, _cells_cut FROM raw.case_rows").iloc[0]
-    assert (raw["n"], raw["_cells_cut"]) == (EXCEL_MAX_CHARS, "place")
-    warnings = query(wh, "SELECT \"column\", header, value, code, message FROM staging.cell_warnings "
-                         "WHERE code = 'cell_text_cut'")
-    assert warnings[["column", "header", "code"]].values.tolist() == [["place", "Tempat Kejadian", "cell_text_cut"]]
-    assert warnings["value"][0] == "Rumah " * 10 + "…"
-    assert warnings["message"][0].startswith("Isian di kolom 'Tempat Kejadian' lebih dari 32.767 karakter")
 
 
 # ---------------------------------------------------------------- the container checked the way calamine reads it
@@ -298,3 +290,170 @@ def test_blank_cells_are_not_values_wherever_they_are(tmp_path):
     area = check_file(path).sheets["Register"]
     end = pc.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Register").end
     assert (area.max_row, area.max_col) == (end[0] + 1, end[1] + 1) == (7, 13)
+
+
+# ---------------------------------------------------------------- the guarded reader process
+
+UNCHECKED = SafetyLimits(max_rows=2_000_000, max_cells=10**30)  # the container check lets anything through
+
+
+def guarded(path: Path, limits: SafetyLimits = SafetyLimits(), memory_mb: int = 1024, timeout_s: float = 60.0):
+    """Read a file in the guarded reader process: the rows read, or (reason code, detail)."""
+    try:
+        book = reader.read_workbook(path, C, 200_000, limits, memory_mb, timeout_s)
+    except UnreadableFile as exc:
+        return exc.code, exc.detail
+    return sum(len(s.rows) for s in book.registers)
+
+
+def child_pid() -> int | None:
+    proc = reader._reader().proc
+    return proc.pid if proc is not None and proc.poll() is None else None
+
+
+def test_a_file_that_makes_calamine_abort_rejects_that_file_and_the_next_one_is_read(tmp_path):
+    good = good_register(tmp_path / "g.xlsx", "G", 3)
+    far = single_quoted(tmp_path / "jauh.xlsx", good)
+    assert guarded(far) == ("sheet_too_many_rows", "Register!XFD1048576 > 200000")  # the check, first
+    assert guarded(good) == 3
+    before = child_pid()
+    # with the check out of the way, calamine asks for 512 GiB and the child aborts (SIGABRT)
+    assert guarded(far, UNCHECKED) == ("reader_out_of_memory", "> 1024 MB")
+    assert child_pid() is None
+    assert guarded(good) == 3
+    assert child_pid() not in (None, before)  # a new child
+    unique = huge_unique_count(tmp_path / "unik.xlsx", good)  # calamine reserves 2.4 TB: aborts
+    assert guarded(unique, UNCHECKED) == ("reader_out_of_memory", "> 1024 MB")
+    overflow = rewrite(unique, tmp_path / "luap.xlsx", "xl/sharedStrings.xml",  # past 64 bits: a Rust panic
+                       lambda d: d.replace(b'uniqueCount="100000000000"', b'uniqueCount="1000000000000000000"'))
+    assert guarded(overflow, UNCHECKED) == ("reader_crashed", "panic")
+    assert guarded(good) == 3
+
+
+def test_a_file_read_past_its_timeout_or_a_child_killed_rejects_that_file(tmp_path):
+    import signal
+    import threading
+
+    from test_hostile import large_workbook
+
+    good = good_register(tmp_path / "g.xlsx", "G", 3)
+    big = large_workbook(tmp_path / "besar.xlsx", 50_000)  # about 2 s to read
+    assert guarded(big, timeout_s=0.3) == ("reader_timeout", "> 0.3 s")
+    assert guarded(good) == 3
+    pid = child_pid()
+    threading.Timer(0.5, os.kill, (pid, signal.SIGSEGV)).start()
+    assert guarded(big) == ("reader_crashed", "SIGSEGV")
+    assert guarded(good) == 3
+
+
+def test_a_bug_in_the_reader_fails_the_run_without_quoting_a_cell(tmp_path):
+    good = good_register(tmp_path / "g.xlsx", "G", 3)
+    pid = child_pid() or (guarded(good) and child_pid())
+    with pytest.raises(ScrubbedError) as err:  # limits of the wrong type: a TypeError in the check
+        reader.read_workbook(good, C, 200_000, SafetyLimits(max_rows="200000"), 1024, 60)
+    assert "TypeError at safety.py" in str(err.value) and "message withheld" in str(err.value)
+    assert child_pid() == pid and guarded(good) == 3  # the child carries on
+
+
+def test_a_memory_limit_too_small_to_start_the_reader_is_a_setup_error(tmp_path):
+    with pytest.raises(reader.ReaderUnavailable, match="PPA_READER_MEMORY_MB=20"):
+        guarded(good_register(tmp_path / "g.xlsx", "G"), memory_mb=20)
+
+
+def test_the_parent_unpickles_only_reader_results():
+    import io
+    import pickle
+
+    with pytest.raises(pickle.UnpicklingError, match="posix.system"):
+        reader._Unpickler(io.BytesIO(pickle.dumps(os.system))).load()
+
+
+# ---------------------------------------------------------------- a whole run: one agency's hostile files
+
+RUN = textwrap.dedent("""
+    import json, resource, sys, time
+    from helpers import run_pipeline
+    from pipeline import reader
+
+    def peak_mb():  # this process's peak RSS
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+
+    start = time.perf_counter()
+    result = run_pipeline()
+    seconds = time.perf_counter() - start
+    reader._close()  # the reader process ends and is waited for: counted below
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"success": result.success, "seconds": seconds, "peak_mb": peak_mb(),
+                      "children_peak_mb": children}))
+""")
+
+# kukar's folder: file -> reason code (None: loads), and what each is
+HOSTILE_FOLDER = {
+    "baik.xlsx": None,
+    "sel_panjang.xlsx": None,  # 40,000 and 32,767 characters: cut, with a warning, and masked quickly
+    "kutip_tunggal.xlsx": "sheet_too_many_rows",
+    "spasi_dalam_tag.xlsx": "sheet_too_many_rows",
+    "awalan_namespace.xlsx": "sheet_too_many_rows",
+    "nol_di_depan.xlsx": "sheet_too_many_rows",
+    "tanpa_referensi.xlsx": "sheet_too_many_rows",
+    "workbook_umpan.xlsx": "sheet_too_many_rows",
+    "ulang_kutip_tunggal.ods": "sheet_too_many_rows",
+    "string_unik_palsu.xlsx": "file_xml_unsafe",
+    "xlsx_dan_ods.xlsx": "file_damaged",
+    "pembaca_kehabisan_memori.xlsx": "reader_out_of_memory",
+}
+OTHERS = {"kutim": ("T", 2), "ppu": ("P", 3), "bontang": ("B", 1), "batam": ("A", 2)}
+
+
+def hostile_folder(folder: Path, scratch: Path) -> None:
+    scratch.mkdir()
+    good = good_register(scratch / "g.xlsx", "G")
+    good_register(folder / "baik.xlsx", "K", 3)
+    long_cells(folder / "sel_panjang.xlsx")
+    for name, make in (("kutip_tunggal", single_quoted), ("spasi_dalam_tag", spaced_tags),
+                       ("awalan_namespace", prefixed), ("nol_di_depan", zero_padded),
+                       ("tanpa_referensi", without_references), ("workbook_umpan", decoy),
+                       ("string_unik_palsu", huge_unique_count), ("xlsx_dan_ods", polyglot)):
+        make(folder / f"{name}.xlsx", good)
+    ods_single_quoted(folder / "ulang_kutip_tunggal.ods")
+    # within the check's limits (100,000 x 50 = 5,000,000 cells), but calamine needs more than the
+    # 128 MB the run gives the reader: the reader process aborts on it
+    with_cells(good, folder / "pembaca_kehabisan_memori.xlsx", b'<row r="100000"><c r="AX100000"><v>1</v></c></row>')
+
+
+@pytest.mark.slow
+def test_one_agencys_hostile_files_stop_nothing_else(isolated_env, tmp_path):
+    raw = isolated_env["raw"]
+    hostile_folder(raw / "kukar", tmp_path / "scratch")
+    for agency, (prefix, n) in OTHERS.items():
+        good_register(raw / agency / "register.xlsx", prefix, n)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "PPA_WORKERS": "2",
+           "PPA_READER_MEMORY_MB": "128"}
+    out = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"whole run with {len(HOSTILE_FOLDER)} files in kukar: {run}")
+    assert run["success"]
+    assert run["peak_mb"] < 1024 and run["children_peak_mb"] < 1024, run
+
+    wh = isolated_env["warehouse"]
+    ledger = query(wh, "SELECT path, status, coalesce(reason_code, '') AS reason_code, message, message_en, "
+                       "rows_staged FROM meta.ingest_log")
+    ledger = ledger.set_index("path")
+    for name, code in HOSTILE_FOLDER.items():
+        entry = ledger.loc[f"kukar/{name}"]
+        if code is None:
+            assert (entry["status"], entry["reason_code"]) == ("loaded", ""), (name, entry["reason_code"])
+        else:
+            assert (entry["status"], entry["reason_code"], entry["rows_staged"]) == ("rejected", code, 0), name
+            assert entry["message"] and entry["message_en"] and "{" not in entry["message"], name
+    staged = query(wh, "SELECT agency, case_id FROM staging.case_victims ORDER BY agency, case_id")
+    expected = {"kukar": ["K1", "K2", "K3", "L1"]} | {a: [f"{p}{i}" for i in range(1, n + 1)] for a, (p, n) in OTHERS.items()}
+    assert staged.groupby("agency")["case_id"].apply(list).to_dict() == expected
+    cut = query(wh, "SELECT _source_file, \"column\", header, code FROM staging.cell_warnings WHERE code = 'cell_text_cut'")
+    assert cut.values.tolist() == [["kukar/sel_panjang.xlsx", "place", "Tempat Kejadian", "cell_text_cut"]]
+    raw_row = query(wh, "SELECT length(place) AS n, _cells_cut, case_status FROM raw.case_rows WHERE case_id = 'L1'")
+    assert raw_row[["n", "_cells_cut"]].values.tolist() == [[EXCEL_MAX_CHARS, "place"]]
+    assert raw_row["case_status"][0] == ("a." * EXCEL_MAX_CHARS)[: EXCEL_MAX_CHARS - 1] + "@"

@@ -81,7 +81,8 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         book = LoadBook({code: i for i, code in enumerate(keys)})
         failures: list[pd.DataFrame] = []  # staged rows that break the staging contract
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet)
+        limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet, drop_folder.reader_memory_mb,
+                        drop_folder.reader_timeout_s)
         debug = os.environ.get("PPA_DEBUG") == "1"
         raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
         kept: list[str] = []  # agencies whose slices stay as they are
