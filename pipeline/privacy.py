@@ -18,7 +18,7 @@ from pathlib import Path
 
 # Each detector runs in time linear in the text, whatever the text (a cell may hold 32,767
 # characters): NIK and PHONE try a bounded stretch of text at each start, or (the float form)
-# scan a run of digits from the one start before it. EMAIL is the exception; see _email_spans.
+# scan a run of digits from the one start before it. EMAIL is the exception; see _email_subn.
 NIK = re.compile(r"(?<!\d)\d{16}(?!\d)|(?<![\d.])\d(?:[.,]\d+)?[eE]\+?15(?!\d)")
 PHONE = re.compile(r"(?<![\w])(?:\+62|62|0)[\s\-.]?8\d(?:[\s\-.]?\d){6,11}(?!\d)|(?<![\w])\(?0\d{2,3}\)?[\s\-.]\d{5,8}(?!\d)")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # what counts as an e-mail address
@@ -43,27 +43,26 @@ PERSONAL_WORDS = frozenset(
 )
 
 
-def _email_spans(text: str):
-    """(start, end) of each match of EMAIL, as EMAIL.finditer gives them, in linear time."""
-    pos = 0
+def _email_subn(replacement: str, text: str) -> tuple[str, int]:
+    """EMAIL.subn(replacement, text), in time linear in the text."""
+    if "@" not in text:
+        return text, 0
+    parts, pos = [], 0
     while True:
         found = _EMAIL_HERE.match(text, pos) or _EMAIL_RUN.search(text, pos)
         if found is None:
-            return
-        yield found.span()
+            break
+        parts += (text[pos:found.start()], replacement)
         pos = found.end()
+    return ("".join(parts) + text[pos:] if parts else text), len(parts) // 2
 
 
-def _spans(kind: str, text: str):
-    """(start, end) of each value of one kind, left to right."""
-    if kind == "email":
-        return _email_spans(text)
-    return (m.span() for m in (NIK if kind == "nik" else PHONE).finditer(text))
+_DETECTORS = (("nik", NIK.subn), ("phone", PHONE.subn), ("email", _email_subn))
 
 
 def detect(text: str) -> list[str]:
     """Kinds of personal data found in a text ('nik', 'phone', 'email')."""
-    return [kind for kind in MASKS if next(_spans(kind, text), None) is not None]
+    return [kind for kind, subn in _DETECTORS if subn(MASKS[kind], text)[1]]
 
 
 def mask(text: str) -> tuple[str, list[str]]:
@@ -75,13 +74,9 @@ def mask(text: str) -> tuple[str, list[str]]:
     found: list[str] = []
     if not _MAY_MATCH.search(text):
         return text, found
-    for kind, replacement in MASKS.items():
-        parts, pos = [], 0
-        for start, end in _spans(kind, text):
-            parts += (text[pos:start], replacement)
-            pos = end
-        if parts:
-            text = "".join(parts) + text[pos:]
+    for kind, subn in _DETECTORS:
+        text, n = subn(MASKS[kind], text)
+        if n:
             found.append(kind)
     return text, found
 
