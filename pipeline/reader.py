@@ -17,8 +17,8 @@ reader's own result classes and plain values.
 
 from __future__ import annotations
 
-import atexit
 import io
+import multiprocessing.util
 import os
 import pickle
 import select
@@ -214,10 +214,12 @@ def _reader() -> _Reader:
     with _READERS_LOCK:
         if os.getpid() not in _READERS:
             _READERS[os.getpid()] = _Reader()
+            # at exit, end the child and wait for it, in a pool's worker too (multiprocessing runs
+            # these finalizers there, not atexit): its CPU time then counts in the run's
+            multiprocessing.util.Finalize(None, _close, exitpriority=10)
         return _READERS[os.getpid()]
 
 
-@atexit.register
 def _close() -> None:
     reader = _READERS.pop(os.getpid(), None)
     if reader is not None:
