@@ -31,7 +31,7 @@ from pipeline.contract import load_contract
 from pipeline.excel import read_workbook
 from pipeline.privacy import ScrubbedError
 from pipeline.safety import SafetyLimits, UnreadableFile, check_file
-from test_hostile import SHEET, good_register, rewrite, with_cells
+from test_hostile import SHEET, good_register, ods_repeated, rewrite, with_cells
 from workbooks import HEADER, register, row, write_ods
 
 C = load_contract()
@@ -182,18 +182,7 @@ def decoy(path: Path, good: Path, far: bytes = FAR) -> Path:
 
 def ods_single_quoted(path: Path) -> Path:
     """An .ods whose repeated rows and cells are counted in single quotes: 20 million cells."""
-    good = write_ods(path.with_suffix(".tmp.ods"), {"R": [HEADER, row()]})
-    rep = (b"<table:table-row table:number-rows-repeated='1000000'><table:table-cell "
-           b"table:number-columns-repeated='20' office:value-type='float' office:value='1'><text:p>1</text:p>"
-           b"</table:table-cell></table:table-row>")
-    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename == "content.xml":
-                data = data.replace(b"</table:table>", rep + b"</table:table>", 1)
-            zout.writestr(info, data)
-    good.unlink()
-    return path
+    return ods_repeated(path, 1_000_000, 20, quote=b"'")
 
 
 def huge_unique_count(path: Path, good: Path) -> Path:
