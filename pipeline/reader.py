@@ -99,7 +99,7 @@ class _Reader:
         self.stderr = tempfile.TemporaryFile()
         code = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
                 f"from pipeline.reader import serve; serve({int(memory_mb)})")
-        self.proc = subprocess.Popen([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr)
         self.memory_mb, self.contract = memory_mb, None
         try:
