@@ -46,6 +46,8 @@ class Settings:
     reload: bool = False  # PPA_RELOAD=1: read every agency again, even unchanged ones
     settle_seconds: float = 10.0  # a file modified more recently than this is still being copied
     sensor_interval_s: int = 30  # how often the drop-folder sensor looks
+    reader_memory_mb: int = 1024  # address space of the process that reads workbooks
+    reader_timeout_s: float = 120.0  # wall-clock time to read one workbook
 
     @property
     def warehouse_path(self) -> Path:
@@ -75,6 +77,8 @@ def settings() -> Settings:
         reload=os.environ.get("PPA_RELOAD") == "1",
         settle_seconds=float(os.environ.get("PPA_SETTLE_SECONDS", "10")),
         sensor_interval_s=int(os.environ.get("PPA_SENSOR_INTERVAL_S", "30")),
+        reader_memory_mb=int(os.environ.get("PPA_READER_MEMORY_MB", "1024")),
+        reader_timeout_s=float(os.environ.get("PPA_READER_TIMEOUT_S", "120")),
     )
 
 

@@ -36,7 +36,8 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
             "drop_folder": DropFolderResource(
                 raw_dir=str(cfg.raw_dir), archive_dir=str(cfg.archive_dir),
                 registry_path=str(cfg.registry_path), max_file_bytes=cfg.max_file_bytes,
-                max_rows_per_sheet=cfg.max_rows_per_sheet,
+                max_rows_per_sheet=cfg.max_rows_per_sheet, reader_memory_mb=cfg.reader_memory_mb,
+                reader_timeout_s=cfg.reader_timeout_s,
             ),
         },
         executor=dg.in_process_executor,

@@ -16,16 +16,24 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
+# Each detector runs in time linear in the text, whatever the text (a cell may hold 32,767
+# characters): NIK and PHONE try a bounded stretch of text at each start, or (the float form)
+# scan a run of digits from the one start before it. EMAIL is the exception; see _email_subn.
 NIK = re.compile(r"(?<!\d)\d{16}(?!\d)|(?<![\d.])\d(?:[.,]\d+)?[eE]\+?15(?!\d)")
 PHONE = re.compile(r"(?<![\w])(?:\+62|62|0)[\s\-.]?8\d(?:[\s\-.]?\d){6,11}(?!\d)|(?<![\w])\(?0\d{2,3}\)?[\s\-.]\d{5,8}(?!\d)")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # what counts as an e-mail address
+# EMAIL's search would try its local part from every start in a run of [\w.+-] and scan to the
+# run's end each time: quadratic (a 32,767-character cell took seconds). The local part can only
+# end at the run's end, before an '@', so every start in one run matches or fails alike, and the
+# leftmost match starts where the search starts (inside a run) or where a run starts.
+_EMAIL_HERE = re.compile(r"[\w.+-]++@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_RUN = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)+")
 
 # Staged columns safe to show in the UI and logs: codes only, no case ids, no values typed by staff.
 PREVIEW_COLUMNS = ["agency", "year", "victim_sex", "victim_age_group", "violence_forms", "is_kdrt",
                    "child_role", "place", "perp_relation", "kecamatan_code", "case_status"]
 
 MASKS = {"nik": "[NIK]", "phone": "[TELEPON]", "email": "[EMAIL]"}
-_DETECTORS = (("nik", NIK), ("phone", PHONE), ("email", EMAIL))
 _MAY_MATCH = re.compile(r"[\d@]")  # every detector needs a digit (NIK, phone) or an @ (e-mail)
 
 # Words that make an unrecognised header a personal-data column.
@@ -35,18 +43,39 @@ PERSONAL_WORDS = frozenset(
 )
 
 
+def _email_subn(replacement: str, text: str) -> tuple[str, int]:
+    """EMAIL.subn(replacement, text), in time linear in the text."""
+    if "@" not in text:
+        return text, 0
+    parts, pos = [], 0
+    while True:
+        found = _EMAIL_HERE.match(text, pos) or _EMAIL_RUN.search(text, pos)
+        if found is None:
+            break
+        parts += (text[pos:found.start()], replacement)
+        pos = found.end()
+    return ("".join(parts) + text[pos:] if parts else text), len(parts) // 2
+
+
+_DETECTORS = (("nik", NIK.subn), ("phone", PHONE.subn), ("email", _email_subn))
+
+
 def detect(text: str) -> list[str]:
     """Kinds of personal data found in a text ('nik', 'phone', 'email')."""
-    return [kind for kind, pattern in _DETECTORS if pattern.search(text)]
+    return [kind for kind, subn in _DETECTORS if subn(MASKS[kind], text)[1]]
 
 
 def mask(text: str) -> tuple[str, list[str]]:
-    """The text with every detected personal value replaced, and the kinds found."""
+    """The text with every detected personal value replaced, and the kinds found.
+
+    The detectors run one after the other (NIK, phone, e-mail), each over the text the
+    one before left; the time is linear in the text's length.
+    """
     found: list[str] = []
     if not _MAY_MATCH.search(text):
         return text, found
-    for kind, pattern in _DETECTORS:
-        text, n = pattern.subn(MASKS[kind], text)
+    for kind, subn in _DETECTORS:
+        text, n = subn(MASKS[kind], text)
         if n:
             found.append(kind)
     return text, found
@@ -180,6 +209,9 @@ def scrubbed(exc: BaseException, context: str) -> Exception:
     """The exception to raise instead of `exc`: its message is withheld (it may quote a cell),
     unless the operating system (or DuckDB's file layer, or the key check) said it."""
     import traceback
+
+    if isinstance(exc, ScrubbedError):  # scrubbed already (in the reader process): keep where it happened
+        return ScrubbedError(f"{context}: {exc}")
 
     said = _said_by_the_system(exc)
     if said is not None:

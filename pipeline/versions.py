@@ -18,7 +18,7 @@ from pipeline.config import PACKAGE_DIR
 
 # Reading a workbook into raw rows and sheet records.
 # (ingest/read.py makes the sheet records from what the workbook gave, masking sheet names and headers)
-PARSER = ("ingest/__init__.py", "ingest/archive.py", "ingest/container.py", "ingest/dropfolder.py", "ingest/read.py",
+PARSER = ("ingest/__init__.py", "ingest/archive.py", "ingest/container.py", "ingest/dropfolder.py", "ingest/read.py", "ingest/reader.py",
           "ingest/workbook.py", "warehouse/__init__.py", "warehouse/tables.py", "config.py", "contract.py", "names.py",
           "privacy.py", "safefs.py", "versions.py", "schemas/contract.yaml")
 # An agency's whole slice: reading, staging, the ledger, the tables they are written to.

@@ -89,9 +89,11 @@ def test_files_of_several_agencies_give_one_run(defs, isolated_env):
 
 
 def test_sensor_never_parses_excel(defs, isolated_env, monkeypatch):
+    from pipeline.ingest import reader
     from pipeline.ingest import workbook as excel
 
-    monkeypatch.setattr(excel, "read_workbook", lambda *a, **k: pytest.fail("the sensor parsed a workbook"))
+    for module in (excel, reader):
+        monkeypatch.setattr(module, "read_workbook", lambda *a, **k: pytest.fail("the sensor parsed a workbook"))
     settled(register(isolated_env["raw"] / "ppu/a.xlsx", [row()]))
     result, _ = tick(defs)
     assert len(result.run_requests) == 1

@@ -357,14 +357,20 @@ def test_the_container_is_checked_again_unless_the_reader_opened_these_bytes(wor
     import dataclasses
     import shutil
 
-    import pipeline.ingest.container as safety
+    import pipeline.ingest.reader as reader
 
     frames = {k: world[k] for k in ("ledger", "sheets", "rejected", "warnings", "staged", "superseded")}
     fb = next(f for f in files_from_frames(frames) if f.path == "kukar/register_2024_revisi.xlsx")
     source = source_path(fb, world["raw"], world["archive"])
-    checked: list[Path] = []
-    real = safety.check_file
-    monkeypatch.setattr(safety, "check_file", lambda path, *a, **k: checked.append(Path(path)) or real(path, *a, **k))
+    checked: list[Path] = []  # the files read with the container check (in the reader process)
+    real = reader.sheet_values
+
+    def sheet_values(path, max_rows, is_checked, *args):
+        if not is_checked:
+            checked.append(Path(path))
+        return real(path, max_rows, is_checked, *args)
+
+    monkeypatch.setattr(reader, "sheet_values", sheet_values)
 
     write_feedback_workbook(fb, source, tmp_path / "same.xlsx", AGENCY)
     assert checked == []  # the ledger's sha256, and the reader found sheets in them

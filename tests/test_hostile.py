@@ -182,12 +182,13 @@ def xls_with_password(path: Path) -> Path:
     return path
 
 
-def ods_repeated(path: Path, rows: int, cols: int) -> Path:
-    """An .ods where one filled row is repeated `rows` times, `cols` cells wide: tiny file, huge sheet."""
+def ods_repeated(path: Path, rows: int, cols: int, quote: bytes = b'"') -> Path:
+    """An .ods where one filled row is repeated `rows` times, `cols` cells wide: tiny file, huge sheet.
+    Its attributes in `quote` (XML allows ' as well as ")."""
     good = write_ods(path.with_suffix(".tmp.ods"), {"R": [HEADER, row()]})
     rep = (b'<table:table-row table:number-rows-repeated="%d"><table:table-cell table:number-columns-repeated="%d" '
            b'office:value-type="float" office:value="1"><text:p>1</text:p></table:table-cell></table:table-row>'
-           % (rows, cols))
+           % (rows, cols)).replace(b'"', quote)
     with zipfile.ZipFile(good) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)

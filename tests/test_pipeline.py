@@ -175,8 +175,7 @@ def test_a_sixth_agency_is_a_registry_entry_and_a_folder(isolated_env, monkeypat
 
 @pytest.mark.slow
 def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkeypatch):
-    from pipeline.ingest import archive
-    from pipeline.ingest import workbook as excel
+    from pipeline.ingest import archive, reader
 
     path = register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1")])
     original = path.read_bytes()
@@ -186,8 +185,8 @@ def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkey
     assert first["parsed"] and first["archived_as"] == f"{first['sha256'][:2]}/{first['sha256']}.xlsx"
 
     calls = []
-    real = excel.read_workbook
-    monkeypatch.setattr(excel, "read_workbook", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = reader.read_workbook
+    monkeypatch.setattr(reader, "read_workbook", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert run_pipeline("kutim").success
     assert calls == []  # same bytes: rows reused, not parsed again
     second = query(wh, "SELECT parsed, rows_staged FROM meta.ingest_log").iloc[0]

@@ -72,7 +72,8 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         run = LoadRun(
             agencies=keys, registered=agency_codes(registry_path), registry_path=registry_path,
             raw_dir=Path(drop_folder.raw_dir), archive_dir=Path(drop_folder.archive_dir),
-            limits=Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet), run_id=context.run.run_id,
+            limits=Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet, drop_folder.reader_memory_mb,
+                          drop_folder.reader_timeout_s), run_id=context.run.run_id,
             now=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0), workers=worker_count(len(keys)),
             reload=cfg.reload or context.run.tags.get(RELOAD_TAG) == "true", debug=cfg.debug)
         check_secret()  # a missing or weak key stops the run here, with its reason

@@ -36,3 +36,5 @@ class DropFolderResource(dg.ConfigurableResource):
     registry_path: str
     max_file_bytes: int = 50 * 1024 * 1024
     max_rows_per_sheet: int = 200_000
+    reader_memory_mb: int = 1024
+    reader_timeout_s: float = 120.0

@@ -24,33 +24,19 @@ class SourceSheet:
 def read_sheets(path: Path, max_rows: int = MAX_COPY_ROWS, checked: bool = False) -> list[SourceSheet] | None:
     """Every sheet's values (python-calamine: .xlsx, .xlsm, .xls, .ods); None if unreadable.
 
-    `checked`: these bytes passed the reader's container checks already (see read_by_reader).
+    Read in the guarded reader process, after the same container checks as the load (unless
+    `checked`: these bytes passed them already, see read_by_reader).
     """
-    import python_calamine as pc
+    from pipeline.config import settings
+    from pipeline.ingest import reader
+    from pipeline.ingest.container import UnreadableFile
 
-    from pipeline.ingest.container import UnreadableFile, check_file
-
-    try:  # the same container checks as the reader: no zip bomb or giant sheet reaches calamine
-        if not checked:
-            check_file(Path(path))
+    cfg = settings()
+    try:
+        sheets = reader.sheet_values(Path(path), max_rows, checked, cfg.reader_memory_mb, cfg.reader_timeout_s)
     except UnreadableFile:
         return None
-    try:
-        workbook = pc.CalamineWorkbook.from_path(str(path))
-    except Exception:  # password, damaged, not a workbook
-        return None
-    out = []
-    try:
-        for meta in workbook.sheets_metadata:
-            try:
-                sheet = workbook.get_sheet_by_name(meta.name)
-                rows = sheet.to_python(skip_empty_area=False)[:max_rows]
-            except Exception:
-                rows = None
-            out.append(SourceSheet(meta.name, meta.visible == pc.SheetVisibleEnum.Visible, rows))
-    finally:
-        workbook.close()
-    return out
+    return [SourceSheet(name, visible, rows) for name, visible, rows in sheets]
 
 
 def read_by_reader(fb: FileFeedback, source: Path) -> bool:

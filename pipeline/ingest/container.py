@@ -9,17 +9,27 @@ A workbook is a zip of XML parts (.xlsx, .xlsm, .ods) or an OLE container
   limit on the total unpacked size and on the compression ratio, so a zip bomb
   is refused in bounded memory and time;
 - refuse any XML part with a DOCTYPE or ENTITY declaration (entity expansion,
-  "billion laughs"), or in an encoding Excel never writes (UTF-16);
-- measure every sheet's used area (the last row and column holding a value) and
-  refuse a sheet whose area is over the row limit or the cell limit: calamine
-  allocates the whole area at once, and one stray value in cell XFD1048576
-  would make it ask for hundreds of gigabytes and abort the process;
+  "billion laughs"), or in an encoding Excel never writes (UTF-16, UTF-32);
+- find the parts calamine will read the way calamine finds them: the package's
+  relationships to the workbook's folder, its relationships to each sheet
+  (calamine's src/xlsx/mod.rs), part names matched without regard to case; a
+  zip that is both an .xlsx and an .ods, or holds two parts of one name, is
+  refused;
+- measure every sheet's used area (the last row and column holding a value)
+  with an XML parser (expat: any quoting, spacing or namespace prefix, cells
+  with or without references, .ods rows and cells repeated), and refuse a sheet
+  whose area is over the row limit or the cell limit: calamine allocates the
+  whole area at once, and one stray value in cell XFD1048576 would make it ask
+  for hundreds of gigabytes and abort the process;
+- refuse shared strings that claim more strings than the cell limit (calamine
+  reserves room for them all before it reads one);
 - refuse a sheet with more than 100,000 merged ranges (each costs memory);
 - find formula cells saved without a value (files written by scripts, not by
   Excel), so the reader can refuse to take them as empty cells.
 
 .xls files have no such pre-check (the format caps a sheet at 65,536 x 256
 cells); excel.read_workbook checks their area once calamine has read them.
+Whatever this check misses, the reader's child process (reader.py) contains.
 
 Every refusal is an `UnreadableFile(code, detail)`; `code` names a message in
 schemas/messages.yaml under `files:`.
@@ -28,20 +38,22 @@ schemas/messages.yaml under `files:`.
 from __future__ import annotations
 
 import os
-import posixpath
-import re
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from xml.parsers import expat
 
 CHUNK = 1 << 20  # bytes decompressed at a time
 MAX_ENTRIES = 10_000  # parts in one zip
-MAX_ELEMENT = 8 << 20  # one element of a sheet part (a cell holds at most 32,767 characters)
+MAX_ELEMENT = 8 << 20  # one tag of a sheet part (a cell holds at most 32,767 characters)
+MAX_SMALL_PART = 16 << 20  # a workbook part or a relationships part
 MAX_FORMULAS_LISTED = 1_000  # uncached formula cells remembered per sheet
 MAX_MERGES = 100_000  # merged ranges in one sheet (a register has a few hundred at most)
 EXCEL_MAX_COLUMNS = 16_384
+ODS_MAX_ROWS = 1_048_576  # calamine caps an .ods table's rows there
+HUGE = 1 << 32  # a row or column past any limit (calamine counts them in 32 bits, wrapping around)
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -246,43 +258,42 @@ def _check_zip(archive: zipfile.ZipFile, limits: SafetyLimits) -> Container:
     declared = sum(info.file_size for info in infos)
     if declared > limits.max_unpacked_bytes:
         raise UnreadableFile("file_zip_bomb", f"> {limits.max_unpacked_bytes / (1024 * 1024):.0f} MB")
+    parts = _part_names(infos)
     names = {info.filename for info in infos}
     budget = _Budget(limits)
-    if "mimetype" in names and "content.xml" in names:
+    ods = "mimetype" in names and "content.xml" in names
+    if ods:
         mime = b"".join(_stream(archive, archive.getinfo("mimetype"), budget))[:200].strip()
         if mime != ODS_MIME:
             raise UnreadableFile("file_unreadable", f"OpenDocument ({mime.decode('ascii', 'replace')[:60]})")
-        kind, sheet_parts = "ods", {"content.xml": "content.xml"}
-    elif "[Content_Types].xml" in names:
-        workbook = _workbook_part(archive, names, budget)
-        if workbook is None:
-            kind = "Word" if any(n.startswith("word/") for n in names) else (
-                "PowerPoint" if any(n.startswith("ppt/") for n in names) else "Office")
-            raise UnreadableFile("file_unreadable", kind)
-        kind, sheet_parts = "xlsx", _sheet_parts(archive, workbook, budget)
+        if "_rels/.rels" in parts:  # calamine would read it as one or the other, by its name or content
+            raise UnreadableFile("file_damaged", "OOXML + OpenDocument")
+        kind, sheets, strings = "ods", {}, None
     else:
-        raise UnreadableFile("file_unreadable", "ZIP")
+        book = _workbook(archive, parts, budget) if "_rels/.rels" in parts else None
+        if book is None:
+            kind = "Word" if any(n.startswith("word/") for n in names) else (
+                "PowerPoint" if any(n.startswith("ppt/") for n in names) else (
+                    "Office" if "[Content_Types].xml" in names else "ZIP"))
+            raise UnreadableFile("file_unreadable", kind)
+        kind, (sheets, strings) = "xlsx", book
     budget.total = 0  # the parts read to find the sheets are read again below
     container = Container(kind)
     for info in infos:
         if info.is_dir():
             continue
-        xml = info.filename.lower().endswith(XML_SUFFIXES)
-        if kind == "ods":
-            scanner = _OdsScanner(limits) if info.filename == "content.xml" else None
+        name = info.filename
+        if ods and name == "content.xml":
+            areas = _read_part(archive, info, budget, _OdsScanner(limits)).areas
+        elif name in sheets:
+            area = _read_sheet(archive, info, budget, sheets[name][0], limits)
+            areas = [replace(area, name=sheet) for sheet in sheets[name]]
         else:
-            sheet = sheet_parts.get(info.filename)
-            scanner = _SheetScanner(sheet, limits) if sheet is not None else None
-        guard = _DoctypeGuard(info.filename) if xml else None
-        for chunk in _stream(archive, info, budget):
-            if guard is not None:
-                guard.feed(chunk)
-            if scanner is not None:
-                scanner.feed(chunk)
-        if scanner is not None:
-            for area in scanner.finish():
-                _check_area(area, limits)
-                container.sheets[area.name] = area
+            _read_part(archive, info, budget, _StringsScanner(name, limits) if name == strings else None)
+            areas = []
+        for area in areas:
+            _check_area(area, limits)
+            container.sheets[area.name] = area
     return container
 
 
@@ -308,82 +319,194 @@ def column_letters(col: int) -> str:
     return out or "A"
 
 
-def column_number(letters: bytes | str) -> int:
-    n = 0
-    for ch in letters.upper() if isinstance(letters, str) else letters.decode().upper():
-        n = n * 26 + ord(ch) - 64
-    return n
+def _part_names(infos: list[zipfile.ZipInfo]) -> dict[str, str]:
+    """Part names as calamine finds them (utils.rs build_zip_path_cache: '\\' read as '/', ASCII
+    letters in lower case) -> the name in the zip. Two parts of one such name are refused: which
+    of them calamine would read is not ours to guess."""
+    out: dict[str, str] = {}
+    for info in infos:
+        key = _lower(info.filename.replace("\\", "/"))
+        if key in out:
+            raise UnreadableFile("file_damaged", f"{info.filename}: two parts of this name")
+        out[key] = info.filename
+    return out
+
+
+def _lower(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").lower().decode("utf-8", "surrogateescape")
+
+
+# ---------------------------------------------------------------- which parts calamine reads
+
+class _Done(Exception):
+    """Stops a parser once it has seen what it was looking for."""
+
+
+def _parser(name: str):
+    """An expat parser that refuses a DOCTYPE (so any entity declaration) in part `name`."""
+    parser = expat.ParserCreate()
+
+    def refuse(*_args) -> None:
+        raise UnreadableFile("file_xml_unsafe", f"{name}: DOCTYPE")
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    return parser
 
 
 def _read_small(archive: zipfile.ZipFile, name: str, budget: _Budget) -> bytes:
-    """A small part (workbook, relations), checked for DOCTYPE before it is parsed."""
-    info = archive.getinfo(name)
-    guard = _DoctypeGuard(name)
+    """A small part (workbook, relationships), checked for DOCTYPE before it is parsed."""
     data = bytearray()
-    for chunk in _stream(archive, info, budget):
+    guard = _DoctypeGuard(name)
+    for chunk in _stream(archive, archive.getinfo(name), budget):
         guard.feed(chunk)
         data += chunk
-        if len(data) > 16 << 20:
-            raise UnreadableFile("file_damaged", f"{name} > 16 MB")
+        if len(data) > MAX_SMALL_PART:
+            raise UnreadableFile("file_damaged", f"{name} > {MAX_SMALL_PART >> 20} MB")
     return bytes(data)
 
 
-def _parse(data: bytes, name: str):
-    import defusedxml.ElementTree as DET
+def _tags(archive: zipfile.ZipFile, name: str, budget: _Budget, tag: str, end: str,
+          begin: str | None = None) -> list[tuple[dict[bytes, bytes], dict[str, str]]]:
+    """The start tags of local name `tag` in part `name`, in document order, as calamine's loops
+    meet them: after the first start tag of local name `begin` (when given) and before the first
+    end tag of local name `end`. Each with its attributes as raw bytes (calamine compares and
+    decodes them raw, without unescaping) and as the parser decoded them."""
+    data = _read_small(archive, name, budget)
+    parser = _parser(name)
+    found: list[tuple[dict[bytes, bytes], dict[str, str]]] = []
+    on = begin is None
 
+    def start(qname: str, attrs: dict[str, str]) -> None:
+        nonlocal on
+        local = qname.rpartition(":")[2]
+        if local == begin:
+            on = True
+        elif on and local == tag:
+            found.append((_raw_attributes(data, parser.CurrentByteIndex), attrs))
+
+    def stop(qname: str) -> None:
+        if on and qname.rpartition(":")[2] == end:
+            raise _Done
+
+    parser.StartElementHandler, parser.EndElementHandler = start, stop
     try:
-        return DET.fromstring(data)
-    except Exception as exc:  # defusedxml refuses entities too; the guard saw them first
-        raise UnreadableFile("file_damaged", f"{name}: {_short(exc)}") from None
+        parser.Parse(data, True)
+    except _Done:
+        pass
+    except expat.ExpatError as exc:
+        raise UnreadableFile("file_damaged", f"{name}: {exc}") from None
+    return found
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+_SPACE = b" \t\r\n"
 
 
-def _rels(archive: zipfile.ZipFile, part: str, names: set[str], budget: _Budget) -> dict[str, str]:
-    """Relationship id -> target part path, for a part's .rels."""
-    folder, base = posixpath.split(part)
-    rels = posixpath.join(folder, "_rels", base + ".rels")
-    if rels not in names:
-        return {}
-    out = {}
-    for rel in _parse(_read_small(archive, rels, budget), rels):
-        target = rel.get("Target") or ""
-        if rel.get("TargetMode") == "External":
-            continue
-        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
-        out[rel.get("Id")] = path
-    return out
+def _raw_attributes(data: bytes, start: int) -> dict[bytes, bytes]:
+    """The attributes of the start tag at data[start] (its '<'), raw, the way calamine splits them
+    (attrs.rs RawAttrIter: the key up to '=', the value between its quotes). The parser has
+    checked the tag is well formed."""
+    i = start + 1
+    while data[i] not in _SPACE and data[i] not in b"/>":  # the element's name
+        i += 1
+    out: dict[bytes, bytes] = {}
+    while True:
+        while data[i] in _SPACE:
+            i += 1
+        if data[i] in b"/>":
+            return out
+        eq = data.index(b"=", i)
+        key = data[i:eq].rstrip(_SPACE)
+        i = eq + 1
+        while data[i] in _SPACE:
+            i += 1
+        close = data.index(data[i:i + 1], i + 1)
+        out[key] = data[i + 1:close]
+        i = close + 1
 
 
-def _workbook_part(archive: zipfile.ZipFile, names: set[str], budget: _Budget) -> str | None:
-    for target in _rels(archive, "", names, budget).values():
-        if target in names and target.lower().endswith(".xml") and "workbook" in target.lower():
-            return target
-    return "xl/workbook.xml" if "xl/workbook.xml" in names else None
+def _target(value: bytes, part: str) -> str:
+    """A relationship's target as calamine uses it; only ASCII, which every reader decodes alike."""
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        raise UnreadableFile("file_xml_unsafe", f"{part}: target {value[:60]!r}") from None
 
 
-def _sheet_parts(archive: zipfile.ZipFile, workbook: str, budget: _Budget) -> dict[str, str]:
-    """Part path -> sheet name, for every sheet (and every part under xl/worksheets/)."""
-    names = {i.filename for i in archive.infolist()}
-    rels = _rels(archive, workbook, names, budget)
-    out: dict[str, str] = {}
-    for element in _parse(_read_small(archive, workbook, budget), workbook).iter():
-        if _local(element.tag) != "sheet":
-            continue
-        rid = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
-        target = rels.get(rid or "")
-        if target in names:
-            out[target] = element.get("name") or target
-    for name in names:
-        if name.startswith("xl/worksheets/") and name.endswith(".xml") and name not in out:
-            out[name] = name
-    return out
+def _workbook(archive: zipfile.ZipFile, parts: dict[str, str],
+              budget: _Budget) -> tuple[dict[str, list[str]], str | None] | None:
+    """The parts calamine reads as this package's sheets (part -> sheet names) and its shared
+    strings part, found the way calamine finds them (xlsx/mod.rs: read_package_relationships,
+    read_relationships, read_workbook); None when the package holds no workbook.
+
+    The last officeDocument relationship of _rels/.rels names the workbook's folder; calamine
+    then reads <folder>workbook.xml, whatever the relationship's own file name, and
+    <folder>_rels/workbook.xml.rels. Each <sheet>'s r:id (any prefix) is looked up there; a
+    target starting with '/' is from the package's root, any other is <folder> + target, as is
+    (no '..' resolved)."""
+    document = None
+    for raw, _ in _tags(archive, parts["_rels/.rels"], budget, "Relationship", end="Relationships",
+                        begin="Relationships"):
+        if raw.get(b"Type", b"").endswith(b"/relationships/officeDocument") and b"Target" in raw:
+            document = raw[b"Target"]
+    if document is None:
+        return None
+    if b"&" in document:  # calamine unescapes this one target: no entity may change it
+        raise UnreadableFile("file_xml_unsafe", f"_rels/.rels: target {document[:60]!r}")
+    target = _target(document, "_rels/.rels")
+    folder = target[: target.rfind("/") + 1]
+    folder = folder[1:] if folder.startswith("/") else folder
+    workbook = parts.get(_lower(folder + "workbook.xml"))
+    if workbook is None:
+        return None
+    relations = parts.get(_lower(folder + "_rels/workbook.xml.rels"))
+    if relations is None:
+        raise UnreadableFile("file_damaged", f"{folder}_rels/workbook.xml.rels: missing")
+    targets = {raw[b"Id"]: raw.get(b"Target", b"")
+               for raw, _ in _tags(archive, relations, budget, "Relationship", end="Relationships",
+                                   begin="Relationships") if b"Id" in raw}
+    sheets: dict[str, list[str]] = {}
+    for raw, attrs in _tags(archive, workbook, budget, "sheet", end="workbook"):
+        ids = [value for key, value in raw.items() if key == b"id" or key.endswith(b":id")]
+        if not ids or ids[-1] not in targets:
+            continue  # calamine cannot open the workbook
+        path = _target(targets[ids[-1]], relations)
+        part = parts.get(_lower(path[1:] if path.startswith("/") else folder + path))
+        if part is not None:
+            sheets.setdefault(part, []).append(attrs.get("name") or part)
+    return sheets, parts.get(_lower(folder + "sharedStrings.xml"))
+
+
+# ---------------------------------------------------------------- reading a part
+
+def _read_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, scanner):
+    """Unpack one part against the budget; check XML for DOCTYPE and UTF-16; feed the scanner."""
+    guard = _DoctypeGuard(info.filename) if scanner or info.filename.lower().endswith(XML_SUFFIXES) else None
+    for chunk in _stream(archive, info, budget):
+        if guard is not None:
+            guard.feed(chunk)
+        if scanner is not None:
+            scanner.feed(chunk)
+    if scanner is not None:
+        scanner.finish()
+    return scanner
+
+
+def _read_sheet(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, sheet: str,
+                limits: SafetyLimits) -> SheetArea:
+    """A sheet part's used area: read once by the cells' own references, and read again counting
+    rows and cells in order as calamine does when a cell with a value has no reference."""
+    start = budget.total
+    try:
+        return _read_part(archive, info, budget, _SheetScanner(info.filename, sheet, limits, False)).area
+    except _InOrder:
+        budget.total = start
+        return _read_part(archive, info, budget, _SheetScanner(info.filename, sheet, limits, True)).area
 
 
 class _DoctypeGuard:
-    """Refuses a DOCTYPE or ENTITY declaration anywhere in a part, and UTF-16 parts."""
+    """Refuses a DOCTYPE or ENTITY declaration anywhere in a part, and UTF-16 or UTF-32 parts."""
 
     PATTERNS = (b"<!doctype", b"<!entity")
 
@@ -396,7 +519,7 @@ class _DoctypeGuard:
         if self.first:
             self.first = False
             start = chunk[:4]
-            if start.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):
+            if start.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in start:
                 raise UnreadableFile("file_xml_unsafe", f"{self.name}: UTF-16")
         window = (self.tail + chunk).lower()
         for pattern in self.PATTERNS:
@@ -405,174 +528,301 @@ class _DoctypeGuard:
         self.tail = window[-16:]
 
 
-class _Chunked:
-    """Feeds a part's XML in pieces that end after a complete tag; keeps the rest for later."""
+class _Scanner:
+    """Feeds a part to an expat parser chunk by chunk."""
 
-    def __init__(self):
-        self.carry = b""
+    def __init__(self, name: str):
+        self.name = name
+        self.parser = _parser(name)
+        self.parser.ordered_attributes = True
+        self.fed = 0
 
     def feed(self, chunk: bytes) -> None:
-        self.count(chunk)
-        buf = self.carry + chunk
-        cut = buf.rfind(b">") + 1
-        done = self.process(buf[:cut]) if cut else 0
-        self.carry = buf[done:]
-        if len(self.carry) > MAX_ELEMENT:
-            raise UnreadableFile("file_xml_unsafe", f"{self.label()}: element > {MAX_ELEMENT >> 20} MB")
+        self.fed += len(chunk)
+        self._parse(chunk, False)
+        # expat keeps an unfinished tag in memory: a tag (or comment) of 8 MB is not a workbook's
+        if self.fed - max(self.parser.CurrentByteIndex, 0) > MAX_ELEMENT:
+            raise UnreadableFile("file_xml_unsafe", f"{self.name}: element > {MAX_ELEMENT >> 20} MB")
 
-    def process(self, text: bytes) -> int:
-        """Handle the complete tags of `text`; return how much of it was used."""
-        raise NotImplementedError
+    def finish(self) -> None:
+        self._parse(b"", True)
 
-    def count(self, chunk: bytes) -> None:
-        """Look at every raw chunk (before any is skipped)."""
-
-    def label(self) -> str:
-        return ""
+    def _parse(self, data: bytes, final: bool) -> None:
+        try:
+            self.parser.Parse(data, final)
+        except expat.ExpatError as exc:
+            raise UnreadableFile("file_damaged", f"{self.name}: {exc}") from None
 
 
-# a cell with content: a start tag that is not self-closing and not followed at once by its end tag
-_NOT_EMPTY = rb"(?<!/)>(?!\s*</(?:\w+:)?c>)"
-_VALUE_CELL = re.compile(rb"<(?:\w+:)?c(?:\s[^>]*)?" + _NOT_EMPTY)
-_VALUE_CELL_REF = re.compile(rb"<(?:\w+:)?c\s[^>]*?\br=\"([A-Za-z]{1,3})([0-9]{1,7})\"[^>]*" + _NOT_EMPTY)
-_PLAIN_CELL_REF = re.compile(rb"<c [^>]*?\br=\"([A-Za-z]{1,3})([0-9]{1,7})\"[^>]*" + _NOT_EMPTY)  # faster: a literal start
-_TOKEN = re.compile(rb"(?P<rowtag><(?:\w+:)?row(?P<row>\s[^>]*)?>)|(?P<celltag><(?:\w+:)?c(?P<cell>\s[^>]*)?"
-                    + _NOT_EMPTY + rb")")
-_ROW_REF = re.compile(rb"<(?:\w+:)?row\s[^>]*?\br=\"([0-9]{1,7})\"")
-_R = re.compile(rb"\br=\"([A-Za-z]{0,3})([0-9]{1,7})\"")
-_FORMULA_CELL = re.compile(rb"<(?:\w+:)?c(\s[^>]*)?(?<!/)>\s*<(?:\w+:)?f[\s>/]")
-_CELL_END = re.compile(rb"</(?:\w+:)?c>")
-_CACHED = re.compile(rb"<(?:\w+:)?v>[^<]|<(?:\w+:)?is>")
+class _InOrder(Exception):
+    """A cell holding a value has no reference: its place is counted in order."""
 
 
-class _SheetScanner(_Chunked):
-    """The used area of an .xlsx sheet part, and its formula cells saved without a value."""
+# the elements of a sheet part that matter, by local name (any prefix); <v>, <is> and <f> are what
+# calamine reads inside a <c> (any other child fails the sheet)
+_CELL, _ROW, _VALUE, _INLINE, _FORMULA, _MERGE = 1, 2, 3, 4, 5, 6
+_SHEET_TAGS = {"c": _CELL, "row": _ROW, "v": _VALUE, "is": _INLINE, "f": _FORMULA, "mergeCell": _MERGE}
 
-    def __init__(self, name: str, limits: SafetyLimits):
-        super().__init__()
-        self.area = SheetArea(name)
+
+class _SheetScanner(_Scanner):
+    """The used area of an .xlsx sheet part as calamine reads it (xlsx/cells_reader.rs, next_cell),
+    its merged ranges, and its formula cells saved without a value.
+
+    A cell (local name c, any prefix) holds a value when it has a <v>, <is> or <f> child: calamine
+    puts a cell with a value at its `r` reference (letters, then digits; anything else fails the
+    sheet). A cell without `r` is put by calamine's counters: the last <row r>, plus one for each
+    </row> since; the last cell's column, plus one for each </c> since. The first reading
+    (`in_order` False) needs start tags only, as long as every cell with a value has its `r`, as
+    Excel writes them; the sheet is read again with the counters when one has not.
+    """
+
+    def __init__(self, name: str, sheet: str, limits: SafetyLimits, in_order: bool):
+        super().__init__(name)
+        self.area = SheetArea(sheet)
         self.limits = limits
-        self.row = 0  # the current row, for cells written without a reference
-        self.col = 0
+        self.in_order = in_order
+        self.kinds: dict[str, int] = {}  # tag as written -> its kind (_SHEET_TAGS)
+        self.cols: dict[str, int] = {}  # column letters -> number (0: not letters calamine reads)
+        self.place: tuple[int, int] | None = None  # (row, column), 1-based, of that cell (in_order)
+        self.row = self.col = 0  # calamine's counters, 0-based (in_order)
         self.merges = 0
+        self.formula: list | None = None  # [row, col, t="str", has <v>, in <v>, cached] of a formula cell
+        self.parser.StartElementHandler = self._handler()
+        if in_order:
+            self.parser.EndElementHandler = self._end
 
-    def label(self) -> str:
-        return self.area.name
-
-    def count(self, chunk: bytes) -> None:
-        self.merges += chunk.count(b"<mergeCell ") + chunk.count(b":mergeCell ")
-        if self.merges > MAX_MERGES:
-            raise UnreadableFile("sheet_too_many_merges", f"{self.area.name}: {self.merges} > {MAX_MERGES}")
-
-    def process(self, text: bytes) -> int:
-        if not any(marker in text for marker in (b"v>", b"is>", b"<f", b":f")):
-            return len(text)  # no value, inline string or formula: blank (maybe formatted) cells only
-        used = len(text)
-        for match in _FORMULA_CELL.finditer(text) if (b"<f" in text or b":f" in text) else ():
-            end = _CELL_END.search(text, match.end())
-            if end is None:  # the cell goes on in the next piece
-                used = match.start()
-                break
-            body = text[match.end(): end.start()]
-            attrs = match.group(1) or b""
-            empty_text = b't="str"' in attrs and b"<v" in body  # a formula whose value is "": Excel writes <v></v>
-            if not (_CACHED.search(body) or empty_text):
-                ref = _R.search(attrs)
-                if ref and ref.group(1) and len(self.area.uncached) < MAX_FORMULAS_LISTED:
-                    self.area.uncached.append((int(ref.group(2)), column_number(ref.group(1))))
-        text = text[:used]
-        prefixed = b":c " in text or b"<c\t" in text or b"<c\n" in text or b"<c\r" in text
-        refs = (_VALUE_CELL_REF if prefixed else _PLAIN_CELL_REF).findall(text)  # every cell names its place
-        if refs:
-            cols, rows = zip(*refs)
-            self.area.max_row = max(self.area.max_row, max(map(int, rows)))
-            self.area.max_col = max(self.area.max_col, max(map(column_number, set(cols))))
-        ends = text.count(b"</c>") + text.count(b":c>")  # every cell with content ends so
-        if ends > len(refs) and len(_VALUE_CELL.findall(text)) != len(refs):
-            self._in_order(text)
-        else:
-            last = max(text.rfind(b"<row "), text.rfind(b":row "))
-            rows = _ROW_REF.findall(text, max(last - 32, 0)) if last >= 0 else []
-            if rows:
-                self.row, self.col = int(rows[-1]), 0
+    def feed(self, chunk: bytes) -> None:
+        super().feed(chunk)
         _check_area(self.area, self.limits)
-        return used
 
-    def _in_order(self, text: bytes) -> None:
-        """Rows and cells written without an `r` attribute: count them in order, as a reader does."""
-        for match in _TOKEN.finditer(text):
-            if match.group("rowtag"):
-                ref = _R.search(match.group("row") or b"")
-                self.row = int(ref.group(2)) if ref else self.row + 1
-                self.col = 0
-                continue
-            ref = _R.search(match.group("cell") or b"")
-            if ref and ref.group(1):
-                self.col, row = column_number(ref.group(1)), int(ref.group(2))
-            else:
-                self.col, row = self.col + 1, max(self.row, 1)
-            self.area.max_row = max(self.area.max_row, row)
-            self.area.max_col = max(self.area.max_col, min(self.col, EXCEL_MAX_COLUMNS))
+    def _handler(self):
+        """The start-tag handler: called for every element, so kept to a few steps for most."""
+        kinds, cols, area, in_order = self.kinds, self.cols, self.area, self.in_order
+        cell = None  # attributes of the cell whose first child has not come yet
 
-    def finish(self) -> list[SheetArea]:
-        if self.carry.strip():
-            self.process(self.carry + b"</c>")
-        return [self.area]
+        def start(tag: str, attrs: list[str]) -> None:
+            nonlocal cell
+            kind = kinds.get(tag)
+            if kind is None:
+                kind = kinds[tag] = _SHEET_TAGS.get(tag.rpartition(":")[2], 0)
+            if kind == 0:
+                return
+            if kind == _CELL:
+                cell = attrs
+                if in_order:
+                    self._place(attrs)
+            elif kind == _ROW:
+                cell = None
+                if in_order:
+                    self._row(attrs)
+            elif kind == _MERGE:
+                self.merges += 1
+                if self.merges > MAX_MERGES:
+                    raise UnreadableFile("sheet_too_many_merges", f"{area.name}: {self.merges} > {MAX_MERGES}")
+            elif cell is not None:  # the first child of a cell: it holds a value
+                attrs, cell = cell, None
+                if in_order:
+                    if self.place is None:
+                        return
+                    row, col = self.place
+                else:
+                    ref = attrs[1] if attrs and attrs[0] == "r" else _attr(attrs, "r")
+                    if ref is None:
+                        raise _InOrder
+                    letters = ref.rstrip("0123456789")
+                    col = cols.get(letters)
+                    if col is None:
+                        col = cols[letters] = _column_number(letters)
+                    digits = len(ref) - len(letters)
+                    if not col or not digits:
+                        return  # a reference calamine cannot read: it fails the sheet
+                    row = int(ref[len(letters):]) if digits < 11 else HUGE
+                    if not row:
+                        return
+                if row > area.max_row:
+                    area.max_row = row
+                if col > area.max_col:
+                    area.max_col = col
+                if kind == _FORMULA:  # Excel writes <f> first, then the value it calculated
+                    self._formula(row, col, _attr(attrs, "t") == "str")
+            elif self.formula is not None:
+                if kind == _VALUE:
+                    self.formula[3] = self.formula[4] = True
+                elif kind == _INLINE:
+                    self.formula[5] = True
+
+        return start
+
+    def _row(self, attrs: list[str]) -> None:
+        """A row's reference sets calamine's row counter (in_order)."""
+        ref = _attr(attrs, "r")
+        place = _reference(ref, self.cols, column=False) if ref is not None else None
+        if place is not None:
+            self.row = place[0] - 1
+
+    def _place(self, attrs: list[str]) -> None:
+        """Where calamine puts the cell starting now (in_order)."""
+        ref = _attr(attrs, "r")
+        if ref is None:
+            self.place = (self.row + 1, self.col + 1)
+            return
+        self.place = _reference(ref, self.cols)
+        if self.place is not None:
+            self.col = self.place[1] - 1
+
+    def _formula(self, row: int, col: int, text: bool) -> None:
+        """A cell whose first child is <f>: follow it to its end to see whether a value was saved."""
+        self.formula = [row, col, text, False, False, False]
+        self.parser.EndElementHandler = self._end
+        self.parser.CharacterDataHandler = self._text
+
+    def _text(self, _data: str) -> None:
+        if self.formula[4]:
+            self.formula[5] = True
+
+    def _end(self, tag: str) -> None:
+        kind = self.kinds.get(tag)
+        if kind == _CELL:
+            self.col += 1
+            if self.formula is not None:
+                self._formula_done()
+        elif kind == _ROW:
+            self.row += 1
+            self.col = 0
+        elif kind == _VALUE and self.formula is not None:
+            self.formula[4] = False
+
+    def _formula_done(self) -> None:
+        row, col, text, has_value, _, cached = self.formula
+        # a formula whose value is "" has an empty <v></v> with t="str"
+        if not (cached or (text and has_value)) and len(self.area.uncached) < MAX_FORMULAS_LISTED:
+            self.area.uncached.append((row, col))
+        self.formula = None
+        self.parser.CharacterDataHandler = None
+        if not self.in_order:
+            self.parser.EndElementHandler = None
 
 
-_ODS_TOKEN = re.compile(
-    rb"(?P<tabletag><(?:\w+:)?table(?P<table>\s[^>]*)?>)|(?P<end_table></(?:\w+:)?table>)"
-    rb"|(?P<rowtag><(?:\w+:)?table-row(?P<row>\s[^>]*)?>)|(?P<end_row></(?:\w+:)?table-row>)"
-    rb"|<(?:\w+:)?(?:covered-)?table-cell(?P<cell>\s[^>]*)?>")
-_ODS_NAME = re.compile(rb"\bname=\"([^\"]*)\"")
-_ODS_ROWS = re.compile(rb"number-rows-repeated=\"([0-9]+)\"")
-_ODS_COLS = re.compile(rb"number-columns-repeated=\"([0-9]+)\"")
-_ODS_VALUE = re.compile(rb"value-type=")
+def _attr(attrs: list[str], key: str) -> str | None:
+    """An attribute of an expat start tag (ordered_attributes: [key, value, key, value, ...])."""
+    for i in range(0, len(attrs), 2):
+        if attrs[i] == key:
+            return attrs[i + 1]
+    return None
 
 
-class _OdsScanner(_Chunked):
-    """The used area of every table in an .ods content.xml, repeated rows and columns counted."""
+def _reference(ref: str, cols: dict[str, int], column: bool = True) -> tuple[int, int] | None:
+    """(row, column), 1-based, of an A1 reference as calamine reads it (xlsx/mod.rs
+    get_row_and_optional_column: ASCII letters, then ASCII digits); None when calamine cannot.
+    `column` False: a row's reference, whose letters may be missing."""
+    letters = ref.rstrip("0123456789")
+    col = cols.get(letters)
+    if col is None:
+        col = cols[letters] = _column_number(letters)
+    digits = len(ref) - len(letters)
+    if not digits or (column and not col) or (letters and not col):
+        return None
+    row = int(ref[len(letters):]) if digits < 11 else HUGE
+    return (row, col) if row else None
+
+
+def _column_number(letters: str) -> int:
+    """A -> 1, AA -> 27; 0 for anything but ASCII letters; HUGE past 32 bits."""
+    if not (letters.isascii() and letters.isalpha()):
+        return 0
+    col = 0
+    for ch in letters[:8].upper():
+        col = col * 26 + ord(ch) - 64
+    return min(col, HUGE)
+
+
+class _OdsScanner(_Scanner):
+    """The used area of every table of an .ods content.xml as calamine reads it (ods.rs: read_table,
+    read_row): rows and cells repeated by table:number-rows-repeated and
+    table:number-columns-repeated (capped at 1,048,576 rows and 16,384 columns, as calamine caps
+    them). A cell holds a value when it has a value, a value type or a formula attribute."""
+
+    VALUE = frozenset({"office:value", "office:string-value", "office:date-value", "office:time-value",
+                       "office:boolean-value", "office:value-type", "table:formula"})
 
     def __init__(self, limits: SafetyLimits):
-        super().__init__()
+        super().__init__("content.xml")
         self.limits = limits
         self.areas: list[SheetArea] = []
-        self.area = SheetArea("?")
-        self.row_start = 0  # rows above the current row
-        self.row_repeat = 1
+        self.area: SheetArea | None = None  # the table being read
+        self.rows = 0  # rows of the table above the current row
+        self.repeat = 1
         self.col = 0
-        self.row_used = 0  # the last used column of the current row
+        self.used = 0  # the last column of the current row that holds a value
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
 
-    def label(self) -> str:
-        return "content.xml"
-
-    def process(self, text: bytes) -> int:
-        for m in _ODS_TOKEN.finditer(text):
-            tag = m.group(0)
-            if m.group("tabletag"):
-                name = _ODS_NAME.search(m.group("table") or b"")
-                self.area = SheetArea(name.group(1).decode("utf-8", "replace") if name else f"#{len(self.areas) + 1}")
+    def _start(self, tag: str, attrs: list[str]) -> None:
+        if tag == "table:table":
+            if self.area is None:  # calamine reads a table inside a table as part of it
+                self.area = SheetArea(_attr(attrs, "table:name") or f"#{len(self.areas) + 1}")
                 self.areas.append(self.area)
-                self.row_start = 0
-            elif m.group("rowtag"):
-                rep = _ODS_ROWS.search(m.group("row") or b"")
-                self.row_repeat = int(rep.group(1)) if rep else 1
-                self.col = self.row_used = 0
-                if tag.endswith(b"/>"):  # an empty row
-                    self.row_start += self.row_repeat
-            elif m.group("end_row"):
-                if self.row_used:
-                    self.area.max_row = max(self.area.max_row, self.row_start + self.row_repeat)
-                    self.area.max_col = max(self.area.max_col, self.row_used)
-                    _check_area(self.area, self.limits)
-                self.row_start += self.row_repeat
-            elif not m.group("end_table"):  # a cell
-                attrs = m.group("cell") or b""
-                rep = _ODS_COLS.search(attrs)
-                self.col += int(rep.group(1)) if rep else 1
-                if not tag.endswith(b"/>") or _ODS_VALUE.search(attrs):
-                    self.row_used = self.col
-        return len(text)
+                self.rows = 0
+        elif self.area is None:
+            return
+        elif tag == "table:table-row":
+            self.repeat = min(self._count(attrs, "table:number-rows-repeated"), ODS_MAX_ROWS - self.rows)
+            self.col = self.used = 0
+        elif tag in ("table:table-cell", "table:covered-table-cell"):
+            self.col += min(self._count(attrs, "table:number-columns-repeated"), EXCEL_MAX_COLUMNS - self.col)
+            if any(attrs[i] in self.VALUE for i in range(0, len(attrs), 2)):
+                self.used = self.col
 
-    def finish(self) -> list[SheetArea]:
-        return self.areas
+    def _end(self, tag: str) -> None:
+        if self.area is None:
+            return
+        if tag == "table:table-row":
+            if self.used:
+                self.area.max_row = max(self.area.max_row, self.rows + self.repeat)
+                self.area.max_col = max(self.area.max_col, self.used)
+                _check_area(self.area, self.limits)
+            self.rows += self.repeat
+            self.used = 0
+        elif tag == "table:table":
+            self.area = None
+
+    def _count(self, attrs: list[str], key: str) -> int:
+        value = _attr(attrs, key)
+        if value is None:
+            return 1
+        if not (value.isascii() and value.strip().lstrip("+").isdigit()):
+            raise UnreadableFile("file_damaged", f"content.xml: {key}={value[:20]!r}")
+        return int(value)
+
+
+class _StringsScanner(_Scanner):
+    """calamine reserves room for the shared strings' uniqueCount before it reads one: a count
+    made up to be huge aborts it. Refused past the cell limit."""
+
+    def __init__(self, name: str, limits: SafetyLimits):
+        super().__init__(name)
+        self.limits = limits
+        self.done = False
+        self.parser.StartElementHandler = self._start
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.done:
+            try:
+                super().feed(chunk)
+            except _Done:
+                self.done = True
+
+    def finish(self) -> None:
+        if not self.done:
+            try:
+                super().finish()
+            except _Done:
+                self.done = True
+
+    def _start(self, tag: str, attrs: list[str]) -> None:
+        if tag.rpartition(":")[2] != "sst":
+            return
+        count = _attr(attrs, "uniqueCount") or ""
+        if count.isascii() and count.isdigit() and int(count) > self.limits.max_cells:
+            raise UnreadableFile("file_xml_unsafe", f"{self.name}: uniqueCount {count} > {self.limits.max_cells}")
+        raise _Done

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract import Contract
+from pipeline.ingest import reader
 from pipeline.ingest import workbook as excel
+from pipeline.ingest.container import SafetyLimits
 from pipeline.ingest.dropfolder import FileEntry
 from pipeline.versions import PARSER, source_hash
 from pipeline.warehouse import tables
@@ -55,6 +57,8 @@ class Previous:
 class Limits:
     max_file_bytes: int = 50 * 1024 * 1024
     max_rows_per_sheet: int = 200_000
+    reader_memory_mb: int = 1024  # the guarded reader process (reader.py)
+    reader_timeout_s: float = 120.0
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -94,8 +98,10 @@ def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits,
     refused = refusal(entry, limits)
     if refused is not None:
         return refused
-    try:
-        workbook = excel.read_workbook(source or entry.path, contract, max_rows=limits.max_rows_per_sheet)
+    try:  # in the guarded reader process: a file that crashes or exhausts it is refused alone
+        workbook = reader.read_workbook(source or entry.path, contract, limits.max_rows_per_sheet,
+                                        SafetyLimits.from_env(limits.max_rows_per_sheet), limits.reader_memory_mb,
+                                        limits.reader_timeout_s)
     except excel.UnreadableFile as exc:
         return _failed(entry, exc.code, exc.detail)
     labels = sheet_labels([sheet.name for sheet in workbook.sheets])
@@ -142,7 +148,7 @@ def _raw_rows(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResu
     for i, (name, row) in enumerate(rows):
         values = row.values
         cells[i] = (agency, *(values.get(c) for c in tables.SOURCE_NAMES), ",".join(row.masked) or None, row.identity,
-                    file, sha, name, row.row, run_id, now)
+                    ",".join(row.cut) or None, file, sha, name, row.row, run_id, now)
     frame = pd.DataFrame(cells, columns=RAW_COLUMNS, dtype=object)
     frame["_source_row"] = frame["_source_row"].astype("int64")
     frame["_ingested_at"] = np.full(len(rows), np.datetime64(now, "us"))

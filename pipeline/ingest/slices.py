@@ -21,7 +21,7 @@ from pipeline.versions import SLICE, source_hash
 from pipeline.warehouse import tables
 
 LOAD_STATE_COLUMNS = tables.AGENCY_LOADS.names
-TRANSIENT_CODES = {"file_changing"}  # a file caught mid-copy: read it again next run
+TRANSIENT_CODES = {"file_changing", "reader_timeout"}  # caught mid-copy, or on a busy machine: read again next run
 
 
 def code_version() -> str:

@@ -22,6 +22,7 @@ from pipeline.ingest.container import SafetyLimits, UnreadableFile
 
 READABLE_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
 HEADER_SCAN_ROWS = 30
+MAX_CELL_CHARS = 32_767  # Excel's limit for one cell; a file written by a script can hold more
 
 
 @dataclass
@@ -41,6 +42,7 @@ class DataRow:
     values: dict[str, str | None]  # canonical column -> text as written (masked)
     masked: list[str] = field(default_factory=list)  # kinds of personal data masked
     identity: str | None = None  # keyed hash of the victim's NIK, never the NIK
+    cut: list[str] = field(default_factory=list)  # columns whose text was cut to MAX_CELL_CHARS
 
 
 @dataclass
@@ -67,10 +69,16 @@ class WorkbookResult:
 
 
 def cell_text(value: object) -> str | None:
-    """A cell as text, the way the file wrote it. Dates become ISO text."""
+    """A cell as text, the way the file wrote it. Dates become ISO text.
+
+    Text is cut to MAX_CELL_CHARS before anything looks at it (mapping, masking), so
+    the work per cell is bounded whatever the file holds.
+    """
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) > MAX_CELL_CHARS:
+            value = value[:MAX_CELL_CHARS]
         return value if value.strip() else None
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -191,9 +199,13 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
                             if (i, c) in uncached)
         values: dict[str, str | None] = {}
         masked: list[str] = []
+        cut: list[str] = []
         for column, c in header.columns.items():
-            text = cell_text(raw[c]) if c < len(raw) else None
+            value = raw[c] if c < len(raw) else None
+            text = cell_text(value)
             if text is not None:
+                if len(text) == MAX_CELL_CHARS and isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                    cut.append(column)
                 text, kinds = privacy.mask(text)
                 masked.extend(kinds)
             values[column] = text
@@ -204,7 +216,7 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
         identity = None
         if identity_idx is not None and identity_idx < len(raw):
             identity = privacy.identity_key(raw[identity_idx])
-        data.append(DataRow(row=i + 1, values=values, masked=masked, identity=identity))
+        data.append(DataRow(row=i + 1, values=values, masked=masked, identity=identity, cut=cut))
     return data, totals, blanks
 
 
@@ -318,6 +330,35 @@ def read_workbook(path: Path, contract: Contract | None = None, max_rows: int = 
     if sheets and all(s.empty for s in sheets):
         raise UnreadableFile("workbook_empty")
     return WorkbookResult(sheets)
+
+
+def sheet_values(path: Path, max_rows: int, checked: bool = False) -> list[tuple[str, bool, list[list] | None]]:
+    """Every sheet's name, visibility and first `max_rows` rows of values (None when that sheet
+    cannot be read), text cut to MAX_CELL_CHARS: the agency's sheets copied into its feedback.
+
+    `checked`: these bytes passed the container checks already. Raises UnreadableFile when the
+    file cannot be opened.
+    """
+    import python_calamine as pc
+
+    if not checked:
+        safety.check_file(path)
+    try:
+        workbook = pc.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # password, damaged, not a workbook
+        raise UnreadableFile("file_damaged", f"{type(exc).__name__}") from None
+    out = []
+    try:
+        for meta in workbook.sheets_metadata:
+            try:
+                rows = workbook.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)[:max_rows]
+                rows = [[v[:MAX_CELL_CHARS] if isinstance(v, str) else v for v in r] for r in rows]
+            except Exception:
+                rows = None
+            out.append((meta.name, meta.visible == pc.SheetVisibleEnum.Visible, rows))
+    finally:
+        workbook.close()
+    return out
 
 
 def _check_loaded(name: str, sheet, limits: SafetyLimits) -> None:

@@ -132,7 +132,18 @@ def _parse(raw: pd.DataFrame, agencies: list[Agency], lengths: list[int], contra
         warnings.append(_warning(df.iloc[pos], headers[item[pos]], "services", "services_unknown",
                                  services_unknown.iloc[pos]))
         owners.append(int(item[pos]))
+    cut = raw["_cells_cut"] if "_cells_cut" in raw else pd.Series(dtype=object)
+    for pos in np.flatnonzero(cut.notna().to_numpy()):  # texts cut to Excel's limit by the reader
+        row = df.iloc[pos]
+        for column in cut.iat[pos].split(","):
+            warnings.append(_warning(row, headers[item[pos]], column, "cell_text_cut", _start(row[f"_raw_{column}"])))
+            owners.append(int(item[pos]))
     return df, warnings, owners
+
+
+def _start(text: str | None, n: int = 60) -> str:
+    """The start of a long text, to name it in a warning."""
+    return f"{text[:n]}…" if text and len(text) > n else (text or "")
 
 
 def _derive_victim_seq(df: pd.DataFrame, item: np.ndarray) -> None:

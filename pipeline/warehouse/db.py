@@ -88,6 +88,7 @@ def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnec
         con = duckdb.connect(str(db_path), config={"memory_limit": settings().duckdb_memory_limit})
         try:
             con.execute(DDL)
+            add_declared_columns(con)
             add_counting_columns(con)
             yield con
         finally:
@@ -107,6 +108,27 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
+
+
+def add_declared_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Give the tables of a warehouse made before a column was declared that column (empty):
+    the next run reads every agency again (the declarations are part of the slice's hash) and
+    fills it. The counting-rule columns, computed from stored rows, are add_counting_columns'."""
+    have = {(s, t, c) for s, t, c in con.execute(
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database()").fetchall()}
+    counting = set(COUNTING_COLUMNS)
+    added = []
+    for table in tables.AGENCY_SLICE:
+        schema, name = table.name.split(".")
+        if not any((s, t) == (schema, name) for s, t, _ in have):
+            continue
+        for column in table.columns:
+            if (schema, name, column.name) not in have and not (table is tables.CASE_VICTIMS
+                                                                 and column.name in counting):
+                con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column.type}')
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def add_counting_columns(con: duckdb.DuckDBPyConnection) -> list[str]:

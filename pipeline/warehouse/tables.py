@@ -177,6 +177,8 @@ CASE_ROWS = Table(
                              "masked value."),
      _c("_victim_key", TEXT, "Keyed hash of the victim's NIK read from the dropped NIK column (the NIK itself is "
                              "never stored)."),
+     _c("_cells_cut", TEXT, "Columns of this row whose text was longer than 32,767 characters (Excel's limit) and was "
+                            "cut to it before it was read; each has a cell_text_cut warning."),
      *LINEAGE))
 
 # ---------------------------------------------------------------- staging
