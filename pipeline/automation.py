@@ -25,7 +25,7 @@ from pipeline.resources import DropFolderResource
 
 SETTLE_SECONDS = float(os.environ.get("PPA_SETTLE_SECONDS", "10"))
 SENSOR_INTERVAL_S = int(os.environ.get("PPA_SENSOR_INTERVAL_S", "30"))
-NIGHTLY_CRON = "0 2 * * *"
+NIGHTLY_CRON = os.environ.get("PPA_NIGHTLY_CRON", "0 2 * * *")  # an operator may move the refresh
 NIGHTLY_TZ = "Asia/Makassar"
 
 
