@@ -31,9 +31,39 @@ from typing import Any
 import dagster as dg
 from dagster._config import IntSource
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster_postgres import PostgresEventLogStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+
+from pipeline.event_log import BATCH_SIZE
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "ppa/heartbeat/"
+POOL_OVERFLOW = 10  # connections a process may open beyond its one kept open, for threads writing at once
+
+
+class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+    """dagster-postgres' event log, with its connection kept open and asset events written in batches.
+
+    Dagster's PostgreSQL event log opens a new connection (a new server process) for every write,
+    and a run over all 514 kab/kota records about 8,000 events: on this project's 2-core machine
+    that was 199 s for a run of 514 partitions doing nothing else, against 14 s on the embedded
+    SQLite instance (bench/instance.py). This storage keeps a connection open, the pool Dagster's
+    webserver gives the same storage (`optimize_for_webserver`), and turns on Dagster's batching
+    of partitioned asset events (DAGSTER_EVENT_BATCH_SIZE, which dagster-postgres writes as one
+    INSERT), in every process that opens the instance, as pipeline/event_log.py does for SQLite.
+    The tables and rows are dagster-postgres' own.
+    """
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data: Any = None,
+                 token_provider: Any = None):
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", BATCH_SIZE)
+        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
+        self.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls(pg_url_from_config(config_value), config_value.get("should_autocreate_tables", True),
+                   inst_data=inst_data, token_provider=get_token_provider_from_config(config_value))
 
 
 def heartbeat_key(run_id: str) -> str:

@@ -27,32 +27,49 @@ def pg_bin() -> Path | None:
 
 
 class PgServer:
-    def __init__(self, bindir: Path, folder: Path):
-        self.bindir, self.folder = bindir, folder
+    def __init__(self, bindir: Path, folder: Path, fsync: bool = False):
+        self.bindir, self.folder, self.fsync = bindir, folder, fsync
         self.as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*self.as_pg, str(self.bindir / tool), *args], check=True, capture_output=True,
                               text=True)
 
+    @classmethod
+    def started(cls, bindir: Path, fsync: bool = False) -> PgServer:
+        """A new server in a new temporary folder (its owner is `postgres` when we are root)."""
+        server = cls(bindir, Path(tempfile.mkdtemp(prefix="ppa-pg-")), fsync)
+        if server.as_pg:
+            shutil.chown(server.folder, "postgres", "postgres")
+        server.start()
+        return server
+
     def start(self) -> None:
         data = self.folder / "data"
         self.run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        # a test server: no fsync, as CI machines' disks are slow and nothing here must survive a crash
+        # tests: no fsync, as nothing here must survive a crash (the bench keeps it, as a real server does)
+        fsync = "on" if self.fsync else "off"
         self.run("pg_ctl", "-D", str(data), "-w", "-l", str(self.folder / "log"), "-o",
-                 f"-c listen_addresses='' -k {self.folder} -c fsync=off -c max_connections=200", "start")
+                 f"-c listen_addresses='' -k {self.folder} -c fsync={fsync} -c max_connections=200", "start")
 
     def stop(self) -> None:
+        """Stop the server and remove its folder."""
         subprocess.run([*self.as_pg, str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast",
                         "-w", "stop"], capture_output=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql+psycopg2://postgres@/{db}?host={self.folder}"
 
-    def create_database(self) -> str:
+    def sql(self, statement: str, db: str = "postgres") -> str:
+        return subprocess.run([str(self.bindir / "psql"), "-h", str(self.folder), "-U", "postgres", "-d", db,
+                               "-qAt", "-c", statement], check=True, capture_output=True, text=True).stdout.strip()
+
+    def create_database(self, synchronous_commit: bool = True) -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"
-        subprocess.run([str(self.bindir / "psql"), "-h", str(self.folder), "-U", "postgres", "-d", "postgres",
-                        "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        self.sql(f"CREATE DATABASE {name}")
+        if not synchronous_commit:
+            self.sql(f"ALTER DATABASE {name} SET synchronous_commit = off")
         return name
 
 
@@ -62,16 +79,11 @@ def pg_server():
     if bindir is None:
         pytest.skip("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin: `make test-server` installs "
                     "Debian's postgresql package")
-    folder = Path(tempfile.mkdtemp(prefix="ppa-pg-"))
-    server = PgServer(bindir, folder)
-    if server.as_pg:
-        shutil.chown(folder, "postgres", "postgres")
-    server.start()
+    server = PgServer.started(bindir)
     try:
         yield server
     finally:
         server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

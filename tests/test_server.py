@@ -22,13 +22,14 @@ import dagster as dg
 import pytest
 
 from helpers import query, run_pipeline
-from pg import pg_server, pg_url, server_home, server_yaml  # noqa: F401 (fixtures)
+from pg import DEPLOY, pg_server, pg_url, server_home, server_yaml  # noqa: F401 (fixtures)
 from workbooks import register, row
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 BIN = Path(sys.executable).parent
 JOB = "full_refresh"
 MARTS = ("victims_by_region_year", "yoy_by_region", "victims_by_form")
+DAGSTER_POSTGRES = "telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
 
 
 def drop(raw: Path, agencies: dict[str, int], year: int = 2024) -> None:
@@ -131,7 +132,7 @@ def test_a_full_run_on_postgres_stores_what_the_embedded_instance_does(server_ho
     drop(isolated_env["raw"], {"kukar": 6, "bontang": 4, "batam": 3})
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         began = time.time()
         result = run_pipeline(instance=instance)
@@ -163,6 +164,39 @@ def test_a_full_run_on_postgres_stores_what_the_embedded_instance_does(server_ho
         other = query(embedded / "warehouse", f"SELECT * FROM marts.{mart} ORDER BY ALL")
         assert frame.drop(columns=[c for c in frame if c.startswith("_")]).equals(
             other.drop(columns=[c for c in other if c.startswith("_")])), mart
+
+
+def test_the_pooled_event_log_records_what_dagster_postgres_does(pg_server, tmp_path, monkeypatch):
+    """pipeline/server.py's event log on the ranged runs of tests/test_event_log.py, against
+    dagster-postgres' own: the same events and partition states, with far fewer connections."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    from test_event_log import _history
+
+    connects = Counter()
+
+    def connected(*_):
+        connects["connect"] += 1
+
+    event.listen(Pool, "connect", connected)
+    try:
+        recorded = {}
+        for name, yaml_text in (("pooled", (DEPLOY / "dagster.yaml").read_text()), ("dagster", DAGSTER_POSTGRES)):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "dagster.yaml").write_text(yaml_text)
+            monkeypatch.setenv("DAGSTER_PG_URL", pg_server.url(pg_server.create_database()))
+            monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+            before = connects["connect"]
+            storage, events, state = _history(tmp_path / name, monkeypatch)
+            recorded[name] = storage, events, state, connects["connect"] - before
+    finally:
+        event.remove(Pool, "connect", connected)
+    assert recorded["pooled"][0] == "PooledPostgresEventLogStorage"
+    assert recorded["dagster"][0] == "PostgresEventLogStorage"
+    assert recorded["pooled"][1:3] == recorded["dagster"][1:3]
+    print(f"connections opened: pooled {recorded['pooled'][3]}, dagster-postgres {recorded['dagster'][3]}")
+    assert recorded["pooled"][3] * 3 < recorded["dagster"][3]
 
 
 def test_the_daemon_runs_the_sensor_and_the_schedule(server_home, isolated_env):
