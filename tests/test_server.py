@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 
 from helpers import query, run_pipeline
 from pg import DEPLOY, pg_server, pg_url, server_home, server_yaml  # noqa: F401 (fixtures)
+from test_backup import installed  # noqa: F401 (fixture)
 from workbooks import register, row
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -263,3 +265,33 @@ def test_killed_runs_are_failed_and_free_the_warehouse_and_queued_runs_take_turn
         windows = sorted(w for run in done for w in step_windows(instance, run.run_id))
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(windows, windows[1:])), windows
         assert victims(isolated_env["warehouse"]) == dict.fromkeys(codes, 20)
+
+
+def test_a_server_mode_backup_restores_into_an_empty_database(server_home, installed, pg_server, monkeypatch, tmp_path):
+    from pipeline.backup import BackupError, backup, restore
+    from test_backup import same, state, wipe
+
+    drop(installed["raw"], {"kukar": 4, "batam": 3})
+    with dg.DagsterInstance.get() as instance:
+        assert run_pipeline(instance=instance).success
+    summary = backup(tmp_path / "backups")
+    manifest = json.loads((summary.path / "manifest.json").read_text())
+    assert manifest["instance"] == {"mode": "server", "runs": 1} and "dagster/dagster.pgdump" in manifest["files"]
+    before = state(installed)
+
+    wipe(installed, DEPLOY / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_PG_URL", pg_server.url(pg_server.create_database()))
+    restore(summary.path)
+    same(before, state(installed))
+    with dg.DagsterInstance.get() as instance:  # the restored history: the partitions and their run
+        assert instance.get_materialized_partitions(dg.AssetKey(["staging", "case_victims"])) == {
+            "kukar", "kutim", "ppu", "bontang", "batam"}
+        assert run_pipeline(instance=instance).success  # and it runs on
+        assert instance.get_runs_count() == 2
+
+    for name in ("warehouse", "archive", "dagster_home"):  # empty folders, but the database is in use
+        shutil.rmtree(installed[name])
+        installed[name].mkdir()
+    shutil.copy(DEPLOY / "dagster.yaml", installed["dagster_home"])
+    with pytest.raises(BackupError, match="already holds runs"):
+        restore(summary.path)
