@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -37,6 +36,7 @@ import yaml
 
 from pipeline import warehouse
 from pipeline.config import ensure_dagster_home, project_root, settings
+from pipeline.ingest import sha256_file
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -74,14 +74,6 @@ class Summary:
     linked_files: int = 0
     copied_files: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _private_copy(source: Path, target: Path) -> None:

@@ -1,11 +1,12 @@
-"""Server mode: the run-worker heartbeat that lets Dagster's run monitoring find dead runs on any host.
+"""Server mode (deploy/dagster.yaml): PostgreSQL's event log kept connected, and the run heartbeat
+that lets Dagster's run monitoring find dead runs on any host.
 
-In server mode (deploy/dagster.yaml: PostgreSQL storage, the daemon always on), runs may be
-launched by the daemon, the webserver or `ppa run`, in other processes, containers or hosts
-than the daemon that watches them, so a process id says nothing about whether a run lives.
-Dagster's run monitoring asks the run launcher about the health of every STARTED run, but
-the default launcher cannot tell (`supports_check_run_worker_health` is False), so a killed
-run would stay STARTED, holding the `warehouse` pool slot, until `max_runtime_seconds`.
+In server mode runs may be launched by the daemon, the webserver or `ppa run`, in other
+processes, containers or hosts than the daemon that watches them, so a process id says nothing
+about whether a run lives. Dagster's run monitoring asks the run launcher about the health of
+every STARTED run, but the default launcher cannot tell (`supports_check_run_worker_health` is
+False), so a killed run would stay STARTED, holding the `warehouse` pool slot, until
+`max_runtime_seconds`.
 
 Here every run announces that it is alive: while the run holds the warehouse resource (every
 step of every job does), a thread in its process writes the time into the instance's
@@ -29,7 +30,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-from dagster._config import IntSource
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
@@ -83,8 +83,8 @@ class HeartbeatRunLauncher(dg.DefaultRunLauncher):
 
     @classmethod
     def config_type(cls):
-        return {"heartbeat_interval_seconds": dg.Field(IntSource, is_required=False, default_value=10),
-                "heartbeat_timeout_seconds": dg.Field(IntSource, is_required=False, default_value=90)}
+        return {"heartbeat_interval_seconds": dg.Field(dg.IntSource, is_required=False, default_value=10),
+                "heartbeat_timeout_seconds": dg.Field(dg.IntSource, is_required=False, default_value=90)}
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):

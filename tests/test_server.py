@@ -191,6 +191,7 @@ def test_the_pooled_event_log_records_what_dagster_postgres_does(pg_server, tmp_
             monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
             before = connects["connect"]
             storage, events, state = _history(tmp_path / name, monkeypatch)
+            assert (os.environ.get("DAGSTER_EVENT_BATCH_SIZE") == "1000") == (name == "pooled")  # batching on
             recorded[name] = storage, events, state, connects["connect"] - before
     finally:
         event.remove(Pool, "connect", connected)
