@@ -26,7 +26,7 @@ test: $(STAMP)  ## set up, run the whole test suite (server mode apart: make tes
 	$(VENV)/bin/pytest -q -m "not server"
 
 test-fast: $(STAMP)  ## the quick inner loop: everything not marked slow
-	$(VENV)/bin/pytest -q -m "not slow" -n auto
+	$(VENV)/bin/pytest -q -m "not slow and not server" -n auto
 
 # Server mode (deploy/, README "Running on a server") uses the distribution's PostgreSQL and Caddy;
 # its tests also check the systemd units. Installed here when missing (as root, or through sudo).

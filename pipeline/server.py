@@ -46,8 +46,9 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
 
     Dagster's PostgreSQL event log opens a new connection (a new server process) for every write,
     and a run over all 514 kab/kota records about 8,000 events: on this project's 2-core machine
-    that was 199 s for a run of 514 partitions doing nothing else, against 14 s on the embedded
-    SQLite instance (bench/instance.py). This storage keeps a connection open, the pool Dagster's
+    that took 199 to 323 s for a run of 514 partitions doing nothing else, against 13 s on the
+    embedded SQLite instance, and 33 to 43 s with this storage (bench/instance.py, README
+    "Performance"). This storage keeps a connection open, the pool Dagster's
     webserver gives the same storage (`optimize_for_webserver`), and turns on Dagster's batching
     of partitioned asset events (DAGSTER_EVENT_BATCH_SIZE, which dagster-postgres writes as one
     INSERT), in every process that opens the instance, as pipeline/event_log.py does for SQLite.
