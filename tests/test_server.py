@@ -207,11 +207,11 @@ def test_the_daemon_runs_the_sensor_and_the_schedule(server_home, isolated_env):
     drop(raw, {"kutim": 5})
     with dg.DagsterInstance.get() as instance, daemon(log, PPA_SENSOR_INTERVAL_S="2", PPA_SETTLE_SECONDS="1",
                                                       PPA_NIGHTLY_CRON="* * * * *"):
-        sensed = wait_for(lambda: ended(instance, "drop_folder", tag="ppa/trigger"), 120, "the sensor's run", log)
+        sensed = wait_for(lambda: ended(instance, "drop_folder", tag="ppa/trigger"), 180, "the sensor's run", log)
         assert [r.status for r in sensed] == [dg.DagsterRunStatus.SUCCESS]
         assert victims(warehouse) == {"kutim": 5}
 
-        nightly = wait_for(lambda: ended(instance, "nightly_refresh", tag="dagster/schedule_name"), 150,
+        nightly = wait_for(lambda: ended(instance, "nightly_refresh", tag="dagster/schedule_name"), 240,
                            "the schedule's run", log)
         assert [r.status for r in nightly] == [dg.DagsterRunStatus.SUCCESS]
         assert nightly[0].tags["dagster/asset_partition_range_end"] == "batam"  # every agency
