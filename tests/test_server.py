@@ -1,9 +1,10 @@
 """Server mode for real: deploy/dagster.yaml on a PostgreSQL server started by the tests.
 
-A full run stores what the embedded (SQLite) instance stores; the daemon's sensor and schedule
-launch runs; two runs queued at once take turns on the warehouse; a run whose process is killed
-is failed by Dagster's run monitoring (the heartbeat of pipeline/server.py), its pool slot is
-freed and the next run goes through.
+A full run stores what the embedded (SQLite) instance stores, and the pooled event log what
+dagster-postgres' own does; the daemon's sensor and schedule launch runs; a run whose process is
+killed is failed (`ppa run`: by Dagster's run monitoring, through the heartbeat of
+pipeline/server.py), its pool slot is freed, and two runs queued after that take turns on the
+warehouse; a backup made with pg_dump restores into an empty database.
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ def test_the_daemon_runs_the_sensor_and_the_schedule(server_home, isolated_env):
 
 def test_killed_runs_are_failed_and_free_the_warehouse_and_queued_runs_take_turns(isolated_env, pg_url, monkeypatch):
     home, raw, log = isolated_env["dagster_home"], isolated_env["raw"], isolated_env["reports"] / "daemon.log"
-    (home / "dagster.yaml").write_text(server_yaml(heartbeat_interval_seconds=1, heartbeat_timeout_seconds=4,
+    (home / "dagster.yaml").write_text(server_yaml(heartbeat_interval_seconds=2, heartbeat_timeout_seconds=8,
                                                    poll_interval_seconds=2, free_slots_after_run_end_seconds=1))
     monkeypatch.setenv("DAGSTER_PG_URL", pg_url)
     codes = ["kukar", "kutim", "ppu", "bontang", "batam"]
