@@ -7,7 +7,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: setup run test test-fast ui bench sample clean
+.PHONY: setup run test test-fast test-server server-deps ui bench sample clean
 
 setup: $(STAMP)
 
@@ -22,11 +22,23 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 run: $(STAMP)  ## set up, run the whole pipeline on data/raw/, print the year-on-year table
 	$(VENV)/bin/ppa run
 
-test: $(STAMP)  ## set up, run the whole test suite
-	$(VENV)/bin/pytest -q
+test: $(STAMP)  ## set up, run the whole test suite (server mode apart: make test-server)
+	$(VENV)/bin/pytest -q -m "not server"
 
 test-fast: $(STAMP)  ## the quick inner loop: everything not marked slow
-	$(VENV)/bin/pytest -q -m "not slow" -n auto
+	$(VENV)/bin/pytest -q -m "not slow and not server" -n auto
+
+# Server mode (deploy/, README "Running on a server") uses the distribution's PostgreSQL and Caddy;
+# its tests also check the systemd units. Installed here when missing (as root, or through sudo).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+server-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v caddy >/dev/null \
+	    || ! command -v systemd-analyze >/dev/null; then \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends postgresql caddy systemd; fi
+
+test-server: $(STAMP) server-deps  ## the server-mode tests: PostgreSQL, the daemon, the login proxy, the units
+	$(VENV)/bin/pytest -q -m server
 
 ui: $(STAMP)  ## the Dagster UI and daemon (sensor and schedule) on the project's instance
 	$(VENV)/bin/dagster dev -m pipeline.definitions -h 127.0.0.1 -p 3000

@@ -8,6 +8,8 @@ ppa yoy                     print the year-on-year table
 ppa compare A B             two agencies' year-on-year tables side by side
 ppa report [--out DIR]      the HTML report in Bahasa Indonesia for heads of agency
 ppa restore SHA [--to DIR]  give back an archived file by its content hash
+ppa backup DEST             a consistent backup of the warehouse, instance, archive, registry and key
+ppa restore-backup SRC      restore a backup into empty folders
 ppa sample                  regenerate the synthetic sample in the raw folder
 ppa docs                    regenerate docs/data-dictionary.md
 """
@@ -267,6 +269,35 @@ def restore(sha: str, to_dir: Path | None) -> int:
     return 0
 
 
+def backup(dest: Path) -> int:
+    from pipeline.automation.backup import BackupError
+    from pipeline.automation.backup import backup as write_backup
+
+    try:
+        done = write_backup(dest)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"backup written / cadangan ditulis: {done.path} in {done.seconds:.1f} s; archive: {done.copied_files} "
+          f"files copied ({done.copied_bytes / 1e6:.1f} MB), {done.linked_files} already in the previous backup")
+    for note in done.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def restore_backup(src: Path) -> int:
+    from pipeline.automation.backup import BackupError
+    from pipeline.automation.backup import restore as restore_from
+
+    try:
+        done = restore_from(src)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"restored / dipulihkan: {done.path} in {done.seconds:.1f} s ({done.copied_files} archived files)")
+    return 0
+
+
 def template(agency: str, out: Path | None) -> int:
     from pipeline.feedback.template import write_template
 
@@ -330,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("restore", help="copy an archived file back out by its sha256 (or a prefix of it)")
     p.add_argument("sha")
     p.add_argument("--to", type=Path, help="folder to write to (default: the current folder)")
+    p = sub.add_parser("backup", help="a consistent backup of the warehouse, the Dagster instance, the archive "
+                                      "(only what is new since the last backup in DEST), the registry and the key")
+    p.add_argument("dest", type=Path, help="the folder of backups; each backup is a new folder in it")
+    p = sub.add_parser("restore-backup", help="restore a backup (or the newest in a folder of backups) into empty "
+                                              "folders")
+    p.add_argument("src", type=Path)
     sub.add_parser("sample", help="regenerate the synthetic sample in the raw folder")
     sub.add_parser("docs", help="regenerate docs/data-dictionary.md")
     args = parser.parse_args(argv)
@@ -349,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         return report(args.out)
     if args.command == "restore":
         return restore(args.sha, args.to)
+    if args.command == "backup":
+        return backup(args.dest)
+    if args.command == "restore-backup":
+        return restore_backup(args.src)
     if args.command == "docs":
         return docs()
     return sample()

@@ -46,6 +46,7 @@ class Settings:
     reload: bool = False  # PPA_RELOAD=1: read every agency again, even unchanged ones
     settle_seconds: float = 10.0  # a file modified more recently than this is still being copied
     sensor_interval_s: int = 30  # how often the drop-folder sensor looks
+    nightly_cron: str = "0 2 * * *"  # when the nightly refresh runs (Asia/Makassar); an operator may move it
     reader_memory_mb: int = 1024  # address space of the process that reads workbooks
     reader_timeout_s: float = 120.0  # wall-clock time to read one workbook
 
@@ -77,6 +78,7 @@ def settings() -> Settings:
         reload=os.environ.get("PPA_RELOAD") == "1",
         settle_seconds=float(os.environ.get("PPA_SETTLE_SECONDS", "10")),
         sensor_interval_s=int(os.environ.get("PPA_SENSOR_INTERVAL_S", "30")),
+        nightly_cron=os.environ.get("PPA_NIGHTLY_CRON", "0 2 * * *"),
         reader_memory_mb=int(os.environ.get("PPA_READER_MEMORY_MB", "1024")),
         reader_timeout_s=float(os.environ.get("PPA_READER_TIMEOUT_S", "120")),
     )

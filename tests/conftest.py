@@ -31,5 +31,5 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
     monkeypatch.setenv("DAGSTER_HOME", str(paths["dagster_home"]))
     monkeypatch.setenv("PPA_HASH_SECRET", "test-secret-for-the-keyed-hashes-only")
     monkeypatch.delenv("PPA_REGISTRY", raising=False)
-    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)  # pipeline/event_log.py sets it
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)  # pipeline/automation/event_log.py sets it
     return paths

@@ -1,4 +1,4 @@
-"""The batched SQLite event log (pipeline/event_log.py) keeps the same record as Dagster's own."""
+"""The batched SQLite event log (pipeline/automation/event_log.py) keeps the same record as Dagster's own."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipeline.automation.server import heartbeat
 from pipeline.warehouse import db as warehouse
 
 
@@ -21,6 +22,12 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(self.warehouse_dir) / "warehouse.duckdb"
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseResource"]:
+        """Every step uses the warehouse, so a run beats (server mode) while it holds it."""
+        with heartbeat(context.instance, context.run.run_id if context.run else None):
+            yield self
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -44,7 +44,11 @@ def process_alive(pid: int, since: float) -> bool:
 def fail_dead_runs(instance: dg.DagsterInstance) -> Recovered:
     """Mark STARTED runs whose process is gone as failed; free slots held by finished runs."""
     failed = []
-    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+    # Server mode: the launcher checks run workers' heartbeats and the daemon's run monitoring fails
+    # dead runs, wherever they ran; a pid from another host or container says nothing here.
+    by_pid = not instance.run_launcher.supports_check_run_worker_health
+    started = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])) if by_pid else []
+    for record in started:
         run = record.dagster_run
         starts = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
         if not starts:

@@ -24,7 +24,6 @@ from pipeline.ingest.dropfolder import scan_folder, sha256_file, stray_items
 from pipeline.names import shown
 from pipeline.registry import agency_codes
 
-NIGHTLY_CRON = "0 2 * * *"
 NIGHTLY_TZ = "Asia/Makassar"
 
 
@@ -151,7 +150,7 @@ def build_drop_sensor(job) -> dg.SensorDefinition:
 
 
 def build_nightly_schedule(job) -> dg.ScheduleDefinition:
-    @dg.schedule(job=job, cron_schedule=NIGHTLY_CRON, execution_timezone=NIGHTLY_TZ,
+    @dg.schedule(job=job, cron_schedule=settings().nightly_cron, execution_timezone=NIGHTLY_TZ,
                  default_status=dg.DefaultScheduleStatus.RUNNING,
                  description="Nightly refresh at 02:00 WITA: every agency folder, the marts and the analytics copy.")
     def nightly_refresh(context: dg.ScheduleEvaluationContext, drop_folder: DropFolderResource):
