@@ -17,8 +17,8 @@ from pathlib import Path
 from pipeline.config import PACKAGE_DIR
 
 # Reading a workbook into raw rows and sheet records.
-PARSER = ("ingest/__init__.py", "ingest/container.py", "ingest/workbook.py", "config.py", "contract.py", "privacy.py",
-          "schemas/contract.yaml")
+PARSER = ("ingest/__init__.py", "ingest/container.py", "ingest/workbook.py", "ingest/coverage.py", "staging/values.py",
+          "config.py", "contract.py", "privacy.py", "schemas/contract.yaml")
 # An agency's whole slice: reading, staging, the ledger, the tables they are written to.
 SLICE = ("ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "parallel.py", "privacy.py",
          "registry.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml")

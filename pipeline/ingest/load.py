@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract import Contract, load_contract
-from pipeline.ingest import archive
+from pipeline.ingest import archive, coverage
 from pipeline.ingest import workbook as excel
 from pipeline.messages import render
 from pipeline.registry import Agency
@@ -126,7 +126,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 
 
 def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits, run_id: str,
-              now: dt.datetime) -> FileRead:
+              now: dt.datetime, timezone: str = "UTC") -> FileRead:
     """Read one workbook into raw rows and sheet records."""
     def failed(code: str, detail: str = "") -> FileRead:
         return FileRead(entry, _empty(RAW_COLUMNS), _empty(SHEET_COLUMNS), code, detail)
@@ -142,6 +142,7 @@ def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits,
         return failed(exc.code, exc.detail)
     raw = _raw_rows(agency, entry, workbook.sheets, run_id, now)
     sheets = _sheet_rows(agency, entry, workbook.sheets, run_id)
+    sheets = coverage.add_to_sheets(sheets, workbook.sheets, entry.path.name, entry.mtime, timezone, now, contract)
     code = None if workbook.registers else "no_register_sheet"
     return FileRead(entry, raw, sheets, code)
 
@@ -198,6 +199,8 @@ def _ts(value: float | None) -> pd.Timestamp | None:
 
 
 def _status(entry: FileEntry, read: FileRead | None, staged: int, superseded: int) -> tuple[str, str | None]:
+    if read is not None and not read.error_code and staged == 0 and coverage.is_nil_report(read.sheets):
+        return "nil_report", "nil_report"
     if entry.ignored:
         return "ignored", "lock_file"
     if read is None:
@@ -235,14 +238,15 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
         sheets = read.sheets if read is not None else _empty(SHEET_COLUMNS)
         registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
         detail, other = (read.error_detail if read else ""), ", ".join(sup_by.get(entry.rel, []))
+        period, period_en = coverage.file_period(registers)
         masked = read.raw["_pii_masked"].dropna() if read is not None else pd.Series(dtype=object)
         records.append({
             "agency": agency, "path": entry.rel, "sha256": entry.sha256, "size_bytes": entry.size,
             "modified_at": _ts(entry.mtime),
             "first_seen": prev.at[entry.rel, "first_seen"] if prev is not None and entry.rel in prev.index else now,
             "last_seen": now, "status": status, "reason_code": code,
-            "message": render(code, detail=detail, other=other) if code else None,
-            "message_en": render(code, "en", detail=detail, other=other) if code else None,
+            "message": render(code, detail=detail, other=other, period=period) if code else None,
+            "message_en": render(code, "en", detail=detail, other=other, period=period_en) if code else None,
             "error": detail or None, "data_rows": len(read.raw) if read is not None else 0,
             "rows_staged": counts[0], "rows_rejected": counts[1], "rows_superseded": counts[2],
             "rows_warned": warned.get(entry.rel, 0), "superseded_by": sup_by.get(entry.rel, []),
@@ -254,6 +258,7 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
             "cells_masked": int(sum(len(m.split(",")) for m in masked)),
             "parsed": read.parsed if read is not None else False,
             "archived_as": read.archived_as if read is not None else None, "run_id": run_id,
+            **coverage.of_file(registers),
         })
     seen = {e.rel for e in entries}
     if prev is not None:
@@ -326,6 +331,8 @@ def load_agencies(tasks: list[LoadTask], contract: Contract | None = None) -> li
     folders = [_read_folder(t, contract) for t in tasks]
     results = stage_agencies([(f.raw, t.agency, f.headers, f.file_rank, t.load_date) for t, f in zip(tasks, folders)],
                              contract)
+    for folder, result in zip(folders, results):  # rows dated outside their sheet's stated period
+        result.warnings = coverage.with_mismatch_warnings(result.warnings, result.staged, folder.sheets)
     loads = []
     for task, folder, result in zip(tasks, folders, results):
         code = task.agency.code
@@ -372,7 +379,7 @@ def _read_folder(task: LoadTask, contract: Contract) -> _Folder:
             if archive_dir is not None:
                 stored = archive.store(entry.path, entry.sha256, archive_dir).relative_to(archive_dir).as_posix()
             read = (cached_read(entry, task.previous, task.run_id)
-                    or read_file(entry, code, contract, task.limits, task.run_id, task.now))
+                    or read_file(entry, code, contract, task.limits, task.run_id, task.now, task.agency.timezone))
             read.archived_as = stored
         except FileNotFoundError:  # removed or renamed while read
             pass

@@ -99,7 +99,15 @@ CASES = _c("cases", INT, "Distinct case ids among the victims (a case whose only
                          "not counted).")
 SHARE_PCT = _c("share_pct", DBL, "Victims in this category / all victims of the agency-year × 100 (multi-valued "
                                  "categories add up to more than 100).")
-HAS_DATA = _c("has_data", BOOL, "True when any row of that agency and period arrived.")
+HAS_DATA = _c("has_data", BOOL, "True when any row of that agency and period was staged. Not the same as reported: "
+                                 "a month covered by a file that holds no case (a nil report, a zero month in a "
+                                 "yearly register) has has_data = false; coverage_status tells the two apart.")
+COVERAGE_START = _c("coverage_start", DATE, "First day of the period covered (data contract, section 8).")
+COVERAGE_END = _c("coverage_end", DATE, "Last day of the period covered: the stated period capped at the export "
+                                        "date, plus the months of rows dated outside it.")
+EXPORT_DATE = _c("export_date", DATE, "The day the file was exported: a date after 'Dicetak', 'Per tanggal', "
+                                      "'Kondisi per', 'Update' or 'Data s.d.' in the title block, else the file's "
+                                      "modification date (in the agency's time zone).")
 
 # The canonical columns of the contract (section 3), as staged.
 VICTIM_SEQ = _c("victim_seq", INT, "Victim number within the case (1, 2, …); given by the file or by row order "
@@ -242,6 +250,19 @@ SHEETS = Table(
      _c("blank_rows", INT, "Blank rows skipped."),
      _c("parser_version", TEXT, "Hash of the mapping and reading code that read the sheet; a change makes files be "
                                 "read again."),
+     _c("period_start", DATE, "First day of the period the sheet states (title, sheet name or file name)."),
+     _c("period_end", DATE, "Last day of the period the sheet states, before capping at the export date."),
+     COVERAGE_START, COVERAGE_END,
+     _c("coverage_source", TEXT, "Where the period came from, the first that applies: title (the title block), "
+                                 "sheet_name, file_name, rows (earliest to latest report month of its rows)."),
+     _c("coverage_months", LIST, "Months covered, as YYYY-MM (a register sheet only)."),
+     EXPORT_DATE,
+     _c("export_date_source", TEXT, "title (stated in the title block) or file_time (the modification time)."),
+     _c("rows_outside_period", INT, "Data rows dated outside the period the sheet states (warning "
+                                    "coverage_mismatch)."),
+     _c("nil_rows", INT, "Rows saying NIHIL, 'Tidak ada kasus' or '0 kasus': a nil report, not data."),
+     _c("nil_report", BOOL, "True when the register sheet covers a period and holds no data row (laporan nihil): "
+                            "its months are reported with zero victims."),
      RUN_ID))
 
 INGEST_LOG = Table(
@@ -252,7 +273,8 @@ INGEST_LOG = Table(
      _c("modified_at", TS, "File modification time (UTC, to the second)."),
      _c("first_seen", TS, "When the pipeline first saw this path (UTC).", False),
      _c("last_seen", TS, "When the pipeline last saw this path (UTC).", False),
-     _c("status", TEXT, "loaded (≥1 row staged), superseded (every row replaced by a newer file), rejected "
+     _c("status", TEXT, "loaded (≥1 row staged), nil_report (every register sheet covers a period and holds no "
+                        "case: a report of zero), superseded (every row replaced by a newer file), rejected "
                         "(unreadable, not a register, or no row staged), ignored (lock or hidden file), removed (no "
                         "longer in the folder).", False),
      _c("reason_code", TEXT, "Why the file has its status (message code)."),
@@ -273,6 +295,9 @@ INGEST_LOG = Table(
      _c("parsed", BOOL, "True when the file was parsed in this run; false when its rows were reused from an earlier "
                         "read of the same bytes, or its agency's slice was kept unchanged."),
      _c("archived_as", TEXT, "The file's copy in the archive (PPA_ARCHIVE_DIR), named by its hash."),
+     COVERAGE_START, COVERAGE_END,
+     _c("months_covered", INT, "Months its register sheets cover (see meta.sheets.coverage_months)."),
+     EXPORT_DATE,
      RUN_ID))
 
 AGENCY_LOADS = Table(
