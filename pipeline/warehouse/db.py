@@ -39,7 +39,7 @@ COUNTING_SQL = {
 CASE_VICTIMS_DDL = tables.CASE_VICTIMS.ddl() + ";"
 # The schemas and every table stored row by row (the marts are built with CREATE TABLE AS).
 DDL = "".join(f"CREATE SCHEMA IF NOT EXISTS {s};\n" for s in ("raw", "staging", "marts", "meta")) + "".join(
-    t.ddl() + ";\n" for t in tables.AGENCY_SLICE)
+    t.ddl() + ";\n" for t in (*tables.AGENCY_SLICE, tables.DQ_REVIEWS))
 
 # The tables that hold one agency's slice, rewritten together in one transaction.
 AGENCY_TABLES = tuple(t.name for t in tables.AGENCY_SLICE)
@@ -86,6 +86,7 @@ def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnec
         con = duckdb.connect(str(db_path), config={"memory_limit": settings().duckdb_memory_limit})
         try:
             con.execute(DDL)
+            add_declared_columns(con)
             add_counting_columns(con)
             yield con
         finally:
@@ -102,6 +103,26 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def add_declared_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Give a stored table made before a column was declared that column (empty), so a
+    warehouse of an earlier version takes the rows of this one; the names added. The slices
+    are read again anyway: their load_key holds the code's hash."""
+    have: dict[str, set[str]] = {}
+    for schema, table, column in con.execute(
+            "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database()").fetchall():
+        have.setdefault(f"{schema}.{table}", set()).add(column)
+    added = []
+    for table in (*tables.AGENCY_SLICE, tables.DQ_REVIEWS):
+        if table.name == tables.CASE_VICTIMS.name or table.name not in have:
+            continue  # the counting columns of staging are computed, below
+        for column in table.columns:
+            if column.name not in have[table.name]:
+                con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column.type}')
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def add_counting_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
