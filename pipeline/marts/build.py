@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.marts import completeness, quality
-from pipeline.marts.sql import COVERED_MONTHS, FORM_TOTALS, MARTS, STAGED_MONTHS, USAGE_WARNING
+from pipeline.marts.sql import ALL_MARTS, COVERED_MONTHS, FORM_TOTALS, MARTS, STAGED_MONTHS, USAGE_WARNING
 from pipeline.registry import Agency, population_series
 from pipeline.warehouse import tables
 from pipeline.warehouse.db import insert_frame, query_df, sql_literal, transaction
@@ -90,8 +90,7 @@ def _dq_flags(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...]) -> p
         query_df(con, "SELECT flag_id, status, note FROM meta.dq_reviews"))
 
 
-# In build order: a mart may read the marts before it.
-ORDER = ("reporting_completeness", *MARTS, "dq_flags")
+ORDER = ALL_MARTS
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...],

@@ -170,3 +170,10 @@ MARTS.update({
         GROUP BY ALL ORDER BY ALL
         """,
 })
+
+# Every mart in build order (a mart may read the ones before it): reporting_completeness and
+# dq_flags are built in Python (marts/build.py), the others by the SQL above.
+ALL_MARTS = ("reporting_completeness", *MARTS, "dq_flags")
+# The marts published with small counts suppressed. The data-quality review stays internal:
+# its values and messages quote the counts that suppression hides.
+PUBLISHED = tuple(name for name in ALL_MARTS if name != "dq_flags")
