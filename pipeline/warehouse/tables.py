@@ -459,6 +459,11 @@ MARTS = (
     _mart("victims_by_month", "Victims per agency, year and month of the report date (seasonality); months without "
                               "data are 0 here and has_data = false in reporting_completeness.",
           _A, YEAR, MONTH, VICTIMS),
+    _mart("child_perpetrators_by_region_year", "Records of children in conflict with the law as perpetrators (ABH, "
+                                               "child_role = PELAKU) per agency and year. They are not victims and "
+                                               "are not counted in any victim mart.",
+          _A, YEAR, _c("child_perpetrator_records", INT, "Records of children in conflict with the law as "
+                                                         "perpetrators (ABH).")),
     _mart("dq_flags", "Data-quality review in the style of the WHO Data Quality Review: outlier months, years that "
                       "jump against the three before, internal consistency, completeness and timeliness. Flags, "
                       "never rejects; an analyst's review (meta.dq_reviews) is kept across runs.",
@@ -470,11 +475,6 @@ MARTS = (
           SEVERITY, MESSAGE, MESSAGE_EN,
           _c("status", TEXT, "open, explained or confirmed (meta.dq_reviews; open when nobody reviewed it)."),
           _c("note", TEXT, "The analyst's note from the review.")),
-    _mart("child_perpetrators_by_region_year", "Records of children in conflict with the law as perpetrators (ABH, "
-                                               "child_role = PELAKU) per agency and year. They are not victims and "
-                                               "are not counted in any victim mart.",
-          _A, YEAR, _c("child_perpetrator_records", INT, "Records of children in conflict with the law as "
-                                                         "perpetrators (ABH).")),
 )
 
 # ---------------------------------------------------------------- the catalogue
