@@ -12,6 +12,8 @@ ppa backup DEST             a consistent backup of the warehouse, instance, arch
 ppa restore-backup SRC      restore a backup into empty folders
 ppa sample                  regenerate the synthetic sample in the raw folder
 ppa docs                    regenerate docs/data-dictionary.md
+ppa dq list [--agency A] [--all]              data-quality flags to review
+ppa dq review ID --status S [--note TEXT]     record a review (kept across runs)
 """
 
 from __future__ import annotations
@@ -150,27 +152,37 @@ def recent_runs(limit: int = 5) -> str:
 
 
 def yoy() -> int:
-    import duckdb
+    from pipeline.publish.compare import format_yoy, yoy_table
 
-    path = settings().analytics_path
-    if not path.exists():
+    try:
+        table = yoy_table(settings().analytics_path)
+    except FileNotFoundError:
         print("no analytics copy yet: run `ppa run` first")
         return 0
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        frame = con.execute(
-            "SELECT y.agency, y.year, y.victims, y.victims_prev_year AS prev, y.change_abs, y.change_pct, "
-            "y.cases, v.victims_per_100k AS per_100k, "
-            "CASE WHEN y.in_progress THEN 'to date (s.d. ' || y.months_expected || ' bln)' "
-            "WHEN y.incomplete THEN 'INCOMPLETE: ' || y.months_reported || '/12 months (bulan)' END AS note "
-            "FROM marts.yoy_by_region y "
-            "JOIN marts.victims_by_region_year v USING (agency, year) ORDER BY y.agency, y.year").df()
-    finally:
-        con.close()
     print("Victims per agency and year (korban per wilayah dan tahun)")
-    print(_table(frame))
-    print("\nINCOMPLETE: months without data (a missing export?), so a change to or from that year is not like "
-          "for like. Reported cases are not prevalence.")
+    print(format_yoy(table))
+    return 0
+
+
+def dq(action: str, flag: str | None, status: str | None, note: str | None, agency: str | None,
+       show_all: bool) -> int:
+    """`ppa dq list` and `ppa dq review ID --status explained --note "..."`."""
+    from pipeline.marts.reviews import ReviewError, list_flags, review
+
+    path = settings().warehouse_path
+    if not path.exists():
+        print("no warehouse yet: run `ppa run` first", file=sys.stderr)
+        return 2
+    if action == "list":
+        flags = list_flags(path, agency, include_reviewed=show_all)
+        print(_table(flags) if len(flags) else "no open data-quality flag (tidak ada temuan terbuka)")
+        return 0
+    try:
+        review(path, flag or "", status or "", note)
+    except ReviewError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"{flag}: {status} (tersimpan; berlaku untuk setiap run berikutnya)")
     return 0
 
 
@@ -369,6 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("src", type=Path)
     sub.add_parser("sample", help="regenerate the synthetic sample in the raw folder")
     sub.add_parser("docs", help="regenerate docs/data-dictionary.md")
+    p = sub.add_parser("dq", help="the data-quality review: list flags, or record a review of one")
+    p.add_argument("action", choices=["list", "review"])
+    p.add_argument("flag", nargs="?", help="the flag id (for review), e.g. kutim:2024-10:outlier_monthly_victims")
+    p.add_argument("--status", choices=["open", "explained", "confirmed"], help="the review (for review)")
+    p.add_argument("--note", help="why: required for explained")
+    p.add_argument("--agency", help="list one agency's flags")
+    p.add_argument("--all", action="store_true", help="list reviewed flags too")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.agency, args.verbose, args.reload)
@@ -392,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         return restore_backup(args.src)
     if args.command == "docs":
         return docs()
+    if args.command == "dq":
+        if args.action == "review" and not (args.flag and args.status):
+            parser.error("dq review needs a flag id and --status")
+        return dq(args.action, args.flag, args.status, args.note, args.agency, args.all)
     return sample()
 
 

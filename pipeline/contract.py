@@ -7,7 +7,7 @@ this module only normalises text and builds dictionaries from it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,6 +58,9 @@ class Contract:
     luar_wilayah: frozenset[str]
     months: dict[str, int]
     weekdays: frozenset[str]
+    nil_markers: frozenset[str] = frozenset()
+    # coverage vocabulary (contract.yaml `coverage`): kind -> words, lower case
+    coverage_words: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
 
     def is_empty(self, value: object) -> bool:
         return value is None or norm_value(value) in self.empty_markers
@@ -119,6 +122,8 @@ def _build(data: dict) -> Contract:
         luar_wilayah=frozenset(norm_value(t) for t in data["vocabularies"]["luar_wilayah"]),
         months=months,
         weekdays=frozenset(w.lower() for w in data["weekdays"]),
+        nil_markers=frozenset(norm_value(t) for t in data["coverage"]["nil_markers"]),
+        coverage_words={kind: tuple(str(w).lower() for w in words) for kind, words in data["coverage"].items()},
     )
 
 

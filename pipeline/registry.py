@@ -27,6 +27,8 @@ class Agency:
     children: dict[int, int]
     # kecamatan code ("64.02.13") -> spellings, official name first
     kecamatan: dict[str, list[str]] = field(default_factory=dict)
+    # a month's report is due on this day of the following month, in the agency's time zone
+    report_due_day: int = 10
 
     def kecamatan_name(self, code: str) -> str | None:
         names = self.kecamatan.get(code)
@@ -53,7 +55,15 @@ def _agency(entry: dict) -> Agency:
         population={int(y): int(v) for y, v in (entry.get("population") or {}).items()},
         children={int(y): int(v) for y, v in (entry.get("children") or {}).items()},
         kecamatan=kecamatan,
+        report_due_day=_due_day(code, entry.get("report_due_day", 10)),
     )
+
+
+def _due_day(code: str, value: object) -> int:
+    day = int(value)
+    if not 1 <= day <= 28:
+        raise ValueError(f"agency {code!r}: report_due_day must be a day from 1 to 28, not {value!r}")
+    return day
 
 
 @lru_cache(maxsize=8)

@@ -104,9 +104,12 @@ def test_compare_table_values(analytics: Path) -> None:
     assert by_year.loc[2024, "kutim_change_pct"] == pytest.approx(round(-2 * 100 / 13, 1))
     assert by_year.loc[2024, "batam_change_abs"] == 12
     assert by_year.loc[2024, "batam_change_pct"] == pytest.approx(100.0)
-    # kutim sent nothing for June 2024
-    assert bool(by_year.loc[2024, "kutim_incomplete"]) is True
-    assert by_year.loc[2024, "kutim_months_reported"] == 11
+    # kutim had no case in June 2024, in a register that covers the year: a zero, not a missing month
+    assert bool(by_year.loc[2024, "kutim_incomplete"]) is False
+    assert by_year.loc[2024, "kutim_months_reported"] == 12
+    assert bool(by_year.loc[2024, "kutim_unstable"]) is True  # 11 victims: under 20
+    assert (by_year.loc[2024, "kutim_victims_ci_low"], by_year.loc[2024, "kutim_victims_ci_high"]) == \
+        pytest.approx((5.491, 19.682), abs=1e-3)
     assert not by_year.loc[2023, "kutim_incomplete"]
     assert not by_year["batam_incomplete"].any()
 
@@ -131,7 +134,7 @@ def test_format_compare(analytics: Path) -> None:
     text = compare.format_compare(compare.compare_table(analytics, "kutim", "batam"))
     assert "kutim" in text and "batam" in text
     line_2024 = next(line for line in text.splitlines() if line.startswith("2024"))
-    for value in ["11", "-2", "-15.4", "+12", "+100.0", "INCOMPLETE 11/12"]:
+    for value in ["11", "5–20", "turun 15%, belum bermakna secara statistik", "naik 100%", "unstable"]:
         assert value in line_2024
     assert USAGE_WARNING in text
 

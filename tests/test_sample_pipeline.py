@@ -11,7 +11,7 @@ from leaks import duckdb_texts, find_leaks, parquet_texts, trie_pattern, workboo
 pytestmark = pytest.mark.slow
 
 STATUS_OF_KIND = {"register": "loaded", "corrected": "loaded", "not_register": "rejected", "lock": "ignored",
-                  "encrypted": "rejected", "renamed_csv": "rejected", "partial": "rejected"}
+                  "encrypted": "rejected", "renamed_csv": "rejected", "partial": "rejected", "nil_report": "nil_report"}
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):
 
 
 def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample_run):
-    from pipeline.marts.sql import MARTS
+    from pipeline.marts.sql import PUBLISHED as MARTS
     from pipeline.parallel import chunks
     from pipeline.publish import public
     from pipeline.publish.suppression import audit_marts, protect_marts
@@ -223,3 +223,35 @@ def test_feedback_read_for_many_agencies_at_once_is_what_each_agency_reads_alone
             [workbook_fingerprint(f, one.agency, True) for f in fbs_one]
         files += len(fbs_one)
     assert files > 30 and sum(len(g.frames["rejected"]) for g in alone) > 0
+
+
+def test_coverage_statuses_are_the_generators_truth(sample_run):
+    manifest, paths, _ = sample_run
+    got = {(a, y, m): s for a, y, m, s in q(paths, "SELECT agency, year, month, coverage_status "
+                                                   "FROM marts.reporting_completeness").itertuples(index=False)}
+    assert {k: got.get(k) for k in manifest.coverage} == manifest.coverage
+    # every planted zero month is reported_zero, and only the planted gap is missing (up to the data's end)
+    end = max((y, m) for _, y, m in manifest.coverage)
+    assert [k for k, s in got.items() if s == "missing" and k[1:] <= end] == [("ppu", 2024, 5)]
+    assert got[("kutim", 2023, 3)] == got[("ppu", 2023, 8)] == "reported_zero"
+    ledger = q(paths, "SELECT path, status FROM meta.ingest_log WHERE status = 'nil_report'")
+    assert ledger["path"].tolist() == ["ppu/register_ppu_2023_08_nihil.xlsx"]
+    flags = set(q(paths, "SELECT flag_id FROM marts.dq_flags")["flag_id"])
+    assert {f"{a}:{y}-{m:02d}:outlier_monthly_victims" for a, y, m in manifest.spikes} <= flags
+
+
+def test_a_review_survives_the_next_build(sample_run):
+    from pipeline.marts.build import build_marts
+    from pipeline.marts.reviews import list_flags, review
+    from pipeline.registry import load_registry
+    from pipeline.warehouse.db import connect
+
+    _, paths, _ = sample_run
+    db = paths["warehouse"] / "warehouse.duckdb"
+    flag = "batam:2024-09:outlier_monthly_victims"
+    review(db, flag, "explained", "Satu kasus TPPO dengan 40 korban", by="analis")
+    with connect(db) as con:
+        build_marts(con, load_registry())
+    row = q(paths, f"SELECT status, note FROM marts.dq_flags WHERE flag_id = '{flag}'")
+    assert row.values.tolist() == [["explained", "Satu kasus TPPO dengan 40 korban"]]
+    assert flag not in set(list_flags(db)["flag_id"])

@@ -14,15 +14,25 @@ from pipeline.registry import load_registry
 from pipeline.warehouse import tables
 from pipeline.warehouse.db import query_df
 
-MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in mart_sql.MARTS}
+MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in mart_build.ORDER}
+BUILT_IN_PYTHON = {"reporting_completeness": "pipeline/marts/completeness.py (from the months staged and the months "
+                                             "current files cover)",
+                   "dq_flags": "pipeline/marts/quality.py (from the marts before it and meta.dq_reviews)"}
+
+
+def _how(name: str) -> str:
+    if name in BUILT_IN_PYTHON:
+        return f"Built in Python: {BUILT_IN_PYTHON[name]}."
+    extra = "\n\nIntervals and tests added in Python (pipeline/marts/completeness.py)." if name in mart_build.FINISH else ""
+    return f"```sql\n{mart_sql.MARTS[name].strip()}\n```{extra}"
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(key, group_name="marts", deps=[CASE_VICTIMS], kinds={"duckdb", "sql"},
                      description=f"{tables.mart(name).description}\n\n{mart_sql.USAGE_WARNING}",
-                     metadata={"sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```")})
-        for (name, sql), key in zip(mart_sql.MARTS.items(), MART_KEYS.values())
+                     metadata={"sql": dg.MetadataValue.md(_how(name))})
+        for name, key in MART_KEYS.items()
     ],
     pool=POOL,
     can_subset=False,

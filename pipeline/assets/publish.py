@@ -31,7 +31,7 @@ def analytics_copy(warehouse: WarehouseResource) -> dg.MaterializeResult:
     })
 
 
-PUBLIC_KEYS = {name: dg.AssetKey(["public", name]) for name in mart_sql.MARTS}
+PUBLIC_KEYS = {name: dg.AssetKey(["public", name]) for name in mart_sql.PUBLISHED}
 
 
 @dg.multi_asset(

@@ -31,7 +31,7 @@ def dry_run(path: Path, agency: Agency | str, contract=None):
     stat = path.stat()
     entry = FileEntry(path=path, rel=escape(path.name), size=stat.st_size, mtime=stat.st_mtime, sha256=sha256_file(path))
     limits = Limits(cfg.max_file_bytes, cfg.max_rows_per_sheet, cfg.reader_memory_mb, cfg.reader_timeout_s)
-    read = read_file(entry, ag.code, contract, limits, "validate", dt.datetime.now())
+    read = read_file(entry, ag.code, contract, limits, "validate", dt.datetime.now(), timezone=ag.timezone)
     if read.error_code and read.error_code != "no_register_sheet":
         empty = read.raw.iloc[0:0]
         return read, StagingResult(empty, pd.DataFrame(columns=["_source_file"]),

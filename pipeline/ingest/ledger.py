@@ -8,6 +8,7 @@ import datetime as dt
 
 import pandas as pd
 
+from pipeline.ingest import coverage
 from pipeline.ingest.dropfolder import FileEntry
 from pipeline.ingest.read import SHEET_COLUMNS, FileRead, _empty
 from pipeline.messages import render
@@ -20,6 +21,8 @@ def _ts(value: float | None) -> pd.Timestamp | None:
 
 
 def _status(entry: FileEntry, read: FileRead | None, staged: int, superseded: int) -> tuple[str, str | None]:
+    if read is not None and not read.error_code and staged == 0 and coverage.is_nil_report(read.sheets):
+        return "nil_report", "nil_report"
     if entry.ignored:
         return "ignored", "lock_file"
     if read is None:
@@ -78,13 +81,15 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
         sheets = read.sheets if read is not None else _empty(SHEET_COLUMNS)
         registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
         detail = read.error_detail if read else ""
+        period, period_en = coverage.file_period(registers)
         masked = read.raw["_pii_masked"].dropna() if read is not None else pd.Series(dtype=object)
         records.append({
             "agency": agency, "path": entry.rel, "sha256": entry.sha256, "size_bytes": entry.size,
             "modified_at": _ts(entry.mtime),
             "first_seen": first_seen[entry.rel], "last_seen": now, "status": status, "reason_code": code,
-            "message": render(code, detail=detail, other=winners(entry.rel, "id")) if code else None,
-            "message_en": render(code, "en", detail=detail, other=winners(entry.rel, "en")) if code else None,
+            "message": render(code, detail=detail, other=winners(entry.rel, "id"), period=period) if code else None,
+            "message_en": (render(code, "en", detail=detail, other=winners(entry.rel, "en"), period=period_en)
+                           if code else None),
             "error": detail or None, "data_rows": len(read.raw) if read is not None else 0,
             "rows_staged": counts[0], "rows_rejected": counts[1], "rows_superseded": counts[2],
             "rows_warned": warned.get(entry.rel, 0), "superseded_by": sup_by.get(entry.rel, []),
@@ -96,6 +101,7 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
             "cells_masked": int(sum(len(m.split(",")) for m in masked)),
             "parsed": read.parsed if read is not None else False,
             "archived_as": read.archived_as if read is not None else None, "run_id": run_id,
+            **coverage.of_file(registers),
         })
     seen = {e.rel for e in entries}
     if prev is not None:

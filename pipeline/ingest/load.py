@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline import safefs
 from pipeline.contract import Contract, load_contract
-from pipeline.ingest import archive
+from pipeline.ingest import archive, coverage
 from pipeline.ingest.dropfolder import FileEntry, _changed, _fingerprint, scan_folder, sha256_file
 from pipeline.ingest.ledger import first_seen_times, ledger_frame
 from pipeline.ingest.read import (
@@ -52,6 +52,8 @@ def load_agencies(tasks: list[LoadTask], contract: Contract | None = None) -> li
     folders = [_read_folder(t, contract) for t in tasks]
     results = stage_agencies([(f.raw, t.agency, f.headers, f.file_rank, t.load_date) for t, f in zip(tasks, folders)],
                              contract)
+    for folder, result in zip(folders, results):  # rows dated outside their sheet's stated period
+        result.warnings = coverage.with_mismatch_warnings(result.warnings, result.staged, folder.sheets)
     loads = []
     for task, folder, result in zip(tasks, folders, results):
         code = task.agency.code
@@ -117,7 +119,8 @@ def _read_entry(entry: FileEntry, task: LoadTask, contract: Contract) -> FileRea
             source = archive.store(entry.path, entry.sha256, archive_dir, task.raw_dir, limit)
             stored = source.relative_to(archive_dir).as_posix()
         read = (cached_read(entry, task.previous, task.run_id)
-                or read_file(entry, task.agency.code, contract, task.limits, task.run_id, task.now, source))
+                or read_file(entry, task.agency.code, contract, task.limits, task.run_id, task.now, source,
+                              task.agency.timezone))
         read.archived_as = stored
     except safefs.NotRegular as exc:  # replaced by a link or a FIFO since the folder was listed
         entry.kind, entry.sha256 = exc.kind, None

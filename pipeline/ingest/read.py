@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract import Contract
-from pipeline.ingest import reader
+from pipeline.ingest import coverage, reader
 from pipeline.ingest import workbook as excel
 from pipeline.ingest.container import SafetyLimits
 from pipeline.ingest.dropfolder import FileEntry
@@ -90,9 +90,10 @@ def refusal(entry: FileEntry, limits: Limits) -> FileRead | None:
 
 
 def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits, run_id: str,
-              now: dt.datetime, source: Path | None = None) -> FileRead:
+              now: dt.datetime, source: Path | None = None, timezone: str = "UTC") -> FileRead:
     """Read one workbook into raw rows and sheet records. `source`: the bytes to read, when
-    not the file itself (its archived copy, whose content is the hash in the ledger)."""
+    not the file itself (its archived copy, whose content is the hash in the ledger);
+    `timezone`: the agency's, for the export date taken from the file's modification time."""
     if entry.path.suffix.lower() not in excel.READABLE_SUFFIXES:
         return _failed(entry, "format_unsupported", entry.path.suffix or "(tanpa ekstensi)")
     refused = refusal(entry, limits)
@@ -107,6 +108,7 @@ def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits,
     labels = sheet_labels([sheet.name for sheet in workbook.sheets])
     raw = _raw_rows(agency, entry, workbook.sheets, run_id, now, labels)
     sheets = _sheet_rows(agency, entry, workbook.sheets, run_id, labels)
+    sheets = coverage.add_to_sheets(sheets, workbook.sheets, entry.path.name, entry.mtime, timezone, now, contract)
     code = None if workbook.registers else "no_register_sheet"
     return FileRead(entry, raw, sheets, code)
 

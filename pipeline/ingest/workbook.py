@@ -57,6 +57,8 @@ class SheetResult:
     blank_rows: int = 0  # rows with nothing in a recognised column
     uncached: list[str] = field(default_factory=list)  # data cells holding a formula saved without its value
     empty: bool = False  # the sheet holds no value at all
+    title: list[str] = field(default_factory=list)  # the title block above the header, a line per row
+    nil_rows: int = 0  # rows saying NIHIL / "Tidak ada kasus": a nil report, not data
 
 
 @dataclass
@@ -167,8 +169,9 @@ def _map_header(header_rows: list[list[object]], last_index: int, contract: Cont
 def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contract,
                  merges: list[tuple[tuple[int, int], tuple[int, int]]] | None = None,
                  uncached: set[tuple[int, int]] | None = None,
-                 formulas: list[str] | None = None, last_row: int | None = None) -> tuple[list[DataRow], int, int]:
-    """Data rows below the header; blank rows and total rows are not data.
+                 formulas: list[str] | None = None, last_row: int | None = None
+                 ) -> tuple[list[DataRow], int, int, int]:
+    """Data rows below the header, and the total, blank and nil rows (not data) skipped.
 
     `rows` is the whole sheet from its first row, read lazily. A value merged over
     several data rows counts for each of them (in the merge's first column).
@@ -176,7 +179,7 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
     ones in a kept column of a data row are added to `formulas` as cell names.
     """
     data: list[DataRow] = []
-    totals = blanks = 0
+    totals = blanks = nils = 0
     first = header.row - header.rows
     header_rows: list[list[object]] = []
     personal_idx: list[int] = []
@@ -193,6 +196,9 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
             raw = fill(raw, i)
         if any(_is_total(v, contract.total_markers) for v in raw if isinstance(v, str)):
             totals += 1
+            continue
+        if _is_nil(raw, contract.nil_markers):
+            nils += 1
             continue
         if uncached and formulas is not None:
             formulas.extend(f"{safety.column_letters(c + 1)}{i + 1}" for c in header.columns.values()
@@ -217,7 +223,19 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
         if identity_idx is not None and identity_idx < len(raw):
             identity = privacy.identity_key(raw[identity_idx])
         data.append(DataRow(row=i + 1, values=values, masked=masked, identity=identity, cut=cut))
-    return data, totals, blanks
+    return data, totals, blanks, nils
+
+
+def _is_nil(raw: list[object], markers: frozenset[str]) -> bool:
+    """A row whose first non-empty cell says NIHIL, "Tidak ada kasus" or "0 kasus" (contract section 8)."""
+    first = next((t for t in (cell_text(v) for v in raw) if t is not None), None)
+    return first is not None and norm_value(first) in markers
+
+
+def title_lines(rows: list[list[object]]) -> list[str]:
+    """Rows of a title block as lines of text, cells joined by spaces."""
+    lines = (" ".join(t.strip() for t in (cell_text(v) for v in row) if t) for row in rows)
+    return [line for line in lines if line]
 
 
 @lru_cache(maxsize=4096)
@@ -393,6 +411,7 @@ def read_sheet(name: str, visible: bool, rows: Iterable[list[object]], contract:
             empty = not any(cell_text(v) is not None for r in rows for v in r)
         return SheetResult(name, visible, False, reason="sheet_not_register", empty=empty)
     formulas: list[str] = []
-    data, totals, blanks = extract_rows(chain(head, rows), header, contract, merges, uncached, formulas, last_row)
+    data, totals, blanks, nils = extract_rows(chain(head, rows), header, contract, merges, uncached, formulas,
+                                              last_row)
     return SheetResult(name, visible, True, header=header, rows=data, total_rows=totals, blank_rows=blanks,
-                       uncached=formulas)
+                       uncached=formulas, title=title_lines(head[:header.row - header.rows]), nil_rows=nils)

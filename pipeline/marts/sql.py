@@ -61,32 +61,14 @@ MARTS: dict[str, str] = {
         LEFT JOIN meta.population p USING (agency, year)
         ORDER BY g.agency, year
         """,
-    "reporting_completeness": """
-        WITH all_rows AS (SELECT agency, report_date, is_victim, _source_file FROM staging.case_victims),
-        bounds AS (SELECT date_trunc('year', min(report_date)) AS lo, date_trunc('month', max(report_date)) AS hi
-                   FROM all_rows),
-        months AS (SELECT unnest(generate_series(lo, hi, INTERVAL 1 MONTH))::DATE AS month FROM bounds
-                   WHERE lo IS NOT NULL),
-        grid AS (SELECT a.agency, m.month FROM meta.agencies a CROSS JOIN months m),
-        agg AS (
-            SELECT agency, date_trunc('month', report_date)::DATE AS month,
-                   sum(is_victim::INT) AS victims,
-                   count(*) AS rows_staged,
-                   list(DISTINCT _source_file ORDER BY _source_file) AS source_files
-            FROM all_rows GROUP BY ALL
-        )
-        SELECT g.agency, year(g.month)::INTEGER AS year, month(g.month)::INTEGER AS month, g.month AS month_start,
-               agg.month IS NOT NULL AS has_data,
-               coalesce(agg.victims, 0)::INTEGER AS victims,
-               coalesce(agg.rows_staged, 0)::INTEGER AS rows_staged,
-               coalesce(len(agg.source_files), 0)::INTEGER AS file_count,
-               coalesce(agg.source_files, []::VARCHAR[]) AS source_files
-        FROM grid g LEFT JOIN agg USING (agency, month)
-        ORDER BY g.agency, g.month
-        """,
     "yoy_by_region": """
         WITH months AS (
-            SELECT agency, year, count(*) FILTER (WHERE has_data) AS months_reported, count(*) AS months_expected
+            SELECT agency, year,
+                   count(*) FILTER (WHERE coverage_status IN ('reported', 'reported_zero')) AS months_reported,
+                   count(*) FILTER (WHERE coverage_status <> 'not_due') AS months_due,
+                   count(*) FILTER (WHERE coverage_status = 'missing') AS months_missing,
+                   count(*) FILTER (WHERE coverage_status = 'not_due') AS months_not_due,
+                   count(*) AS months_in_grid
             FROM marts.reporting_completeness GROUP BY agency, year
         )
         SELECT agency, year, victims,
@@ -100,9 +82,9 @@ MARTS: dict[str, str] = {
                CASE WHEN lag(cases) OVER w > 0
                     THEN round((cases - lag(cases) OVER w) * 100.0 / lag(cases) OVER w, 1) END AS cases_change_pct,
                coalesce(m.months_reported, 0)::INTEGER AS months_reported,
-               coalesce(m.months_expected, 12)::INTEGER AS months_expected,
-               coalesce(m.months_expected, 12) < 12 AS in_progress,
-               coalesce(m.months_reported, 0) < 12 AS incomplete
+               coalesce(m.months_due, 12)::INTEGER AS months_expected,
+               coalesce(m.months_in_grid < 12 OR m.months_not_due > 0, false) AS in_progress,
+               coalesce(m.months_missing, 0) > 0 AS incomplete
         FROM marts.victims_by_region_year LEFT JOIN months m USING (agency, year)
         WINDOW w AS (PARTITION BY agency ORDER BY year)
         ORDER BY agency, year
@@ -116,6 +98,27 @@ MARTS: dict[str, str] = {
         ORDER BY agency, year, violence_form
         """,
 }
+
+# What the Python-built marts are made from (marts/build.py hands the frames to marts/completeness.py
+# and marts/quality.py).
+STAGED_MONTHS = """
+    SELECT agency, date_trunc('month', report_date)::DATE AS month_start, sum(is_victim::INT) AS victims,
+           count(*) AS rows_staged, list(DISTINCT _source_file ORDER BY _source_file) AS source_files
+    FROM staging.case_victims GROUP BY ALL
+    """
+# The months current files (loaded or nil report) cover, and when such a file was first seen.
+COVERED_MONTHS = """
+    SELECT s.agency, strptime(m.month, '%Y-%m')::DATE AS month_start, min(l.first_seen) AS first_reported_at
+    FROM meta.sheets s
+    JOIN meta.ingest_log l ON l.agency = s.agency AND l.path = s.path
+    CROSS JOIN unnest(s.coverage_months) AS m(month)
+    WHERE s.is_register AND l.status IN ('loaded', 'nil_report')
+    GROUP BY ALL
+    """
+FORM_TOTALS = """
+    SELECT agency, year, sum(victims)::INTEGER AS form_victims FROM marts.victims_by_form GROUP BY ALL
+    """
+
 
 def _breakdown(column: str, unnest: bool = False, name: str | None = None) -> str:
     value = f"unnest({column})" if unnest else f"coalesce(CAST({column} AS VARCHAR), 'TIDAK_DIKETAHUI')"
@@ -167,3 +170,10 @@ MARTS.update({
         GROUP BY ALL ORDER BY ALL
         """,
 })
+
+# Every mart in build order (a mart may read the ones before it): reporting_completeness and
+# dq_flags are built in Python (marts/build.py), the others by the SQL above.
+ALL_MARTS = ("reporting_completeness", *MARTS, "dq_flags")
+# The marts published with small counts suppressed. The data-quality review stays internal:
+# its values and messages quote the counts that suppression hides.
+PUBLISHED = tuple(name for name in ALL_MARTS if name != "dq_flags")

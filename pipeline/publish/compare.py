@@ -1,5 +1,6 @@
-"""Two agencies' year-on-year tables side by side (`ppa compare A B`), with
-incomplete years marked.
+"""Two agencies' year-on-year tables side by side (`ppa compare A B`) and the year-on-year
+table (`ppa yoy`), with each count's 95% interval, each change in words with whether it is
+more than chance, unstable counts, and incomplete years and open data-quality flags marked.
 """
 
 from __future__ import annotations
@@ -10,9 +11,30 @@ import duckdb
 import pandas as pd
 
 from pipeline.marts.sql import USAGE_WARNING
+from pipeline.marts.stats import change_words
 from pipeline.publish.views import fmt_num, is_missing
 
-COMPARE_FIELDS = ["victims", "change_abs", "change_pct", "cases", "victims_per_100k", "incomplete"]
+COMPARE_FIELDS = ["victims", "victims_ci_low", "victims_ci_high", "change_abs", "change_pct", "change_pct_same_months",
+                  "change_significant", "change_p_value", "unstable", "cases", "victims_per_100k", "incomplete",
+                  "in_progress", "open_flags"]
+YOY_SQL = """
+    SELECT y.*, v.victims_per_100k, v.victims_per_100k_ci_low, v.victims_per_100k_ci_high,
+           coalesce(f.open_flags, 0) AS open_flags
+    FROM marts.yoy_by_region y JOIN marts.victims_by_region_year v USING (agency, year)
+    LEFT JOIN (SELECT agency, year, count(*) AS open_flags FROM marts.dq_flags
+               WHERE status = 'open' AND severity <> 'info' GROUP BY ALL) f USING (agency, year)
+    """
+NOTES = [
+    "95% interval: the range a count this size moves in by chance alone (exact Poisson). (rentang kepercayaan 95%)",
+    "change: in words, 'bermakna' when the exact test says it is more than chance (p < 0.05), 'belum bermakna' "
+    "when it may be chance; a year in progress is compared over the same months of the year before.",
+    "unstable: fewer than 20 victims, too few for a reliable rate (tidak stabil, < 20 korban).",
+    "INCOMPLETE: a month of that year has no report and is past its due date (a missing export): the count is "
+    "too low and the change is not tested. A month reported as zero (laporan nihil, or no case in a register "
+    "that covers it) is not missing. (tahun tidak lengkap)",
+    "flags: open data-quality flags of that year (`ppa dq list`). (temuan kualitas data)",
+    USAGE_WARNING,
+]
 
 # ---------------------------------------------------------------- compare
 
@@ -34,11 +56,7 @@ def compare_table(analytics_path: Path | str, a: str, b: str) -> pd.DataFrame:
         for code in (a, b):
             if code not in known:
                 raise ValueError(f"unknown agency {code!r}; known: {', '.join(known)}")
-        frame = con.execute(
-            "SELECT y.agency, y.year, y.victims, y.change_abs, y.change_pct, y.cases, v.victims_per_100k, "
-            "y.incomplete, y.months_reported, y.months_expected "
-            "FROM marts.yoy_by_region y JOIN marts.victims_by_region_year v USING (agency, year) "
-            "WHERE y.agency IN (?, ?) ORDER BY y.year", [a, b]).df()
+        frame = con.execute(f"SELECT * FROM ({YOY_SQL}) WHERE agency IN (?, ?) ORDER BY year", [a, b]).df()
     finally:
         con.close()
     fields = [*COMPARE_FIELDS, "months_reported", "months_expected"]
@@ -53,15 +71,36 @@ def _agencies_in(df: pd.DataFrame) -> list[str]:
     return [c[: -len("_victims")] for c in df.columns if c.endswith("_victims")]
 
 
-def _compare_note(row: pd.Series, code: str) -> str:
-    reported, expected = row.get(f"{code}_months_reported"), row.get(f"{code}_months_expected")
-    if is_missing(reported) or is_missing(expected):
+def interval(low, high) -> str:
+    """A 95% interval as '34–61'."""
+    if is_missing(low) or is_missing(high):
         return ""
+    return f"{fmt_num(low, 0)}–{fmt_num(high, 0)}"
+
+
+def change_text(row: pd.Series, prefix: str = "") -> str:
+    """The change of a row in words, over the same months when the year is in progress."""
+    pct = row.get(f"{prefix}change_pct_same_months")
+    if is_missing(pct):
+        pct = row.get(f"{prefix}change_pct")
+    significant = row.get(f"{prefix}change_significant")
+    text = change_words(None if is_missing(pct) else float(pct), None if is_missing(significant) else bool(significant))
+    p = row.get(f"{prefix}change_p_value")
+    return text if is_missing(p) else f"{text} (p={float(p):.2f})"
+
+
+def _note(row: pd.Series, prefix: str = "") -> str:
+    reported, expected = row.get(f"{prefix}months_reported"), row.get(f"{prefix}months_expected")
     parts = []
-    if int(reported) < int(expected):  # months that sent nothing (a year in progress is noted below)
+    if row.get(f"{prefix}incomplete") is True and not is_missing(reported):
         parts.append(f"INCOMPLETE {int(reported)}/{int(expected)} mo")
-    if int(expected) < 12:
+    if row.get(f"{prefix}in_progress") is True and not is_missing(expected):
         parts.append(f"to date ({int(expected)} mo)")
+    if row.get(f"{prefix}unstable") is True:
+        parts.append("unstable")
+    flags = row.get(f"{prefix}open_flags")
+    if not is_missing(flags) and int(flags) > 0:
+        parts.append(f"{int(flags)} flag{'s' if int(flags) > 1 else ''}")
     return ", ".join(parts)
 
 
@@ -74,23 +113,41 @@ def format_compare(df: pd.DataFrame) -> str:
     for _, row in df.iterrows():
         line = [int(row["year"])]
         for code in codes:
-            line += [
-                fmt_num(row[f"{code}_victims"]), fmt_num(row[f"{code}_change_abs"], sign=True),
-                fmt_num(row[f"{code}_change_pct"], 1, sign=True), fmt_num(row[f"{code}_cases"]),
-                fmt_num(row[f"{code}_victims_per_100k"], 2), _compare_note(row, code),
-            ]
+            p = f"{code}_"
+            line += [fmt_num(row[f"{p}victims"]), interval(row[f"{p}victims_ci_low"], row[f"{p}victims_ci_high"]),
+                     change_text(row, p), fmt_num(row[f"{p}victims_per_100k"], 2), _note(row, p)]
         rows.append(line)
     headers = ["year"]
     for code in codes:
-        headers += [f"{code}\nvictims", f"{code}\nchange", f"{code}\nchange %", f"{code}\ncases",
-                    f"{code}\nper 100k", f"{code}\nnote"]
+        headers += [f"{code}\nvictims", f"{code}\n95% CI", f"{code}\nchange", f"{code}\nper 100k", f"{code}\nnote"]
     table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    notes = [
-        "INCOMPLETE: some months of that year sent no data (a missing export): the count is too low, and "
-        "a change to or from that year is not comparable. (tahun tidak lengkap)",
-        "to date: the latest year, counted up to the latest month with data. (tahun berjalan)",
-        USAGE_WARNING,
-    ]
-    return f"{table}\n\n" + "\n".join(notes)
+    return f"{table}\n\n" + "\n".join(NOTES)
 
 
+def yoy_table(analytics_path: Path | str) -> pd.DataFrame:
+    """Every agency's year-on-year rows, as `ppa yoy` prints them."""
+    path = Path(analytics_path)
+    if not path.exists():
+        raise FileNotFoundError(f"no analytics copy at {path}: run `ppa run` first")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        frame = con.execute(f"{YOY_SQL} ORDER BY agency, year").df()
+    finally:
+        con.close()
+    return pd.DataFrame({
+        "agency": frame["agency"], "year": frame["year"],
+        "victims": [fmt_num(v) for v in frame["victims"]],
+        "95% CI": [interval(lo, hi) for lo, hi in zip(frame["victims_ci_low"], frame["victims_ci_high"])],
+        "prev": [fmt_num(v) for v in frame["victims_prev_year"]],
+        "change": [change_text(r) for _, r in frame.iterrows()],
+        "cases": [fmt_num(v) for v in frame["cases"]],
+        "per 100k": [fmt_num(v, 2) for v in frame["victims_per_100k"]],
+        "note": [_note(r) for _, r in frame.iterrows()],
+    })
+
+
+def format_yoy(table: pd.DataFrame) -> str:
+    from tabulate import tabulate
+
+    return (tabulate(table, headers="keys", tablefmt="simple", showindex=False, disable_numparse=True)
+            + "\n\n" + "\n".join(NOTES))

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.marts.sql import MARTS
+from pipeline.marts.sql import PUBLISHED
 from pipeline.parallel import chunks
 from pipeline.publish.analytics import _public_select
 from pipeline.publish.suppression import FLAG, audit_marts, protect_marts
@@ -43,7 +43,7 @@ def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFra
 def table_agencies(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     """Every agency with a row in one of the schema's mart tables. Refuses a row of no agency
     (a national total would relate counts across chunks)."""
-    union = " UNION ALL ".join(f"SELECT DISTINCT agency FROM {schema}.{name}" for name in MARTS)
+    union = " UNION ALL ".join(f"SELECT DISTINCT agency FROM {schema}.{name}" for name in PUBLISHED)
     agencies = {r[0] for r in con.execute(union).fetchall()}
     if None in agencies:
         raise ValueError(f"{schema}: every row needs an agency to be protected by agency")
@@ -54,7 +54,7 @@ def read_tables(con: duckdb.DuckDBPyConnection, schema: str, agencies: list[str]
     """The schema's mart tables for `agencies`, as published (no file names), each indexed by
     its row's position in the table."""
     out = {}
-    for name in MARTS:
+    for name in PUBLISHED:
         select = _public_select(con, f"{schema}.{name}", ", rowid AS _position")
         frame = con.execute(f"{select} WHERE agency IN (SELECT unnest(?::VARCHAR[])) ORDER BY rowid",
                             [agencies]).df()
@@ -75,7 +75,7 @@ def protect_by_agency(load: Callable[[list[str]], dict[str, pd.DataFrame]], agen
 
 
 def read_public(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
-    return {name: con.execute(f"SELECT * FROM public.{name}").df() for name in MARTS}
+    return {name: con.execute(f"SELECT * FROM public.{name}").df() for name in PUBLISHED}
 
 
 def audit_public(con: duckdb.DuckDBPyConnection, k: int) -> list:

@@ -7,6 +7,7 @@ is drawn from one random stream in a fixed order; splitting it would change the 
 
 from __future__ import annotations
 
+import calendar
 import random
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -47,6 +48,8 @@ class _Gen:
         self.rng = rng
         self.data_end = data_end
         self.missing = set(missing_months)
+        self.gaps: set[tuple[int, int]] = set()  # months never exported
+        self.nil_files: set[tuple[int, int]] = set()  # months without case, reported in a file of their own
         self.params = LAYOUT_PARAMS[layout]
         self.people = _People(random.Random(rng.randrange(2 ** 32)), profile.region_code)
         remote = {"Muara Wahau", "Bengalon", "Sangkulirang"}  # under-entered in Kutim
@@ -347,6 +350,12 @@ class _Gen:
             d = self.report_date(year)
             cases.append(_Case(rows=[self.perpetrator(d)], report_date=d, order=r.random()))
         return cases
+
+    def month_cases(self, year: int, month: int, n_victims: int) -> list[_Case]:
+        """n victims, one a case, reported in one month (a spike)."""
+        r = self.rng
+        last = calendar.monthrange(year, month)[1]
+        return [self.case(date(year, month, r.randint(1, last)), 1) for _ in range(n_victims)]
 
     # -- deliberately bad rows
     def bad_cases(self, spec: tuple[str, ...], year: int, variant: int) -> _Case:

@@ -44,7 +44,10 @@ from pipeline.sample.truth import (
     EXPORT_LAG,
     LAYOUTS,
     RULE_IDS,
+    SAMPLE_GAPS,
     SAMPLE_MISSING_MONTHS,
+    SAMPLE_NIL_REPORTS,
+    SAMPLE_SPIKES,
     YEARS,
     AgencyProfile,
     FileInfo,
@@ -83,12 +86,18 @@ def generate_agency(out_dir: Path, agency_code: str, years: Iterable[int],
                     victims_per_year: int | dict[int, int], layout: str, rng: random.Random, *,
                     profile: AgencyProfile | None = None, today: date = DEFAULT_TODAY,
                     missing_months: Iterable[tuple[int, int]] = (), bad_rows: bool = True,
-                    registry_path: Path | None = None) -> SampleManifest:
+                    registry_path: Path | None = None, gaps: Iterable[tuple[int, int]] = (),
+                    nil_reports: Iterable[tuple[int, int]] = (),
+                    spikes: dict[tuple[int, int], int] | None = None) -> SampleManifest:
     """Write one agency's files under out_dir/<agency_code>/ in one of the five layouts.
 
     victims_per_year: an int (the last, partial year is scaled down) or exact counts per year.
     profile: kecamatan names and NIK prefix; by default the registry entry for agency_code,
     or, for a synthetic agency, the entry of the layout's home agency.
+    missing_months: months without any case; gaps: months without any case that are never
+    exported; nil_reports: months without any case reported in a nil-report file of their own
+    (gaps and nil reports need the ppu layout, which writes a sheet per month);
+    spikes: (year, month) -> extra victims reported in that month.
     """
     if layout not in _LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; use one of {LAYOUTS}")
@@ -100,11 +109,17 @@ def generate_agency(out_dir: Path, agency_code: str, years: Iterable[int],
     years = sorted(y for y in set(years) if y <= data_end.year)
     if not years:
         raise ValueError("no year on or before the data end")
-    gen = _Gen(profile, layout, rng, data_end, missing_months)
+    gaps, nil_reports = set(gaps), set(nil_reports)
+    if (gaps or nil_reports) and layout != "ppu":
+        raise ValueError("gaps and nil reports need the ppu layout (a sheet per month)")
+    gen = _Gen(profile, layout, rng, data_end, set(missing_months) | gaps | nil_reports)
+    gen.gaps, gen.nil_files = gaps, nil_reports
     log: set[str] = set()
     lay = _LAYOUTS[layout](gen, log)
 
     cases = {y: gen.year_cases(y, n) for y, n in _volumes(victims_per_year, years, data_end).items()}
+    for (y, m), n in sorted((spikes or {}).items()):
+        cases[y].extend(gen.month_cases(y, m, n))
     if bad_rows:
         _add_bad_rows(gen, lay, cases, years)
     _add_warnings(gen, lay, cases)
@@ -117,6 +132,12 @@ def generate_agency(out_dir: Path, agency_code: str, years: Iterable[int],
     manifest = _expect(agency_code, files)
     manifest.personal_values = log
     manifest.today = today
+    manifest.spikes = {(agency_code, y, m) for y, m in (spikes or {})}
+    for y in years:
+        for m in range(1, 13 if y < data_end.year else data_end.month + 1):
+            key = (agency_code, y, m)
+            manifest.coverage[key] = ("missing" if (y, m) in gaps else
+                                      "reported" if manifest.month_rows.get(key) else "reported_zero")
     return manifest
 
 
@@ -254,6 +275,8 @@ def _expect(agency: str, files: list[FileInfo]) -> SampleManifest:
     m = SampleManifest(files=files)
     cases: dict[tuple[str, int], set[str]] = {}
     for r in latest.values():
+        d = r.record.report_date
+        m.month_rows[(agency, d.year, d.month)] = m.month_rows.get((agency, d.year, d.month), 0) + 1
         if r.child_role == "PELAKU":
             continue
         v = r.record
@@ -292,7 +315,9 @@ def generate_sample(out_dir: Path, seed: int = DEFAULT_SEED, today: date = DEFAU
                 n *= data_end.timetuple().tm_yday / (366 if calendar.isleap(y) else 365)
             vols[y] = max(1, round(n))
         part = generate_agency(Path(out_dir), code, years, vols, code, rng, profile=profiles[code],
-                               today=today, missing_months=SAMPLE_MISSING_MONTHS.get(code, ()))
+                               today=today, missing_months=SAMPLE_MISSING_MONTHS.get(code, ()),
+                               gaps=SAMPLE_GAPS.get(code, ()), nil_reports=SAMPLE_NIL_REPORTS.get(code, ()),
+                               spikes=SAMPLE_SPIKES.get(code))
         manifest.merge(part)
     return manifest
 

@@ -184,6 +184,15 @@ class _Layout:
             d = min(d, end)
         return _local(self.tz(), d, rng.randint(8, 15), rng.randint(0, 59))
 
+    def printed(self, days_after: int = 2) -> str:
+        """The export-date line of a title block, for the files of the current year (contract
+        section 8: months after it are not covered): the day just after data_end."""
+        d = self.g.data_end + timedelta(days=days_after)
+        return f"Dicetak tanggal: {d.day} {MONTHS_ID[d.month - 1]} {d.year}"
+
+    def is_current(self, year: int) -> bool:
+        return year >= self.g.data_end.year
+
     @staticmethod
     def rows_of(cases: list[_Case]) -> list[Victim]:
         return [v for c in sorted(cases, key=lambda c: (c.report_date, c.order)) for v in c.rows]

@@ -54,7 +54,7 @@ class KukarLayout(_Layout):
             sh = _Sheet(str(y))
             sh.add([f"REGISTER KASUS KEKERASAN TERHADAP PEREMPUAN DAN ANAK TAHUN {y}"], bold=True)
             sh.add([title], bold=True)
-            sh.add([])
+            sh.add([self.printed(days_after=1)] if self.is_current(y) else [])
             sh.merges += [(1, 1, 1, ncol), (2, 1, 2, ncol)]
             upper, lower = [], []
             for i, (up, low, _) in enumerate(self.columns, 1):
@@ -192,7 +192,7 @@ class KutimLayout(_Layout):
             sh = _Sheet(f"DATA {y}")
             sh.add(["DATA KASUS KEKERASAN TERHADAP PEREMPUAN DAN ANAK"], bold=True)
             sh.add([f"DPPPA {self.g.p.name.upper().split(' ', 1)[-1]} TAHUN {y}"], bold=True)
-            sh.add([])
+            sh.add([self.printed()] if self.is_current(y) else [])
             sh.add(self.headers(), bold=True)
             for no, v in enumerate(self.rows_of(years_cases[y]), 1):
                 sh.add(self.data_row(v, no, {}), victim=v)
@@ -253,6 +253,8 @@ class PpuLayout(_Layout):
             last_month = self.g.data_end.month if y == self.g.data_end.year else 12
             sheets = []
             for m in range(1, last_month + 1):
+                if (y, m) in self.g.gaps or (y, m) in self.g.nil_files:
+                    continue
                 sh = _Sheet(MONTHS_ID[m - 1].upper())
                 serial = i < 2 or rng.random() < 0.25
                 sh.add([f"REGISTER KASUS UPTD PPA {self.g.p.name.upper()}"], bold=True)
@@ -266,6 +268,9 @@ class PpuLayout(_Layout):
             fmt = "ods" if i == 2 else "xlsx"
             builds.append(_Build(f"{code}/register_ppu_{y}.{fmt}", "register", self.export_time(y, rng),
                                  fmt=fmt, sheets=sheets))
+            for (ny, nm) in sorted(self.g.nil_files):
+                if ny == y:
+                    builds.append(self._nil_report(ny, nm))
             if fmt == "ods":
                 lock = (f"Admin UPTD,admin,PC-UPTD,{self.g.data_end.strftime('%d.%m.%Y')} 10:12,"
                         f"file:///C:/Users/admin/AppData/Roaming/LibreOffice/4;").encode()
@@ -276,6 +281,19 @@ class PpuLayout(_Layout):
                                  self.export_time(years[-2], rng, days_after=10), fmt="raw",
                                  raw=_fake_encrypted_xlsx(rng)))
         return builds
+
+
+    def _nil_report(self, y: int, m: int) -> _Build:
+        """A month without any case, reported on its own: a laporan nihil (contract section 8)."""
+        sh = _Sheet(MONTHS_ID[m - 1].upper())
+        sh.add([f"LAPORAN NIHIL UPTD PPA {self.g.p.name.upper()}"], bold=True)
+        sh.add([f"BULAN {MONTHS_ID[m - 1].upper()} {y}"], bold=True)
+        sh.add([])
+        sh.add(self.headers(), bold=True)
+        sh.add(["NIHIL"])
+        due = date(y + (m == 12), m % 12 + 1, 5)
+        return _Build(f"{self.g.p.code}/register_ppu_{y}_{m:02d}_nihil.xlsx", "nil_report",
+                      _local(self.tz(), due, 9, 30), sheets=[sh])
 
 
 class BontangLayout(_Layout):
@@ -329,6 +347,8 @@ class BontangLayout(_Layout):
         cols = self.cols_for(year)
         sh = _Sheet("Sheet1")
         sh.add([f"DATA KORBAN KEKERASAN {self.g.p.name.upper()} TAHUN {year}"], bold=True)
+        if self.is_current(year):
+            sh.add([self.printed()])
         sh.add([h for h, _, _ in cols], bold=True)
         no = 0
         for block in blocks:
@@ -423,8 +443,10 @@ class BatamLayout(_Layout):
         return rr.choice(("Sudah BAP", "Menunggu hasil visum", "Didampingi ke Polresta",
                           "Konseling psikolog", "-", None, None))
 
-    def sheet(self, name: str, rows: list[Victim]) -> _Sheet:
+    def sheet(self, name: str, rows: list[Victim], as_of: date | None = None) -> _Sheet:
         sh = _Sheet(name)
+        if as_of is not None:
+            sh.add([f"Kondisi per {as_of.day} {MONTHS_ID[as_of.month - 1]} {as_of.year}"])
         sh.add(self.headers(), bold=True)
         for no, v in enumerate(rows, 1):
             sh.add(self.data_row(v, no, {}), victim=v)
@@ -445,10 +467,10 @@ class BatamLayout(_Layout):
                 if first and second:
                     builds.append(_Build(f"{code}/register_batam_{y}_sem1.xlsx", "register",
                                          _local(self.tz(), date(y, 7, 8), 10, 5),
-                                         sheets=[self.sheet(f"DATA KORBAN {y}", first)]))
-                    builds.append(_Build(f"{code}/register_batam_{y}_sem2.xlsm", "register",
-                                         self.export_time(y, rng), fmt="xlsm",
-                                         sheets=[self.sheet(f"DATA KORBAN {y}", second)]))
+                                         sheets=[self.sheet(f"DATA KORBAN {y}", first, date(y, 7, 7))]))
+                    when = self.export_time(y, rng)
+                    builds.append(_Build(f"{code}/register_batam_{y}_sem2.xlsm", "register", when, fmt="xlsm",
+                                         sheets=[self.sheet(f"DATA KORBAN {y}", second, when.date())]))
                     continue
             builds.append(_Build(f"{code}/register_batam_{y}.xlsx", "register", self.export_time(y, rng),
                                  sheets=[self.sheet(f"DATA KORBAN {y}", rows)]))

@@ -41,8 +41,15 @@ BASE_VOLUMES = {
     "bontang": {2019: 118, 2020: 124, 2021: 106, 2022: 110, 2023: 128, 2024: 148, 2025: 165},
     "batam": {2019: 150, 2020: 168, 2021: 181, 2022: 204, 2023: 229, 2024: 265, 2025: 345},
 }
-# Months with no rows at all, so completeness reports have a gap to show.
+# Months without any case (contract section 8). In kutim's yearly register that covers
+# them they are reported zeros, not missing exports.
 SAMPLE_MISSING_MONTHS = {"kutim": ((2023, 3),)}
+# Months never exported: ppu sends a sheet per month, and May 2024's never came (a missing export).
+SAMPLE_GAPS = {"ppu": ((2024, 5),)}
+# Months without any case that an agency reported on their own, as a nil report (laporan nihil).
+SAMPLE_NIL_REPORTS = {"ppu": ((2023, 8),)}
+# Extra victims in one month, an outlier for the data-quality review (a group case, say).
+SAMPLE_SPIKES = {"batam": {(2024, 9): 40}}
 
 MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
              "September", "Oktober", "November", "Desember")
@@ -187,6 +194,13 @@ class SampleManifest:
     # the counted victims (winning rows), for finer-grained tests
     victims: list[Victim] = field(default_factory=list)
     today: date = DEFAULT_TODAY
+    # (agency, year, month) -> rows a correct pipeline stages for that month (victims and child perpetrators)
+    month_rows: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    # (agency, year, month) -> reported, reported_zero or missing, for every month from January of
+    # the agency's first year to the month of the data end (contract section 8)
+    coverage: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    # (agency, year, month) of the planted outlier months
+    spikes: set[tuple[str, int, int]] = field(default_factory=set)
 
     def merge(self, other: "SampleManifest") -> None:
         self.expected_victims.update(other.expected_victims)
@@ -196,6 +210,9 @@ class SampleManifest:
         self.expected_forms.update(other.expected_forms)
         self.expected_detail.update(other.expected_detail)
         self.victims.extend(other.victims)
+        self.month_rows.update(other.month_rows)
+        self.coverage.update(other.coverage)
+        self.spikes |= other.spikes
 
     def file(self, path: str) -> FileInfo:
         return next(f for f in self.files if f.path == path)

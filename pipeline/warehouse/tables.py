@@ -101,7 +101,26 @@ CASES = _c("cases", INT, "Distinct case ids among the victims (a case whose only
                          "not counted).")
 SHARE_PCT = _c("share_pct", DBL, "Victims in this category / all victims of the agency-year × 100 (multi-valued "
                                  "categories add up to more than 100).")
-HAS_DATA = _c("has_data", BOOL, "True when any row of that agency and period arrived.")
+HAS_DATA = _c("has_data", BOOL, "True when any row of that agency and period was staged. Not the same as reported: "
+                                 "a month covered by a file that holds no case (a nil report, a zero month in a "
+                                 "yearly register) has has_data = false; coverage_status tells the two apart.")
+COVERAGE_START = _c("coverage_start", DATE, "First day of the period covered (data contract, section 8).")
+COVERAGE_END = _c("coverage_end", DATE, "Last day of the period covered: the stated period capped at the export "
+                                        "date, plus the months of rows dated outside it.")
+EXPORT_DATE = _c("export_date", DATE, "The day the file was exported: a date after 'Dicetak', 'Per tanggal', "
+                                      "'Kondisi per', 'Update' or 'Data s.d.' in the title block, else the file's "
+                                      "modification date (in the agency's time zone).")
+
+CI_LOW = _c("victims_ci_low", DBL, "Lower bound of the exact 95% Poisson interval (Garwood) of victims: counts this "
+                                 "small move by chance alone; 0 victims gives 0-3.69.")
+CI_HIGH = _c("victims_ci_high", DBL, "Upper bound of the exact 95% Poisson interval of victims.")
+UNSTABLE = _c("unstable", BOOL, "True when victims are under 20: the count and its rate are not reliable (the usual "
+                                "public-health threshold); read them with their interval.")
+COVERAGE_STATUS = _c("coverage_status", TEXT, "reported (a current file covers the month and rows were staged), "
+                                              "reported_zero (a current file covers it and holds no case: zero, not "
+                                              "missing), missing (no current file covers it and its due date has "
+                                              "passed), not_due (no file yet, and not yet due).")
+SEVERITY = _c("severity", TEXT, "warning (read the numbers with care) or info.")
 
 # The canonical columns of the contract (section 3), as staged.
 VICTIM_SEQ = _c("victim_seq", INT, "Victim number within the case (1, 2, …); given by the file or by row order "
@@ -247,6 +266,19 @@ SHEETS = Table(
      _c("blank_rows", INT, "Blank rows skipped."),
      _c("parser_version", TEXT, "Hash of the mapping and reading code that read the sheet; a change makes files be "
                                 "read again."),
+     _c("period_start", DATE, "First day of the period the sheet states (title, sheet name or file name)."),
+     _c("period_end", DATE, "Last day of the period the sheet states, before capping at the export date."),
+     COVERAGE_START, COVERAGE_END,
+     _c("coverage_source", TEXT, "Where the period came from, the first that applies: title (the title block), "
+                                 "sheet_name, file_name, rows (earliest to latest report month of its rows)."),
+     _c("coverage_months", LIST, "Months covered, as YYYY-MM (a register sheet only)."),
+     EXPORT_DATE,
+     _c("export_date_source", TEXT, "title (stated in the title block) or file_time (the modification time)."),
+     _c("rows_outside_period", INT, "Data rows dated outside the period the sheet states (warning "
+                                    "coverage_mismatch)."),
+     _c("nil_rows", INT, "Rows saying NIHIL, 'Tidak ada kasus' or '0 kasus': a nil report, not data."),
+     _c("nil_report", BOOL, "True when the register sheet covers a period and holds no data row (laporan nihil): "
+                            "its months are reported with zero victims."),
      RUN_ID))
 
 INGEST_LOG = Table(
@@ -258,7 +290,8 @@ INGEST_LOG = Table(
      _c("first_seen", TS, "When the pipeline first saw this file's content in the folder, under any name "
                                 "(UTC): when it was received.", False),
      _c("last_seen", TS, "When the pipeline last saw this path (UTC).", False),
-     _c("status", TEXT, "loaded (≥1 row staged), superseded (every row replaced by a newer file), rejected "
+     _c("status", TEXT, "loaded (≥1 row staged), nil_report (every register sheet covers a period and holds no "
+                        "case: a report of zero), superseded (every row replaced by a newer file), rejected "
                         "(unreadable, not a register, or no row staged), ignored (lock or hidden file), removed (no "
                         "longer in the folder).", False),
      _c("reason_code", TEXT, "Why the file has its status (message code)."),
@@ -280,6 +313,9 @@ INGEST_LOG = Table(
      _c("parsed", BOOL, "True when the file was parsed in this run; false when its rows were reused from an earlier "
                         "read of the same bytes, or its agency's slice was kept unchanged."),
      _c("archived_as", TEXT, "The file's copy in the archive (PPA_ARCHIVE_DIR), named by its hash."),
+     COVERAGE_START, COVERAGE_END,
+     _c("months_covered", INT, "Months its register sheets cover (see meta.sheets.coverage_months)."),
+     EXPORT_DATE,
      RUN_ID))
 
 AGENCY_LOADS = Table(
@@ -304,11 +340,22 @@ AGENCY_LOADS = Table(
 
 # ---------------------------------------------------------------- meta: the registry, rebuilt with the marts
 
+DQ_REVIEWS = Table(
+    "meta.dq_reviews", "An analyst's review of a data-quality flag (ppa dq review). Never rebuilt by a run: a "
+                       "review survives every later run and is shown beside its flag.",
+    (_c("flag_id", TEXT, "The flag reviewed (marts.dq_flags.flag_id).", False),
+     _c("status", TEXT, "open, explained (with a note saying why the value is right) or confirmed (a real "
+                        "problem in the data).", False),
+     _c("note", TEXT, "Why: the analyst's explanation."),
+     _c("reviewed_by", TEXT, "Who reviewed it (the operating-system user)."),
+     _c("reviewed_at", TS, "When (UTC).", False)))
+
 AGENCIES = Table(
     "meta.agencies", "The agency registry (pipeline/schemas/agencies.yaml).",
     (AGENCY, _c("name", TEXT, "Agency name."), REGION_NAME, KABKOTA_CODE,
      _c("bps_code", TEXT, "BPS region code (e.g. 6408)."), _c("timezone", TEXT, "The agency's time zone."),
-     _c("expected_interval_days", INT, "An agency that sends nothing for longer than this raises a warning.")))
+     _c("expected_interval_days", INT, "An agency that sends nothing for longer than this raises a warning."),
+     _c("report_due_day", INT, "A month's report is due on this day of the following month (agency's time zone).")))
 
 POPULATIONS = Table(
     "meta.population", "Population denominators per agency and year, interpolated where BPS has no figure.",
@@ -337,6 +384,21 @@ def _breakdown(name: str, label: str, category: Column, several: bool = False) -
 
 
 MARTS = (
+    _mart("reporting_completeness", "Per registered agency and month, from January of the first year with data to "
+                                    "the month of the run: whether the month was reported (with cases, or as zero), "
+                                    "is missing, or is not due yet, when it was first reported and whether on time. "
+                                    "A month without rows is a zero only when a file covers it.",
+          _A, YEAR, MONTH, _c("month_start", DATE, "First day of the month."), HAS_DATA, VICTIMS,
+          _c("rows_staged", INT, "Rows staged with a report date in that month (victims and child perpetrators)."),
+          _c("file_count", INT, "Number of files that gave rows for that month."),
+          _c("source_files", LIST, "Files that gave rows for that month (warehouse only; not in the analytics "
+                                   "copy)."),
+          COVERAGE_STATUS,
+          _c("due_date", DATE, "The day the month's report is due: report_due_day (registry, default 10) of the "
+                               "following month, in the agency's time zone."),
+          _c("first_reported_at", TS, "When the pipeline first saw a current file covering the month (UTC)."),
+          _c("on_time", BOOL, "Whether the month was first reported by its due date (in the agency's time zone); "
+                              "null when missing or not due.")),
     _mart("victims_by_region_year", "Victims and cases per agency and report year, with rates per 100,000 people "
                                     "and per 100,000 children.",
           _A, KABKOTA_CODE, REGION_NAME, YEAR, CASES, VICTIMS,
@@ -349,19 +411,15 @@ MARTS = (
           _c("child_population_estimated", BOOL, "True when the child population of that year is carried from the "
                                                  "nearest year."),
           _c("child_victims_per_100k_children", DBL, "Child victims per 100,000 children aged 0-17."),
-          HAS_DATA),
-    _mart("reporting_completeness", "Per agency and month: whether any row arrived, how many victims, and from "
-                                    "which files. A month without data is a missing export until shown otherwise, "
-                                    "not a month without violence.",
-          _A, YEAR, MONTH, _c("month_start", DATE, "First day of the month."), HAS_DATA, VICTIMS,
-          _c("rows_staged", INT, "Rows staged with a report date in that month (victims and child perpetrators)."),
-          _c("file_count", INT, "Number of files that gave rows for that month."),
-          _c("source_files", LIST, "Files that gave rows for that month (warehouse only; not in the analytics "
-                                   "copy).")),
+          HAS_DATA, CI_LOW, CI_HIGH,
+          _c("victims_per_100k_ci_low", DBL, "Lower bound of the 95% interval of victims_per_100k."),
+          _c("victims_per_100k_ci_high", DBL, "Upper bound of the 95% interval of victims_per_100k."),
+          UNSTABLE),
     _mart("yoy_by_region", "Year-on-year change in victims and cases per agency; change_pct is null when the "
-                           "previous year has no data or zero. `incomplete` marks a year with fewer than 12 months "
-                           "of data (a month that sent nothing, or a year still in progress, which `in_progress` "
-                           "flags); its change is not like for like.",
+                           "previous year has no data or zero. `incomplete` marks a year with a missing month; a year "
+                           "in progress is compared over the same months of the year before "
+                           "(change_pct_same_months). change_significant says whether the change is more than "
+                           "chance (exact conditional test at 5%).",
           _A, YEAR, VICTIMS,
           _c("victims_prev_year", INT, "Victims in the previous year."),
           _c("change_abs", INT, "victims − victims_prev_year."),
@@ -372,12 +430,23 @@ MARTS = (
           _c("cases_change_abs", INT, "cases − cases_prev_year."),
           _c("cases_change_pct", DBL, "Change in cases in per cent; null when the previous year has no data or "
                                       "zero."),
-          _c("months_reported", INT, "Months of that year with any data."),
-          _c("months_expected", INT, "Months of that year up to the latest month with data anywhere (12 for past "
-                                     "years)."),
-          _c("in_progress", BOOL, "True for the latest year while it is not over."),
-          _c("incomplete", BOOL, "True when the year has fewer than 12 months of data: a change to or from it is not "
-                                 "like for like.")),
+          _c("months_reported", INT, "Months of that year reported, with cases or as zero (coverage_status "
+                                     "reported or reported_zero)."),
+          _c("months_expected", INT, "Months of that year that are due (12 for past years)."),
+          _c("in_progress", BOOL, "True while the year is not over (in the agency's time zone)."),
+          _c("incomplete", BOOL, "True when the year has a missing month: a change to or from it is not like for "
+                                 "like, and is not tested."),
+          CI_LOW, CI_HIGH, UNSTABLE,
+          _c("victims_same_months", INT, "Victims of the months reported in both this year and the year before (all "
+                                         "twelve for two complete years)."),
+          _c("victims_same_months_prev_year", INT, "Victims of the same months of the year before."),
+          _c("change_pct_same_months", DBL, "Change over the same months in per cent: the like-for-like change of a "
+                                            "year in progress."),
+          _c("change_p_value", DBL, "Two-sided p-value of the exact conditional test of two Poisson rates "
+                                    "(victims over the same months, populations as exposures); null when either "
+                                    "year is incomplete or has no data."),
+          _c("change_significant", BOOL, "True when change_p_value < 0.05: the change is more than chance. False: "
+                                         "it may be chance (belum bermakna secara statistik). Null: not tested.")),
     _mart("victims_by_form", "Victims per form of violence, agency and year; a victim with two forms counts under "
                              "each, so shares add up to more than 100.",
           _A, YEAR, _c("violence_form", TEXT, "One form of violence (a victim with two forms counts under each)."),
@@ -402,6 +471,17 @@ MARTS = (
                                                "are not counted in any victim mart.",
           _A, YEAR, _c("child_perpetrator_records", INT, "Records of children in conflict with the law as "
                                                          "perpetrators (ABH).")),
+    _mart("dq_flags", "Data-quality review in the style of the WHO Data Quality Review: outlier months, years that "
+                      "jump against the three before, internal consistency, completeness and timeliness. Flags, "
+                      "never rejects; an analyst's review (meta.dq_reviews) is kept across runs.",
+          _c("flag_id", TEXT, "Stable id: agency, period and check (e.g. kutim:2024-10:outlier_monthly_victims)."),
+          _A, YEAR, _c("month", INT, "Month (1-12) for monthly checks; null for a year."),
+          _c("check", TEXT, "outlier_monthly_victims, consistency_over_time, cases_over_victims, "
+                            "sex_over_victims, forms_under_victims, completeness, timeliness."),
+          _c("value", DBL, "The value checked."), _c("expected", DBL, "What it was checked against."),
+          SEVERITY, MESSAGE, MESSAGE_EN,
+          _c("status", TEXT, "open, explained or confirmed (meta.dq_reviews; open when nobody reviewed it)."),
+          _c("note", TEXT, "The analyst's note from the review.")),
 )
 
 # ---------------------------------------------------------------- the catalogue
@@ -410,7 +490,7 @@ MARTS = (
 AGENCY_SLICE = (CASE_ROWS, CASE_VICTIMS, REJECTED_ROWS, CELL_WARNINGS, SUPERSEDED_ROWS, SHEETS, INGEST_LOG,
                 AGENCY_LOADS)
 REGISTRY = (AGENCIES, POPULATIONS, KECAMATAN)
-TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS)}
+TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, DQ_REVIEWS)}
 SCHEMAS = ("raw", "staging", "marts", "meta", "public")
 
 

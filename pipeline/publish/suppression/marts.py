@@ -116,6 +116,13 @@ def _read_region_year(r: _Reader, mart: str, df: pd.DataFrame) -> None:
     r.follows(mart, "victims_per_100k", [(c,) for c in cells["victims"]])
     r.follows(mart, "child_victims_per_100k_children", [(c,) for c in cells["child_victims"]])
     r.follows(mart, "has_data", [(c,) for c in cells["victims"]])
+    for column in INTERVAL_COLUMNS:  # an interval's bounds tell its count: they follow it
+        r.follows(mart, column, [(c,) for c in cells["victims"]])
+
+
+# Columns computed from victims (a Poisson interval, the rule for counts under 20): suppressed with it.
+INTERVAL_COLUMNS = ("victims_ci_low", "victims_ci_high", "victims_per_100k_ci_low", "victims_per_100k_ci_high",
+                    "unstable")
 
 
 def _read_yoy(r: _Reader, mart: str, df: pd.DataFrame) -> None:
@@ -130,6 +137,17 @@ def _read_yoy(r: _Reader, mart: str, df: pd.DataFrame) -> None:
         change = "change" if kind == "victims" else "cases_change"
         r.follows(mart, f"{change}_abs", list(zip(now, before)))
         r.follows(mart, f"{change}_pct", list(zip(now, before)))
+    victims = [_victims(a, y) for a, y in keys]
+    for column in INTERVAL_COLUMNS:
+        r.follows(mart, column, [(c,) for c in victims])
+    if "victims_same_months" in df:
+        # sums of monthly counts over the months reported in both years (see _same_month_sums)
+        same = [("victims_same_months", a, y) for a, y in keys]
+        same_before = [("victims_same_months_prev_year", a, y) for a, y in keys]
+        r.count(mart, df, "victims_same_months", same)
+        r.count(mart, df, "victims_same_months_prev_year", same_before)
+        for column in ("change_pct_same_months", "change_p_value", "change_significant"):
+            r.follows(mart, column, list(zip(same, same_before)))
 
 
 def _read_breakdown(r: _Reader, mart: str, df: pd.DataFrame, column: str, additive: bool) -> None:
@@ -184,6 +202,8 @@ def _read_completeness(r: _Reader, mart: str, df: pd.DataFrame) -> None:
     r.count(mart, df, "victims", victims)
     r.count(mart, df, "rows_staged", rows)
     r.follows(mart, "has_data", [(c,) for c in rows])
+    # reported or reported_zero tells whether rows were staged, as has_data does
+    r.follows(mart, "coverage_status", [(c,) for c in rows])
     _month_sums(r, keys, victims)
     perpetrators = [("perpetrator_records_month", *key) for key in keys]   # latent: rows_staged - victims
     r.table.add_sums(zip(rows, zip(victims, perpetrators)))
@@ -217,7 +237,26 @@ def _read(marts: Mapping[str, pd.DataFrame], published: bool) -> _Reader:
     reader = _Reader(published)
     for name, df in marts.items():
         READERS[name](reader, name, df.reset_index(drop=True))
+    if "yoy_by_region" in marts and "reporting_completeness" in marts:
+        _same_month_sums(reader, marts["yoy_by_region"], marts["reporting_completeness"])
     return reader
+
+
+def _same_month_sums(r: _Reader, yoy: pd.DataFrame, months: pd.DataFrame) -> None:
+    """victims_same_months = the monthly victims of the months reported in both years, and
+    victims_same_months_prev_year the same months a year before (coverage_status is public;
+    where it is suppressed the month had rows, so it was reported)."""
+    status = months["coverage_status"].astype(object)
+    reported = {(str(a), int(y), int(m)) for a, y, m, s in zip(months["agency"], months["year"], months["month"], status)
+                if s is None or pd.isna(s) or s in ("reported", "reported_zero")}
+    keys = _keys(yoy.reset_index(drop=True), "agency", "year")
+    sums = []
+    for a, y in keys:
+        same = [m for m in range(1, 13) if (a, y, m) in reported and (a, y - 1, m) in reported]
+        if same:
+            sums.append((("victims_same_months", a, y), [("victims_month", a, y, m) for m in same]))
+            sums.append((("victims_same_months_prev_year", a, y), [("victims_month", a, y - 1, m) for m in same]))
+    r.table.add_sums(sums)
 
 
 def table_from_marts(marts: Mapping[str, pd.DataFrame]) -> Table:

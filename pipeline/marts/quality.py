@@ -1,0 +1,148 @@
+"""The data-quality review (data contract, section 11), in the style of the WHO Data Quality
+Review toolkit and DHIS2: flags to read before comparing, never rejects.
+
+- outlier_monthly_victims: a covered month whose victims have |Mz| > 3.5, the median and MAD
+  taken over the agency's covered months among the 24 ending with that month (at least 12 of
+  them, or the history is too short to judge);
+- consistency_over_time: a complete year whose victims differ by more than 33% from the mean
+  of the three complete years before it, when that mean is at least 20;
+- internal consistency: cases <= victims; female + male <= victims; victims by form >= victims;
+- completeness: a year with a missing month; timeliness: a year with fewer than 75% of its
+  reported months first seen by their due date.
+
+Each flag has a stable id (agency:period:check) under which an analyst's review is kept in
+meta.dq_reviews across runs. Plain functions over frames.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.marts import stats
+from pipeline.marts.completeness import REPORTED
+from pipeline.messages import render
+
+WINDOW_MONTHS = 24
+MIN_HISTORY = 12  # covered months in the window before a month is judged
+CONSISTENCY_YEARS = 3
+CONSISTENCY_LIMIT = 0.33
+CONSISTENCY_MIN_EXPECTED = 20
+ON_TIME_TARGET = 0.75
+REVIEW_STATUSES = ("open", "explained", "confirmed")
+COLUMNS = ["flag_id", "agency", "year", "month", "check", "value", "expected", "severity", "message", "message_en",
+           "status", "note"]
+MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+          "November", "Desember")
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December")
+
+
+def flag_id(agency: str, year: int, month: int | None, check: str) -> str:
+    period = f"{year:04d}" if month is None else f"{year:04d}-{month:02d}"
+    return f"{agency}:{period}:{check}"
+
+
+def _num(x: float) -> str:
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def _flag(agency: str, year: int, month: int | None, check: str, value: float, expected: float, severity: str,
+          detail: str = "", detail_en: str | None = None) -> dict:
+    period = str(year) if month is None else f"{MONTHS[month - 1]} {year}"
+    period_en = str(year) if month is None else f"{MONTHS_EN[month - 1]} {year}"
+    args = dict(value=_num(value), expected=_num(expected))
+    return {"flag_id": flag_id(agency, year, month, check), "agency": agency, "year": year, "month": month,
+            "check": check, "value": float(value), "expected": float(expected), "severity": severity,
+            "message": render(check, period=f"{agency} {period}", detail=detail, **args),
+            "message_en": render(check, "en", period=f"{agency} {period_en}",
+                                 detail=detail if detail_en is None else detail_en, **args)}
+
+
+def outlier_flags(months: pd.DataFrame) -> list[dict]:
+    """Outlier months: months is reporting_completeness (agency, year, month, victims, coverage_status)."""
+    flags = []
+    covered = months[months["coverage_status"].isin(REPORTED)]
+    for agency, group in covered.groupby("agency", sort=True):
+        index = (group["year"] * 12 + group["month"] - 1).to_numpy()
+        victims = group["victims"].astype(float).to_numpy()
+        for i, at in enumerate(index):
+            window = (index > at - WINDOW_MONTHS) & (index <= at)
+            if window.sum() < MIN_HISTORY:
+                continue
+            values = pd.Series(victims[window])
+            scores = stats.modified_z(values)
+            score = float(scores.iloc[list(index[window]).index(at)])
+            if stats.is_outlier(score):
+                year, month = divmod(int(at), 12)
+                flags.append(_flag(agency, year, month + 1, "outlier_monthly_victims", victims[i],
+                                   float(values.median()), "warning", detail=f"{score:+.1f}"))
+    return flags
+
+
+def consistency_flags(yoy: pd.DataFrame) -> list[dict]:
+    """Years against the mean of the three complete years before (yoy_by_region rows)."""
+    flags = []
+    complete = yoy[~yoy["incomplete"].astype(bool) & ~yoy["in_progress"].astype(bool) & (yoy["months_reported"] > 0)]
+    for agency, group in complete.groupby("agency", sort=True):
+        by_year = dict(zip(group["year"], group["victims"]))
+        for year, victims in by_year.items():
+            before = [by_year.get(year - k) for k in range(1, CONSISTENCY_YEARS + 1)]
+            if any(v is None for v in before):
+                continue
+            expected = sum(before) / CONSISTENCY_YEARS
+            if expected < CONSISTENCY_MIN_EXPECTED:
+                continue
+            ratio = victims / expected - 1
+            if abs(ratio) > CONSISTENCY_LIMIT:
+                pct = f"{ratio * 100:+.0f}%"
+                flags.append(_flag(agency, int(year), None, "consistency_over_time", victims, round(expected, 1),
+                                   "warning", detail=pct))
+    return flags
+
+
+def internal_flags(by_year: pd.DataFrame, form_totals: pd.DataFrame) -> list[dict]:
+    """cases <= victims, female + male <= victims, victims by form >= victims, per agency-year."""
+    flags = []
+    forms = {(a, y): n for a, y, n in form_totals[["agency", "year", "form_victims"]].itertuples(index=False)}
+    for r in by_year.to_dict("records"):
+        agency, year, victims = r["agency"], int(r["year"]), int(r["victims"])
+        if r["cases"] > victims:
+            flags.append(_flag(agency, year, None, "cases_over_victims", r["cases"], victims, "error"))
+        if r["victims_female"] + r["victims_male"] > victims:
+            flags.append(_flag(agency, year, None, "sex_over_victims", r["victims_female"] + r["victims_male"],
+                               victims, "error"))
+        by_form = forms.get((agency, year), 0)
+        if victims > 0 and by_form < victims:
+            flags.append(_flag(agency, year, None, "forms_under_victims", by_form, victims, "error"))
+    return flags
+
+
+def reporting_flags(months: pd.DataFrame, due_days: dict[str, int]) -> list[dict]:
+    """Completeness (a year with a missing month) and timeliness (under 75% on time) per agency-year."""
+    flags = []
+    for (agency, year), group in months.groupby(["agency", "year"], sort=True):
+        status = group["coverage_status"]
+        due = int((status != "not_due").sum())
+        reported = int(status.isin(REPORTED).sum())
+        missing = group.loc[status == "missing", "month"].tolist()
+        if missing:
+            flags.append(_flag(agency, int(year), None, "completeness", reported, due, "warning",
+                               detail=", ".join(MONTHS[m - 1] for m in missing),
+                               detail_en=", ".join(MONTHS_EN[m - 1] for m in missing)))
+        timed = group["on_time"].dropna()
+        if len(timed) and timed.astype(bool).mean() < ON_TIME_TARGET:
+            flags.append(_flag(agency, int(year), None, "timeliness", int(timed.astype(bool).sum()), len(timed),
+                               "info", detail=str(due_days.get(agency, 10))))
+    return flags
+
+
+def dq_frame(months: pd.DataFrame, yoy: pd.DataFrame, by_year: pd.DataFrame, form_totals: pd.DataFrame,
+             due_days: dict[str, int], reviews: pd.DataFrame) -> pd.DataFrame:
+    """marts.dq_flags: every flag, with its review (status open when nobody reviewed it)."""
+    flags = [*outlier_flags(months), *consistency_flags(yoy), *internal_flags(by_year, form_totals),
+             *reporting_flags(months, due_days)]
+    out = pd.DataFrame.from_records(flags, columns=COLUMNS[:-2])
+    kept = reviews.set_index("flag_id") if len(reviews) else None
+    out["status"] = [kept.at[f, "status"] if kept is not None and f in kept.index else "open" for f in out["flag_id"]]
+    out["note"] = [kept.at[f, "note"] if kept is not None and f in kept.index else None for f in out["flag_id"]]
+    return out.sort_values(["agency", "year", "month", "check"], na_position="first").reset_index(drop=True)

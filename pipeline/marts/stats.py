@@ -1,0 +1,98 @@
+"""Statistics for honest comparisons of small counts (data contract, section 11).
+
+Plain functions, no Dagster and no warehouse: exact Poisson intervals (Garwood), the
+exact conditional test of two Poisson rates, and the modified z-score of monthly counts.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from scipy.stats import binomtest, chi2
+
+CONFIDENCE = 0.95
+ALPHA = 0.05  # a change is called a change when p < ALPHA
+UNSTABLE_BELOW = 20  # counts under this are unstable (the usual public-health threshold)
+MZ_FACTOR = 0.6745  # Iglewicz & Hoaglin: Mz = 0.6745 (x - median) / MAD
+MZ_LIMIT = 3.5
+MEAN_AD_FACTOR = 0.7978845608  # sqrt(2/pi), for the mean absolute deviation when the MAD is 0
+
+
+def poisson_ci(k: int, conf: float = CONFIDENCE) -> tuple[float, float]:
+    """Exact (Garwood) interval for a Poisson count k: 0 -> (0, 3.689), 10 -> (4.795, 18.390)."""
+    if k < 0:
+        raise ValueError(f"a count cannot be negative: {k}")
+    a = 1 - conf
+    low = 0.0 if k == 0 else chi2.ppf(a / 2, 2 * k) / 2  # chi2 with 0 degrees of freedom is undefined
+    high = chi2.ppf(1 - a / 2, 2 * k + 2) / 2
+    return float(low), float(high)
+
+
+def rate_ci(k: int, population: float | None, per: float = 100_000.0) -> tuple[float | None, float | None]:
+    """The interval of a rate per `per` people: the count's interval over the population."""
+    if population is None or pd.isna(population) or population <= 0:
+        return None, None
+    low, high = poisson_ci(k)
+    return low / population * per, high / population * per
+
+
+def compare_counts(a: int, b: int, pop_a: float | None = None, pop_b: float | None = None) -> float:
+    """Two-sided p-value of the exact conditional test that two Poisson rates are equal.
+
+    Given a (this period) and b (the period compared with), a ~ Binomial(a + b, Pa / (Pa + Pb))
+    when nothing changed; the p-value adds the probabilities of every outcome no more likely
+    than a (scipy.stats.binomtest). Without populations the exposures are taken as equal.
+    With a = b = 0 there is nothing to test and nothing changed: p = 1.
+    """
+    if a < 0 or b < 0:
+        raise ValueError(f"counts cannot be negative: {a}, {b}")
+    if a + b == 0:
+        return 1.0
+    if pop_a is None or pop_b is None or pd.isna(pop_a) or pd.isna(pop_b) or pop_a <= 0 or pop_b <= 0:
+        share = 0.5
+    else:
+        share = float(pop_a) / (float(pop_a) + float(pop_b))
+    return float(binomtest(int(a), int(a + b), p=share).pvalue)
+
+
+def modified_z(values: pd.Series) -> pd.Series:
+    """Mz = 0.6745 (x - median) / MAD for each value of a series (NaN stays NaN).
+
+    The MAD is 0 when half the values or more are equal, common for small monthly counts.
+    Then, as the WHO Data Quality Tool does, the mean absolute deviation stands in for it:
+    Mz = 0.7979 (x - median) / MeanAD (0.7979 = sqrt(2/pi) makes both estimate the same
+    spread for normal data). When every value equals the median, every score is 0. DHIS2
+    instead sets every score to 0 when the MAD is 0, which would never flag a sudden 15
+    among months that are mostly 2.
+    """
+    x = values.astype("float64")
+    median = x.median()
+    if pd.isna(median):
+        return x
+    deviation = (x - median).abs()
+    mad = deviation.median()
+    if mad > 0:
+        return MZ_FACTOR * (x - median) / mad
+    mean_ad = deviation.mean()
+    if mean_ad > 0:
+        return MEAN_AD_FACTOR * (x - median) / mean_ad
+    return (x - median) * 0.0
+
+
+def is_outlier(score: float) -> bool:
+    return bool(pd.notna(score) and abs(score) > MZ_LIMIT)
+
+
+def change_words(change_pct: float | None, significant: bool | None, lang: str = "id") -> str:
+    """A change in words, with whether it is more than chance: 'naik 30%, belum bermakna secara statistik'."""
+    if change_pct is None or pd.isna(change_pct):
+        return "tidak dapat dibandingkan" if lang == "id" else "not comparable"
+    pct = abs(round(float(change_pct)))
+    if lang == "id":
+        head = "tetap" if pct == 0 else f"{'naik' if change_pct > 0 else 'turun'} {pct}%"
+        if significant is None or pd.isna(significant):
+            return f"{head}, tanpa uji (tahun tidak lengkap)"
+        return f"{head}, {'bermakna secara statistik' if significant else 'belum bermakna secara statistik'}"
+    head = "unchanged" if pct == 0 else f"{'up' if change_pct > 0 else 'down'} {pct}%"
+    if significant is None or pd.isna(significant):
+        return f"{head}, not tested (incomplete year)"
+    return f"{head}, {'statistically significant' if significant else 'not statistically significant'}"

@@ -1,0 +1,146 @@
+"""Honest comparisons (issue 22): coverage, nil reports, completeness statuses, intervals,
+the conditional test and the data-quality review, as plain functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from scipy.stats import binom
+
+from pipeline.contract import load_contract
+from pipeline.ingest.coverage import find_period, sheet_coverage
+from pipeline.marts import completeness, quality, stats
+
+C = load_contract()
+D = dt.date
+
+
+def test_poisson_intervals_against_known_values():
+    assert stats.poisson_ci(0) == pytest.approx((0.0, 3.689), abs=1e-3)
+    assert stats.poisson_ci(10) == pytest.approx((4.795, 18.390), abs=1e-3)
+    assert stats.rate_ci(10, 100_000) == pytest.approx((4.795, 18.390), abs=1e-3)
+
+
+def test_conditional_test_against_a_hand_computed_case():
+    # 6 against 2 with equal populations: X ~ Bin(8, 0.5); outcomes no more likely than 6 are 0-2 and 6-8
+    by_hand = sum(binom.pmf(k, 8, 0.5) for k in (0, 1, 2, 6, 7, 8))
+    assert stats.compare_counts(6, 2, 1000, 1000) == pytest.approx(by_hand) == pytest.approx(0.2890625)
+    assert stats.compare_counts(0, 0) == 1.0
+    assert stats.compare_counts(60, 46, 462_990, 455_504) > 0.05  # +30%, not more than chance
+    assert stats.change_words(30.4, False) == "naik 30%, belum bermakna secara statistik"
+
+
+def test_modified_z_with_and_without_a_mad():
+    assert stats.modified_z(pd.Series([10, 12, 11, 13, 12, 11, 95])).iloc[-1] == pytest.approx(55.98, abs=0.01)
+    assert stats.modified_z(pd.Series([5, 5, 5, 5, 5, 40])).iloc[-1] == pytest.approx(4.79, abs=0.01)  # MAD 0
+    assert (stats.modified_z(pd.Series([3, 3, 3])) == 0).all()
+
+
+@pytest.mark.parametrize("text, start, end", [
+    ("REGISTER KASUS TAHUN 2023", D(2023, 1, 1), D(2023, 12, 31)),
+    ("TAHUN ANGGARAN 2023", D(2023, 1, 1), D(2023, 12, 31)),
+    ("BULAN MARET 2023", D(2023, 3, 1), D(2023, 3, 31)),
+    ("Periode: Januari s.d. Juni 2024", D(2024, 1, 1), D(2024, 6, 30)),
+    ("Januari – Desember 2022", D(2022, 1, 1), D(2022, 12, 31)),
+    ("Triwulan I 2024", D(2024, 1, 1), D(2024, 3, 31)),
+    ("TW II 2024", D(2024, 4, 1), D(2024, 6, 30)),
+    ("Semester 1 2024", D(2024, 1, 1), D(2024, 6, 30)),
+    ("Jan-Jun 2024", D(2024, 1, 1), D(2024, 6, 30)),
+    ("kasus_maret_2024", D(2024, 3, 1), D(2024, 3, 31)),
+])
+def test_periods(text, start, end):
+    period = find_period(text, C)
+    assert (period.start, period.end) == (start, end)
+    assert find_period("Dicetak 17 November 2025".replace("Dicetak ", ""), C) is None  # a date is not a period
+
+
+def cover(title=(), sheet="Sheet1", file="data.xlsx", dates=(), modified=D(2025, 2, 1)):
+    return sheet_coverage(C, title=list(title), sheet_name=sheet, file_name=file, report_dates=list(dates),
+                          modified=modified, today=D(2025, 12, 1))
+
+
+def test_each_coverage_source_in_order():
+    assert cover(["TAHUN 2023"], sheet="2022", file="register_2021.xlsx").source == "title"
+    by_sheet = cover(sheet="Maret", file="register_2023.xlsx")
+    assert (by_sheet.source, by_sheet.months) == ("sheet_name", ["2023-03"])
+    assert cover(file="register_2021.xlsx").source == "file_name"
+    rows = cover(dates=["2024-02-03", "17/04/2024"])
+    assert (rows.source, rows.months) == ("rows", ["2024-02", "2024-03", "2024-04"])
+
+
+def test_the_export_date_caps_the_period():
+    c = cover(["TAHUN 2024", "Dicetak tanggal: 15 Juli 2024"], dates=["2024-02-03"])
+    assert (c.start, c.end, c.export_date, c.export_source) == (D(2024, 1, 1), D(2024, 7, 15), D(2024, 7, 15), "title")
+    assert c.months[-1] == "2024-07"
+    by_mtime = cover(["TAHUN 2024"], modified=D(2024, 3, 20))
+    assert (by_mtime.months[-1], by_mtime.export_source) == ("2024-03", "file_time")
+
+
+def test_rows_outside_the_stated_period_are_counted_and_covered():
+    c = cover(["TAHUN 2024"], dates=["28/12/2023", "2024-05-02"], modified=D(2025, 1, 10))
+    assert c.rows_outside == 1 and c.months[0] == "2023-12" and len(c.months) == 13
+
+
+def test_due_dates_across_time_zones():
+    assert completeness.due_date(2024, 12, 10) == D(2025, 1, 10)
+    # 10 Feb 23:30 in Makassar is 15:30 UTC: on time; 10 Feb 23:30 UTC is 11 Feb in Makassar: late
+    due = completeness.due_date(2024, 1, 10)
+    assert completeness.on_time("reported", pd.Timestamp("2024-02-10 15:30"), due, "Asia/Makassar") is True
+    assert completeness.on_time("reported", pd.Timestamp("2024-02-10 23:30"), due, "Asia/Makassar") is False
+    assert completeness.on_time("reported", pd.Timestamp("2024-02-10 16:30"), due, "Asia/Jakarta") is True
+    assert completeness.local_date(pd.Timestamp("2024-02-10 16:30"), "Asia/Makassar") == D(2024, 2, 11)
+
+
+@pytest.mark.parametrize("covered, rows, today, want", [
+    (True, 3, D(2024, 3, 1), "reported"), (True, 0, D(2024, 3, 1), "reported_zero"),
+    (False, 0, D(2024, 2, 11), "missing"), (False, 0, D(2024, 2, 10), "not_due")])
+def test_each_status(covered, rows, today, want):
+    assert completeness.status(covered, rows, completeness.due_date(2024, 1, 10), today) == want
+
+
+def months_frame(statuses: dict[tuple[int, int], tuple[str, int]]) -> pd.DataFrame:
+    return pd.DataFrame([{"agency": "kutim", "year": y, "month": m, "coverage_status": s, "victims": v,
+                          "on_time": True} for (y, m), (s, v) in statuses.items()])
+
+
+def test_a_year_in_progress_is_compared_over_the_same_months():
+    months = {**{(2023, m): ("reported", 5) for m in range(1, 13)},
+              **{(2024, m): ("reported", 7) for m in range(1, 4)}, (2024, 4): ("not_due", 0)}
+    yoy = pd.DataFrame({"agency": ["kutim", "kutim"], "year": [2023, 2024], "victims": [60, 21],
+                        "incomplete": [False, False], "months_reported": [12, 3]})
+    pop = pd.DataFrame({"agency": ["kutim"] * 2, "year": [2023, 2024], "population": [1000, 1000]})
+    out = completeness.yoy_stats(yoy, months_frame(months), pop).set_index("year")
+    assert (out.loc[2024, "victims_same_months"], out.loc[2024, "victims_same_months_prev_year"]) == (21, 15)
+    assert out.loc[2024, "change_pct_same_months"] == 40.0
+    assert out.loc[2024, "change_p_value"] == pytest.approx(round(stats.compare_counts(21, 15), 4))
+    yoy.loc[1, "incomplete"] = True
+    assert completeness.yoy_stats(yoy, months_frame(months), pop).set_index("year").loc[2024, "change_p_value"] is None
+
+
+def test_outlier_check_fires_and_does_not():
+    calm = {(2023 + (m - 1) // 12, (m - 1) % 12 + 1): ("reported", 4 + m % 3) for m in range(1, 25)}
+    assert quality.outlier_flags(months_frame(calm)) == []
+    spiked = {**calm, (2024, 12): ("reported", 30)}
+    flags = quality.outlier_flags(months_frame(spiked))
+    assert [f["flag_id"] for f in flags] == ["kutim:2024-12:outlier_monthly_victims"]
+
+
+def test_consistency_and_completeness_checks_fire_and_do_not():
+    yoy = pd.DataFrame({"agency": "kutim", "year": [2020, 2021, 2022, 2023], "victims": [40, 42, 38, 70],
+                        "incomplete": False, "in_progress": False, "months_reported": 12})
+    assert [f["year"] for f in quality.consistency_flags(yoy)] == [2023]
+    assert quality.consistency_flags(yoy.assign(victims=[40, 42, 38, 45])) == []
+    gap = months_frame({(2024, 1): ("reported", 3), (2024, 2): ("missing", 0), (2024, 3): ("reported_zero", 0)})
+    flags = quality.reporting_flags(gap, {"kutim": 10})
+    assert [f["check"] for f in flags] == ["completeness"] and "Februari" in flags[0]["message"]
+    assert quality.reporting_flags(gap.assign(coverage_status="reported"), {"kutim": 10}) == []
+
+
+def test_internal_consistency_fires_and_does_not():
+    by_year = pd.DataFrame({"agency": ["kutim"], "year": [2024], "victims": [10], "cases": [12],
+                            "victims_female": [6], "victims_male": [4]})
+    forms = pd.DataFrame({"agency": ["kutim"], "year": [2024], "form_victims": [9]})
+    assert {f["check"] for f in quality.internal_flags(by_year, forms)} == {"cases_over_victims", "forms_under_victims"}
+    assert quality.internal_flags(by_year.assign(cases=8), forms.assign(form_victims=12)) == []
