@@ -116,8 +116,8 @@ def version_of(con: duckdb.DuckDBPyConnection, agency: str, shas: dict[str, dict
 # each insert), so that kills can be aimed inside one
 SLOW_WRITER = """
 import sys, time
-import pipeline.assets.ingest as assets
-import pipeline.warehouse as warehouse
+import pipeline.ingest.run as run
+import pipeline.warehouse.db as warehouse
 
 real_insert, real_replace = warehouse.insert_frame, warehouse.replace_agency_slices
 
@@ -132,7 +132,7 @@ def announced(con, agency, frames):
     print(f"TXN COMMIT {agency}", flush=True)
 
 warehouse.insert_frame = slow_insert
-assets.replace_agency_slices = announced
+run.replace_agency_slices = announced
 from pipeline.cli import main
 sys.exit(main(["run", "-v"]))
 """
