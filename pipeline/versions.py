@@ -19,7 +19,8 @@ from pipeline.config import PACKAGE_DIR
 # Reading a workbook into raw rows and sheet records.
 # (ingest/read.py makes the sheet records from what the workbook gave, masking sheet names and headers,
 # with each sheet's coverage from ingest/coverage.py)
-PARSER = ("ingest/__init__.py", "ingest/archive.py", "ingest/container.py", "ingest/coverage.py",
+PARSER = ("ingest/__init__.py", "ingest/archive.py", "ingest/container.py", "ingest/coverage.py", "ingest/limits.py",
+          "ingest/scanners.py", "ingest/zipparts.py",
           "ingest/dropfolder.py", "ingest/read.py", "ingest/reader.py", "ingest/workbook.py", "staging/__init__.py",
           "staging/values.py", "warehouse/__init__.py", "warehouse/tables.py", "config.py", "contract.py", "messages.py",
           "names.py", "privacy.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml")

@@ -25,7 +25,8 @@ from helpers import query, run_pipeline
 from workbooks import HEADER, register, row, write_ods, write_workbook, write_xls
 
 from pipeline.contract import load_contract
-from pipeline.ingest.container import SafetyLimits, UnreadableFile, check_file
+from pipeline.ingest.container import check_file
+from pipeline.ingest.limits import SafetyLimits, UnreadableFile
 from pipeline.ingest.workbook import read_workbook, sheet_rows
 from pipeline.messages import render
 

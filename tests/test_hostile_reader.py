@@ -31,7 +31,8 @@ from workbooks import HEADER, register, row, write_ods
 from pipeline import privacy
 from pipeline.contract import load_contract
 from pipeline.ingest import reader
-from pipeline.ingest.container import SafetyLimits, UnreadableFile, check_file
+from pipeline.ingest.container import check_file
+from pipeline.ingest.limits import SafetyLimits, UnreadableFile
 from pipeline.ingest.workbook import read_workbook
 from pipeline.privacy import ScrubbedError
 
@@ -338,7 +339,7 @@ def test_a_bug_in_the_reader_fails_the_run_without_quoting_a_cell(tmp_path):
     pid = child_pid() or (guarded(good) and child_pid())
     with pytest.raises(ScrubbedError) as err:  # limits of the wrong type: a TypeError in the check
         reader.read_workbook(good, C, 200_000, SafetyLimits(max_rows="200000"), 1024, 60)
-    assert "TypeError at container.py" in str(err.value) and "message withheld" in str(err.value)
+    assert "TypeError at limits.py" in str(err.value) and "message withheld" in str(err.value)
     assert child_pid() == pid and guarded(good) == 3  # the child carries on
 
 

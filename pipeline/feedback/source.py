@@ -29,7 +29,7 @@ def read_sheets(path: Path, max_rows: int = MAX_COPY_ROWS, checked: bool = False
     """
     from pipeline.config import settings
     from pipeline.ingest import reader
-    from pipeline.ingest.container import UnreadableFile
+    from pipeline.ingest.limits import UnreadableFile
 
     cfg = settings()
     try:

@@ -17,8 +17,8 @@ import pandas as pd
 from pipeline.contract import Contract
 from pipeline.ingest import coverage, reader
 from pipeline.ingest import workbook as excel
-from pipeline.ingest.container import SafetyLimits
 from pipeline.ingest.dropfolder import FileEntry
+from pipeline.ingest.limits import SafetyLimits
 from pipeline.versions import PARSER, source_hash
 from pipeline.warehouse import tables
 

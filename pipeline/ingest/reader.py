@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from pipeline.ingest.container import UnreadableFile
+from pipeline.ingest.limits import UnreadableFile
 
 FRAME = struct.Struct("<Q?")  # each pickle's length, and whether the child exits after it
 START_SECONDS = 60  # for the child to start and import what it needs

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pipeline import privacy
 from pipeline.contract import Contract, load_contract, norm_header, norm_value
-from pipeline.ingest import container as safety
-from pipeline.ingest.container import SafetyLimits, UnreadableFile
+from pipeline.ingest.container import check_file
+from pipeline.ingest.limits import SafetyLimits, UnreadableFile, check_area, column_letters
 
 READABLE_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
 HEADER_SCAN_ROWS = 30
@@ -201,7 +201,7 @@ def extract_rows(rows: Iterable[list[object]], header: Header, contract: Contrac
             nils += 1
             continue
         if uncached and formulas is not None:
-            formulas.extend(f"{safety.column_letters(c + 1)}{i + 1}" for c in header.columns.values()
+            formulas.extend(f"{column_letters(c + 1)}{i + 1}" for c in header.columns.values()
                             if (i, c) in uncached)
         values: dict[str, str | None] = {}
         masked: list[str] = []
@@ -296,7 +296,7 @@ def read_workbook(path: Path, contract: Contract | None = None, max_rows: int = 
                   limits: SafetyLimits | None = None) -> WorkbookResult:
     """Read every sheet of a workbook; raise UnreadableFile when it is not one, or not a safe one.
 
-    The container is checked first (safety.check_file: size when unpacked, XML
+    The container is checked first (check_file: size when unpacked, XML
     declarations, each sheet's used area), so calamine never opens a hostile file.
     Rows are read one at a time, so memory follows the sheet's used area, not its
     copy as Python lists.
@@ -307,7 +307,7 @@ def read_workbook(path: Path, contract: Contract | None = None, max_rows: int = 
     if path.suffix.lower() not in READABLE_SUFFIXES:
         raise UnreadableFile("format_unsupported", path.suffix)
     limits = limits or SafetyLimits.from_env(max_rows)
-    container = safety.check_file(path, limits)
+    container = check_file(path, limits)
     try:
         if container.matches(path.suffix):
             workbook = pc.CalamineWorkbook.from_path(str(path))
@@ -360,7 +360,7 @@ def sheet_values(path: Path, max_rows: int, checked: bool = False) -> list[tuple
     import python_calamine as pc
 
     if not checked:
-        safety.check_file(path)
+        check_file(path)
     try:
         workbook = pc.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # password, damaged, not a workbook
@@ -382,7 +382,7 @@ def sheet_values(path: Path, max_rows: int, checked: bool = False) -> list[tuple
 def _check_loaded(name: str, sheet, limits: SafetyLimits) -> None:
     """Limits on a sheet calamine has read (.xls has no area check before; the format caps it)."""
     rows, cols = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
-    safety.check_area(name, rows, cols, limits)
+    check_area(name, rows, cols, limits)
 
 
 def sheet_rows(sheet) -> Iterator[list[object]]:
