@@ -376,7 +376,7 @@ def test_merged_cells_fill_only_data_rows_and_only_their_first_column(tmp_path):
     path = write_workbook(tmp_path / "m.xlsx", {"R": rows}, merges={"R": ["A1:M2", "A5:A7", "L5:M6"]})
     [sheet] = read_workbook(path, C).registers
     values = [(r.values["case_id"], r.values["services"], r.values["case_status"]) for r in sheet.rows]
-    from pipeline.ingest.workbook import _MergeFill
+    from pipeline.ingest.rows import _MergeFill
 
     with pytest.raises(UnreadableFile):  # overlapping merges made to fill memory
         _MergeFill([((r, 0), (1_000_000, 0)) for r in range(10, 2_000)], 4, last_row=1_000_000)

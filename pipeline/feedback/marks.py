@@ -29,7 +29,7 @@ class SheetMarks:
 
 def header_names(rows: list[list], header_row: int, header_rows: int) -> dict[int, str]:
     """0-based column -> header text, the way excel.py names columns (lower cell, else the upper one)."""
-    from pipeline.ingest.workbook import cell_text
+    from pipeline.ingest.rows import cell_text
 
     lower = rows[header_row - 1] if 0 < header_row <= len(rows) else []
     upper = rows[header_row - 2] if header_rows == 2 and header_row >= 2 else []

@@ -39,7 +39,8 @@ CPU_MARGIN = 5  # seconds of CPU a file may use beyond its wall-clock timeout (t
 STDERR_TAIL = 8192  # bytes of the child's stderr read to name how it died
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 # what a reply may hold besides plain values (str, int, float, bool, None, lists, tuples, dicts)
-_RESULT_CLASSES = {(f"{__package__}.workbook", n) for n in ("WorkbookResult", "SheetResult", "Header", "DataRow")} | {
+_RESULT_CLASSES = {(f"{__package__}.workbook", n) for n in ("WorkbookResult", "SheetResult")} | {
+    (f"{__package__}.rows", n) for n in ("Header", "DataRow")} | {
     ("datetime", n) for n in ("datetime", "date", "time", "timedelta")}
 
 
