@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from pipeline.ingest.ledger import file_status
 from pipeline.messages import render
 from pipeline.registry import Agency, get_agency
 
@@ -165,14 +166,7 @@ def feedback_from_dry_run(read, result) -> FileFeedback:
     rel = entry.rel
     staged, rejected, superseded, warnings = (_split(frame, "_source_file", [rel])[rel] for frame in (
         result.staged, result.rejected, result.superseded, result.warnings))
-    if read.error_code:
-        status, code = "rejected", read.error_code
-    elif len(staged):
-        status, code = "loaded", None
-    elif len(superseded):
-        status, code = "superseded", "superseded"
-    else:
-        status, code = "rejected", "no_data_rows" if len(read.raw) == 0 else "all_rows_rejected"
+    status, code = file_status(entry, read, len(staged), len(superseded))
     winners = sorted(set(superseded["superseded_by"])) if len(superseded) else []
     sheets = read.sheets
     registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets

@@ -20,7 +20,8 @@ def _ts(value: float | None) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(int(value), unit="s")
 
 
-def _status(entry: FileEntry, read: FileRead | None, staged: int, superseded: int) -> tuple[str, str | None]:
+def file_status(entry: FileEntry, read: FileRead | None, staged: int, superseded: int) -> tuple[str, str | None]:
+    """A file's status and reason code from what it gave: one rule for the ledger and the dry run."""
     if read is not None and not read.error_code and staged == 0 and coverage.is_nil_report(read.sheets):
         return "nil_report", "nil_report"
     if entry.ignored:
@@ -77,7 +78,7 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
     for entry in entries:
         read = reads.get(entry.rel)
         counts = (staged.get(entry.rel, 0), rejected.get(entry.rel, 0), superseded.get(entry.rel, 0))
-        status, code = _status(entry, read, counts[0], counts[2])
+        status, code = file_status(entry, read, counts[0], counts[2])
         sheets = read.sheets if read is not None else _empty(SHEET_COLUMNS)
         registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
         detail = read.error_detail if read else ""

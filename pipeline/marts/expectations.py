@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from pipeline.contract import load_contract
+
 RATE_BOUNDS = {"victims_per_100k": (0, 1000), "child_victims_per_100k_children": (0, 3000)}
 COUNTS = ["cases", "victims", "victims_female", "victims_male", "child_victims", "adult_female_victims"]
 
@@ -60,8 +62,8 @@ def suite_for(table: str, agencies: list[str]):
     if table == "victims_by_form":
         return _suite(table, [
             E.ExpectCompoundColumnsToBeUnique(column_list=["agency", "year", "violence_form"]),
-            E.ExpectColumnValuesToBeInSet(column="violence_form", value_set=[
-                "FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]),
+            E.ExpectColumnValuesToBeInSet(column="violence_form",
+                                          value_set=load_contract().codes_in_order("violence_forms")),
             E.ExpectColumnValuesToBeBetween(column="victims", min_value=0),
             E.ExpectColumnValuesToBeBetween(column="share_pct", min_value=0, max_value=100),
         ])

@@ -13,7 +13,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-FORMS = ["FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]
+from pipeline.contract import load_contract
+
+FORMS = load_contract().codes_in_order("violence_forms")
 FORM_LABELS = {
     "FISIK": "Fisik", "PSIKIS": "Psikis", "SEKSUAL": "Seksual", "EKSPLOITASI": "Eksploitasi",
     "TRAFFICKING": "Perdagangan orang", "PENELANTARAN": "Penelantaran", "LAINNYA": "Lainnya",

@@ -12,18 +12,14 @@ import datetime as dt
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.contract import form_flag_columns
+from pipeline.contract import form_flag_columns, load_contract
 from pipeline.staging.values import AGE_GROUPS, CHILD_GROUPS
 from pipeline.warehouse import tables
 
-SEXES = ["L", "P"]
-FORMS = ["FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]
-CHILD_ROLES = ["KORBAN", "PELAKU", "SAKSI"]
-PLACES = ["RUMAH_TANGGA", "TEMPAT_KERJA", "SEKOLAH", "FASILITAS_UMUM", "LEMBAGA_PENDIDIKAN_KILAT", "LAINNYA"]
-RELATIONS = ["ORANG_TUA", "KELUARGA_SAUDARA", "SUAMI_ISTRI", "PACAR_TEMAN", "TETANGGA", "GURU", "MAJIKAN", "REKAN_KERJA", "LAINNYA"]
-SERVICES = ["PENGADUAN", "KESEHATAN", "BANTUAN_HUKUM", "PENEGAKAN_HUKUM", "REHABILITASI_SOSIAL",
-            "REINTEGRASI_SOSIAL", "PEMULANGAN", "PENDAMPINGAN_TOKOH_AGAMA"]
-STATUSES = ["PROSES", "SELESAI", "DIRUJUK"]
+# The vocabularies, in contract.yaml's order: one list each, for every layer.
+_CONTRACT = load_contract()
+SEXES, FORMS, CHILD_ROLES, PLACES, RELATIONS, SERVICES, STATUSES = (_CONTRACT.codes_in_order(c) for c in (
+    "victim_sex", "violence_forms", "child_role", "place", "perp_relation", "services", "case_status"))
 GROUPS = [g for g, _, _ in AGE_GROUPS]
 EARLIEST_REPORT = dt.date(2015, 1, 1)
 
