@@ -36,6 +36,9 @@ def test_modified_z_with_and_without_a_mad():
     assert stats.modified_z(pd.Series([10, 12, 11, 13, 12, 11, 95])).iloc[-1] == pytest.approx(55.98, abs=0.01)
     assert stats.modified_z(pd.Series([5, 5, 5, 5, 5, 40])).iloc[-1] == pytest.approx(4.79, abs=0.01)  # MAD 0
     assert (stats.modified_z(pd.Series([3, 3, 3])) == 0).all()
+    with_gap = stats.modified_z(pd.Series([10, None, 12, 11, 13, 12, 11, 95]))  # a month without a count
+    assert pd.isna(with_gap.iloc[1]) and with_gap.iloc[-1] == pytest.approx(55.98, abs=0.01)
+    assert stats.modified_z(pd.Series([None, None], dtype=float)).isna().all()
 
 
 @pytest.mark.parametrize("text, start, end", [

@@ -16,6 +16,7 @@ meta.dq_reviews across runs. Plain functions over frames.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.marts import stats
@@ -69,13 +70,12 @@ def outlier_flags(months: pd.DataFrame) -> list[dict]:
             window = (index > at - WINDOW_MONTHS) & (index <= at)
             if window.sum() < MIN_HISTORY:
                 continue
-            values = pd.Series(victims[window])
-            scores = stats.modified_z(values)
-            score = float(scores.iloc[list(index[window]).index(at)])
+            values = victims[window]
+            score = float(stats.modified_z_array(values)[np.flatnonzero(index[window] == at)[0]])
             if stats.is_outlier(score):
                 year, month = divmod(int(at), 12)
                 flags.append(_flag(agency, year, month + 1, "outlier_monthly_victims", victims[i],
-                                   float(values.median()), "warning", detail=f"{score:+.1f}"))
+                                   float(np.nanmedian(values)), "warning", detail=f"{score:+.1f}"))
     return flags
 
 
@@ -119,20 +119,26 @@ def internal_flags(by_year: pd.DataFrame, form_totals: pd.DataFrame) -> list[dic
 
 def reporting_flags(months: pd.DataFrame, due_days: dict[str, int]) -> list[dict]:
     """Completeness (a year with a missing month) and timeliness (under 75% on time) per agency-year."""
+    years: dict[tuple[str, int], dict] = {}
+    rows = months[["agency", "year", "month", "coverage_status", "on_time"]].itertuples(index=False)
+    for agency, year, month, state, in_time in rows:  # one pass: a groupby per agency-year costs seconds at scale
+        y = years.setdefault((agency, int(year)), {"due": 0, "reported": 0, "missing": [], "timed": 0, "on_time": 0})
+        y["due"] += state != "not_due"
+        y["reported"] += state in REPORTED
+        if state == "missing":
+            y["missing"].append(int(month))
+        if in_time is not None and not pd.isna(in_time):
+            y["timed"] += 1
+            y["on_time"] += bool(in_time)
     flags = []
-    for (agency, year), group in months.groupby(["agency", "year"], sort=True):
-        status = group["coverage_status"]
-        due = int((status != "not_due").sum())
-        reported = int(status.isin(REPORTED).sum())
-        missing = group.loc[status == "missing", "month"].tolist()
-        if missing:
-            flags.append(_flag(agency, int(year), None, "completeness", reported, due, "warning",
-                               detail=", ".join(MONTHS[m - 1] for m in missing),
-                               detail_en=", ".join(MONTHS_EN[m - 1] for m in missing)))
-        timed = group["on_time"].dropna()
-        if len(timed) and timed.astype(bool).mean() < ON_TIME_TARGET:
-            flags.append(_flag(agency, int(year), None, "timeliness", int(timed.astype(bool).sum()), len(timed),
-                               "info", detail=str(due_days.get(agency, 10))))
+    for (agency, year), y in sorted(years.items()):
+        if y["missing"]:
+            flags.append(_flag(agency, year, None, "completeness", y["reported"], y["due"], "warning",
+                               detail=", ".join(MONTHS[m - 1] for m in y["missing"]),
+                               detail_en=", ".join(MONTHS_EN[m - 1] for m in y["missing"])))
+        if y["timed"] and y["on_time"] / y["timed"] < ON_TIME_TARGET:
+            flags.append(_flag(agency, year, None, "timeliness", y["on_time"], y["timed"], "info",
+                               detail=str(due_days.get(agency, 10))))
     return flags
 
 

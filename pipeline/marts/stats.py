@@ -6,6 +6,7 @@ exact conditional test of two Poisson rates, and the modified z-score of monthly
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, chi2
 
@@ -55,7 +56,13 @@ def compare_counts(a: int, b: int, pop_a: float | None = None, pop_b: float | No
 
 
 def modified_z(values: pd.Series) -> pd.Series:
-    """Mz = 0.6745 (x - median) / MAD for each value of a series (NaN stays NaN).
+    """Mz = 0.6745 (x - median) / MAD for each value of a series (NaN stays NaN); see modified_z_array."""
+    x = values.astype("float64")
+    return pd.Series(modified_z_array(x.to_numpy()), index=x.index)
+
+
+def modified_z_array(x: np.ndarray) -> np.ndarray:
+    """Mz = 0.6745 (x - median) / MAD for each value of a float array (NaN stays NaN).
 
     The MAD is 0 when half the values or more are equal, common for small monthly counts.
     Then, as the WHO Data Quality Tool does, the mean absolute deviation stands in for it:
@@ -64,15 +71,15 @@ def modified_z(values: pd.Series) -> pd.Series:
     instead sets every score to 0 when the MAD is 0, which would never flag a sudden 15
     among months that are mostly 2.
     """
-    x = values.astype("float64")
-    median = x.median()
-    if pd.isna(median):
-        return x
-    deviation = (x - median).abs()
-    mad = deviation.median()
+    x = np.asarray(x, dtype="float64")
+    if np.isnan(x).all():
+        return x.copy()
+    median = np.nanmedian(x)
+    deviation = np.abs(x - median)
+    mad = np.nanmedian(deviation)
     if mad > 0:
         return MZ_FACTOR * (x - median) / mad
-    mean_ad = deviation.mean()
+    mean_ad = np.nanmean(deviation)
     if mean_ad > 0:
         return MEAN_AD_FACTOR * (x - median) / mean_ad
     return (x - median) * 0.0
