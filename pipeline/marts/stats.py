@@ -82,6 +82,22 @@ def is_outlier(score: float) -> bool:
     return bool(pd.notna(score) and abs(score) > MZ_LIMIT)
 
 
+def p_value_text(p: float | None, decimal: str = ".") -> str:
+    """A p-value as people read it: 'p<0.01' below 0.01 (never 'p=0.00'), 'p<0.05' for a significant
+    one that would round to 0.05, else 'p=0.21'; `decimal` ',' for Bahasa Indonesia ('p=0,21').
+    Empty when there is none."""
+    if p is None or pd.isna(p):
+        return ""
+    p = float(p)
+    if p < 0.01:
+        text = "p<0.01"
+    elif p < ALPHA <= round(p, 2):
+        text = f"p<{ALPHA:.2f}"
+    else:
+        text = f"p={p:.2f}"
+    return text.replace(".", decimal)
+
+
 def change_words(change_pct: float | None, significant: bool | None, lang: str = "id") -> str:
     """A change in words, with whether it is more than chance: 'naik 30%, belum bermakna secara statistik'."""
     if change_pct is None or pd.isna(change_pct):
