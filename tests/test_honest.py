@@ -144,3 +144,50 @@ def test_internal_consistency_fires_and_does_not():
     forms = pd.DataFrame({"agency": ["kutim"], "year": [2024], "form_victims": [9]})
     assert {f["check"] for f in quality.internal_flags(by_year, forms)} == {"cases_over_victims", "forms_under_victims"}
     assert quality.internal_flags(by_year.assign(cases=8), forms.assign(form_victims=12)) == []
+
+
+@pytest.mark.parametrize("p, dot, comma", [
+    (0.0011, "p<0.01", "p<0,01"), (0.0, "p<0.01", "p<0,01"), (0.0499, "p<0.05", "p<0,05"),
+    (0.05, "p=0.05", "p=0,05"), (0.2149, "p=0.21", "p=0,21"), (1.0, "p=1.00", "p=1,00"), (None, "", "")])
+def test_p_values_are_never_written_as_zero(p, dot, comma):
+    assert stats.p_value_text(p) == dot and stats.p_value_text(p, ",") == comma
+
+
+def test_a_change_is_described_over_the_same_months_with_its_test():
+    row = {"change_pct": -2.2, "change_pct_same_months": 7.4, "change_significant": None, "change_p_value": None}
+    assert stats.describe_change(row) == "naik 7%, tanpa uji (tahun tidak lengkap)"
+    row = {"change_pct": 32.8, "change_pct_same_months": 32.8, "change_significant": True, "change_p_value": 0.0011}
+    assert stats.describe_change(row) == "naik 33%, bermakna secara statistik (p<0,01)"
+    assert stats.describe_change(row, lang="en", decimal=".") == "up 33%, statistically significant (p<0.01)"
+    prefixed = {"a_change_pct": 30.0, "a_change_pct_same_months": float("nan"), "a_change_significant": False,
+                "a_change_p_value": 0.2081}
+    assert stats.describe_change(prefixed, "a_") == "naik 30%, belum bermakna secara statistik (p=0,21)"
+    assert stats.describe_change({"change_pct": None}) == "tidak dapat dibandingkan"
+
+
+def test_silent_agencies_are_those_with_months_past_due_and_no_report():
+    months = pd.DataFrame([
+        *({"agency": "kutim", "year": 2024, "month": m, "coverage_status": s} for m, s in
+          enumerate(["reported", "missing", "reported_zero", "missing", "missing", "not_due"], 1)),
+        *({"agency": "batam", "year": 2024, "month": m, "coverage_status": "reported"} for m in range(1, 6)),
+        {"agency": "ppu", "year": 2024, "month": 1, "coverage_status": "missing"},
+        {"agency": "ppu", "year": 2024, "month": 2, "coverage_status": "reported_zero"}])
+    last = pd.DataFrame({"agency": ["kutim"], "last_file": [pd.Timestamp("2024-03-20 01:00")]})
+    silent = completeness.silent_agencies(months, last).set_index("agency")
+    assert list(silent.index) == ["kutim", "ppu"]  # batam reported every month; a zero month is not silence
+    assert silent.loc["kutim", "missing"] == ["2024-02", "2024-04", "2024-05"]
+    assert silent.loc["kutim", "silent_since"] == "2024-04" and silent.loc["kutim", "last_file"] == "2024-03-20 01:00:00"
+    assert pd.isna(silent.loc["ppu", "silent_since"])  # its latest due month was reported (as zero)
+
+
+def test_explained_flags_stop_warning_and_reviews_are_worded():
+    flags = pd.DataFrame({"flag_id": ["a", "b", "c"], "status": ["open", "explained", "confirmed"],
+                          "severity": "warning", "note": [None, "Satu kasus TPPO dengan 40 korban", "ekspor terpotong"]})
+    assert quality.open_flags(flags)["flag_id"].tolist() == ["a", "c"]
+    assert quality.open_flags(flags.assign(severity="info")).empty  # timeliness is information, not a warning
+    words = [quality.review_words(s, n) for s, n in zip(flags["status"], flags["note"])]
+    assert words == ["terbuka: perlu diperiksa", "dijelaskan: Satu kasus TPPO dengan 40 korban",
+                     "dikonfirmasi sebagai kesalahan data: ekspor terpotong"]
+    assert quality.review_words("confirmed", None) == "dikonfirmasi sebagai kesalahan data"
+    assert completeness.status_words("reported_zero") == "nihil / nol kasus"
+    assert completeness.status_words("missing", "en") == "missing (no report, past its due date)"

@@ -58,6 +58,21 @@ def _flag(agency: str, year: int, month: int | None, check: str, value: float, e
                                  detail=detail if detail_en is None else detail_en, **args)}
 
 
+def review_words(status: str, note: object, lang: str = "id") -> str:
+    """A flag's review in words: 'terbuka: perlu diperiksa', 'dijelaskan: <note>', …"""
+    note = "" if note is None or (not isinstance(note, str) and pd.isna(note)) else str(note)
+    if status == "confirmed" and note:
+        note = f": {note}"
+    return render(f"flag_{status}", lang, note=note)
+
+
+def open_flags(flags: pd.DataFrame) -> pd.DataFrame:
+    """The flags that still warn: open (nobody reviewed them) or confirmed (a real problem in the
+    data), as the report counts them. Explained flags (the value is right, with a note) and
+    information (timeliness) do not."""
+    return flags[flags["status"].isin(("open", "confirmed")) & (flags["severity"] != "info")]
+
+
 def outlier_flags(months: pd.DataFrame) -> list[dict]:
     """Outlier months: months is reporting_completeness (agency, year, month, victims, coverage_status)."""
     flags = []

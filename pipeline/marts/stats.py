@@ -112,3 +112,18 @@ def change_words(change_pct: float | None, significant: bool | None, lang: str =
     if significant is None or pd.isna(significant):
         return f"{head}, not tested (incomplete year)"
     return f"{head}, {'statistically significant' if significant else 'not statistically significant'}"
+
+
+def describe_change(row, prefix: str = "", lang: str = "id", decimal: str = ",") -> str:
+    """A year-on-year row's change (marts.yoy_by_region) in words with its p-value, over the same
+    months (the months reported in both years): 'naik 30%, belum bermakna secara statistik (p=0,21)'."""
+    def value(name: str):
+        v = row.get(f"{prefix}{name}")
+        return None if v is None or v is pd.NA or pd.isna(v) else v
+
+    pct = value("change_pct_same_months")
+    pct = value("change_pct") if pct is None else pct
+    significant = value("change_significant")
+    text = change_words(None if pct is None else float(pct), None if significant is None else bool(significant), lang)
+    p = p_value_text(value("change_p_value"), decimal)
+    return f"{text} ({p})" if p else text

@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.marts.sql import USAGE_WARNING
+from pipeline.marts.stats import describe_change
 from pipeline.publish import views
 from pipeline.publish.views import YOY_SQL, fmt_num, is_missing
 
@@ -72,7 +73,7 @@ def interval(low, high) -> str:
 
 def change_text(row: pd.Series, prefix: str = "") -> str:
     """The change of a row in words, over the same months when the year is in progress."""
-    return views.change_text(row, prefix, decimal=".")
+    return describe_change(row, prefix, decimal=".")
 
 
 def _note(row: pd.Series, prefix: str = "") -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from pipeline.marts.completeness import REPORTED
+from pipeline.marts.completeness import REPORTED, STATUS_MARKS, status_words
+from pipeline.marts.quality import review_words
 from pipeline.marts.sql import USAGE_WARNING
+from pipeline.marts.stats import describe_change
 from pipeline.messages import render
 from pipeline.publish.charts import figures, png_bytes
 from pipeline.publish.views import (
@@ -19,10 +21,8 @@ from pipeline.publish.views import (
     MONTHS_SHORT,
     WARNING_ID,
     built_at,
-    change_text,
     date_id,
     esc,
-    flag_review,
     fmt_id,
     interval,
     is_missing,
@@ -32,7 +32,6 @@ from pipeline.publish.views import (
     read_analytics,
     region_names,
     same_months,
-    status_label,
     year_flags,
     year_notes,
 )
@@ -65,7 +64,8 @@ td.missing,span.missing,tr.bad td.missing{background:#d62728;color:#fff;font-wei
 td.not_due,span.not_due{background:#e7e7e7;color:#777} td.none{background:#fff}
 .legend span.key{display:inline-block;min-width:2.2rem;text-align:center;padding:0 .3rem;margin:0 .3rem 0 1rem;
  border:1px solid #bbb}
-tr.info td{color:#666;font-size:.82rem} td.open{color:#b00020;font-weight:bold} td.explained{color:#1f4e79} td.confirmed{color:#8a4b00;font-weight:bold}
+tr.info td{color:#666;font-size:.82rem} td.open{color:#b00020;font-weight:bold} td.explained{color:#1f4e79}
+td.confirmed{color:#8a4b00;font-weight:bold}
 .explain{background:#f7f9fc;border-left:4px solid #4a7ab5;padding:.4rem .8rem;max-width:60rem}
 .legend{font-size:.85rem;color:#444} img{max-width:100%;height:auto;border:1px solid #eee}
 nav ul{columns:2} footer{margin-top:3rem;color:#666;font-size:.85rem}
@@ -113,19 +113,23 @@ def _section_victims(frames, notes, names, figs) -> str:
     for _, r in frames["region_year"].iterrows():
         key = (r["agency"], int(r["year"]))
         note = [notes.get(key, "")] if notes.get(key) else []
-        if is_missing(r["victims_ci_low"]):  # the mart gives an interval to every year with a report
-            note.insert(0, status_label("missing"))
+        no_report = is_missing(r["victims_ci_low"])  # the mart gives an interval to every year with a report
+        if no_report:
+            note.insert(0, status_words("missing"))
         if is_true(r["unstable"]):
             note.append(render("unstable"))
+
+        def count(column: str, digits: int = 0) -> tuple[str, str]:
+            return ("–" if no_report else fmt_id(r[column], digits)), "n"
+
         pop = fmt_id(r["population"]) + ("*" if is_true(r["population_estimated"]) else "")
         kids = fmt_id(r["child_population"]) + ("*" if is_true(r["child_population_estimated"]) else "")
         rows.append([
-            (names.get(r["agency"], r["agency"]), ""), (str(key[1]), ""), (fmt_id(r["cases"]), "n"),
-            (fmt_id(r["victims"]), "n"), (interval(r["victims_ci_low"], r["victims_ci_high"]), "n"),
-            (fmt_id(r["victims_female"]), "n"), (fmt_id(r["victims_male"]), "n"),
-            (fmt_id(r["child_victims"]), "n"), (pop, "n"), (fmt_id(r["victims_per_100k"], 2), "n"),
+            (names.get(r["agency"], r["agency"]), ""), (str(key[1]), ""), count("cases"), count("victims"),
+            (interval(r["victims_ci_low"], r["victims_ci_high"]), "n"), count("victims_female"),
+            count("victims_male"), count("child_victims"), (pop, "n"), count("victims_per_100k", 2),
             (interval(r["victims_per_100k_ci_low"], r["victims_per_100k_ci_high"], 2), "n"),
-            (kids, "n"), (fmt_id(r["child_victims_per_100k_children"], 2), "n"), ("; ".join(note), "note"),
+            (kids, "n"), count("child_victims_per_100k_children", 2), ("; ".join(note), "note"),
         ])
         classes.append("bad" if key in flags.index and flags.loc[key, "incomplete"] else "")
         keys.append(f"{key[0]}:{key[1]}")
@@ -165,12 +169,15 @@ def _section_yoy(frames, notes, names, figs) -> str:
         note = [notes.get(key, "")] if notes.get(key) else []
         if is_true(r["unstable"]):
             note.append(render("unstable"))
+        if is_missing(r["victims_ci_low"]):
+            note.insert(0, status_words("missing"))
         rows.append([
             (names.get(r["agency"], r["agency"]), ""), (str(key[1]), ""),
-            (fmt_id(r["victims"]), "n"), (interval(r["victims_ci_low"], r["victims_ci_high"]), "n"),
+            ("–" if is_missing(r["victims_ci_low"]) else fmt_id(r["victims"]), "n"),
+            (interval(r["victims_ci_low"], r["victims_ci_high"]), "n"),
             (fmt_id(r["victims_prev_year"]), "n"),
             (fmt_id(r["change_pct"], 1, sign=True) + ("%" if not is_missing(r["change_pct"]) else ""), "n"),
-            like, (change_text(r) if not is_missing(r["victims_prev_year"]) else "–", words_class),
+            like, (describe_change(r) if not is_missing(r["victims_prev_year"]) else "–", words_class),
             (f"{int(r['months_reported'])} dari {int(r['months_expected'])}", "n"),
             (fmt_id(r["open_flags"]) if r["open_flags"] else "", "n warn" if r["open_flags"] else "n"),
             ("; ".join(note), "note"),
@@ -224,15 +231,10 @@ def _section_forms(frames, notes, names, figs) -> str:
     return f"{_heading('bentuk')}{_explain(text)}{chart}{table}"
 
 
-GRID_TEXT = {"reported_zero": "0", "missing": "✗", "not_due": "…"}
-
-
 def _legend() -> str:
-    keys = (("reported", "12"), ("reported_zero", GRID_TEXT["reported_zero"]), ("missing", GRID_TEXT["missing"]),
-            ("not_due", GRID_TEXT["not_due"]))
     return ('<p class="legend"><strong>Arti warna:</strong>'
-            + "".join(f'<span class="key {status}">{esc(text)}</span>{esc(status_label(status))}'
-                      for status, text in keys) + "</p>")
+            + "".join(f'<span class="key {status}">{esc(text)}</span>{esc(status_words(status))}'
+                      for status, text in STATUS_MARKS.items()) + "</p>")
 
 
 def _section_completeness(frames, notes, names, figs) -> str:
@@ -249,8 +251,8 @@ def _section_completeness(frames, notes, names, figs) -> str:
                 cells.append(("", "none", f"{when}: belum tiba"))
                 continue
             status = by_month.loc[m, "coverage_status"]
-            text = fmt_id(by_month.loc[m, "victims"]) if status == "reported" else GRID_TEXT[status]
-            cells.append((text, status, f"{when}: {status_label(status)}"))
+            text = fmt_id(by_month.loc[m, "victims"]) if status == "reported" else STATUS_MARKS[status]
+            cells.append((text, status, f"{when}: {status_words(status)}"))
         for status, by_agency in listed.items():
             if months := months_with(group, status):
                 by_agency.setdefault(name, []).append(f"{month_span(months)} {int(year)}")
@@ -298,7 +300,7 @@ def _section_flags(frames, notes, names, figs) -> str:
     for _, f in order.iterrows():
         period = str(int(f["year"])) if is_missing(f["month"]) else f"{MONTHS_ID[int(f['month']) - 1]} {int(f['year'])}"
         rows.append([(names.get(f["agency"], f["agency"]), ""), (period, ""), (f["message"], ""),
-                     (flag_review(f["status"], f["note"]), f["status"])])
+                     (review_words(f["status"], f["note"]), f["status"])])
         classes.append("info" if f["severity"] == "info" else "")
         keys.append(f"{f['agency']}:{int(f['year'])}")
     n_open = int(((flags["status"] == "open") & (flags["severity"] != "info")).sum())

@@ -14,8 +14,6 @@ import duckdb
 import pandas as pd
 
 from pipeline.marts.completeness import REPORTED
-from pipeline.marts.stats import change_words, p_value_text
-from pipeline.messages import render
 
 FORMS = ["FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]
 FORM_LABELS = {
@@ -130,19 +128,6 @@ def date_id(when: dt.datetime) -> str:
 
 # ---------------------------------------------------------------- derived views
 
-def status_label(status: str, lang: str = "id") -> str:
-    """A month's coverage_status in words: 'nihil / nol kasus', 'belum ada laporan', …"""
-    return render(f"coverage_{status}", lang)
-
-
-def flag_review(status: str, note: object, lang: str = "id") -> str:
-    """A flag's review in words: 'terbuka: perlu diperiksa', 'dijelaskan: <note>', …"""
-    note = "" if is_missing(note) else str(note)
-    if status == "confirmed" and note:
-        note = f": {note}"
-    return render(f"flag_{status}", lang, note=note)
-
-
 def interval(low: object, high: object, digits: int = 0, indonesian: bool = True) -> str:
     """A 95% interval as '34–61' ('12,3–14,4' with digits); '' when there is none."""
     if is_missing(low) or is_missing(high):
@@ -150,19 +135,6 @@ def interval(low: object, high: object, digits: int = 0, indonesian: bool = True
     if indonesian:
         return f"{fmt_id(low, digits)}–{fmt_id(high, digits)}"
     return f"{fmt_num(low, digits)}–{fmt_num(high, digits)}"
-
-
-def change_text(row, prefix: str = "", lang: str = "id", decimal: str = ",") -> str:
-    """A year-on-year row's change in words with its p-value, over the same months when the year
-    is in progress or incomplete: 'naik 30%, belum bermakna secara statistik (p=0,21)'."""
-    pct = row.get(f"{prefix}change_pct_same_months")
-    if is_missing(pct):
-        pct = row.get(f"{prefix}change_pct")
-    significant = row.get(f"{prefix}change_significant")
-    text = change_words(None if is_missing(pct) else float(pct),
-                        None if is_missing(significant) else bool(significant), lang)
-    p = p_value_text(row.get(f"{prefix}change_p_value"), decimal)
-    return f"{text} ({p})" if p else text
 
 
 def same_months(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], list[int]]:
