@@ -165,6 +165,23 @@ def test_a_change_is_described_over_the_same_months_with_its_test():
     assert stats.describe_change({"change_pct": None}) == "tidak dapat dibandingkan"
 
 
+def sheets(*specs) -> pd.DataFrame:
+    """meta.sheets-like rows: (coverage months, data rows, NIHIL rows, nil_report) per register sheet."""
+    return pd.DataFrame([{"is_register": True, "coverage_months": months, "data_rows": rows, "nil_rows": nils,
+                          "nil_report": nil} for months, rows, nils, nil in specs])
+
+
+def test_a_blank_register_sheet_beside_a_nil_report_does_not_make_it_a_rejected_file():
+    from pipeline.ingest.coverage import is_nil_report
+
+    nil = (["2025-03"], 0, 1, True)
+    blank = ([], 0, 0, False)  # the template's register sheet, left empty
+    assert is_nil_report(sheets(nil, blank)) and is_nil_report(sheets(nil))
+    assert not is_nil_report(sheets(blank))  # nothing filled in: not a report of zero
+    assert not is_nil_report(sheets(nil, ([], 0, 1, False)))  # NIHIL without a period: no month to place it in
+    assert not is_nil_report(sheets(nil, (["2025-03"], 4, 0, False)))  # a sheet with data rows
+
+
 def test_silent_agencies_are_those_with_months_past_due_and_no_report():
     months = pd.DataFrame([
         *({"agency": "kutim", "year": 2024, "month": m, "coverage_status": s} for m, s in
