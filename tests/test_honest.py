@@ -144,6 +144,42 @@ def test_internal_consistency_fires_and_does_not():
     forms = pd.DataFrame({"agency": ["kutim"], "year": [2024], "form_victims": [9]})
     assert {f["check"] for f in quality.internal_flags(by_year, forms)} == {"cases_over_victims", "forms_under_victims"}
     assert quality.internal_flags(by_year.assign(cases=8), forms.assign(form_victims=12)) == []
+    more_sexes = quality.internal_flags(by_year.assign(cases=8, victims_female=7), forms.assign(form_victims=12))
+    assert [f["flag_id"] for f in more_sexes] == ["kutim:2024:sex_over_victims"]
+
+
+def test_timeliness_fires_under_three_quarters_on_time_and_not_at_it():
+    months = months_frame({(2024, m): ("reported", 3) for m in range(1, 5)})
+    late = months.assign(on_time=[True, True, False, False])
+    flags = quality.reporting_flags(late, {"kutim": 10})
+    assert [(f["flag_id"], f["severity"], f["value"], f["expected"]) for f in flags] == [
+        ("kutim:2024:timeliness", "info", 2.0, 4.0)]
+    assert "10" in flags[0]["message"] and "10" in flags[0]["message_en"]
+    assert quality.reporting_flags(months.assign(on_time=[True, True, True, False]), {"kutim": 10}) == []
+    # months not yet reported (on_time null) do not count against it
+    assert quality.reporting_flags(months.assign(on_time=[True, True, True, None]), {"kutim": 10}) == []
+
+
+def test_every_flag_has_a_stable_id_and_both_languages_and_keeps_its_review():
+    months = months_frame({**{(2023 + (m - 1) // 12, (m - 1) % 12 + 1): ("reported", 4 + m % 3) for m in range(1, 25)},
+                           (2024, 12): ("reported", 30), (2025, 1): ("missing", 0)})
+    yoy = pd.DataFrame({"agency": "kutim", "year": [2023, 2024, 2025], "victims": [60, 90, 0],
+                        "incomplete": [False, False, True], "in_progress": False, "months_reported": [12, 12, 0]})
+    by_year = pd.DataFrame({"agency": ["kutim"], "year": [2024], "victims": [90], "cases": [95],
+                            "victims_female": [60], "victims_male": [30]})
+    forms = pd.DataFrame({"agency": ["kutim"], "year": [2024], "form_victims": [90]})
+    reviews = pd.DataFrame({"flag_id": ["kutim:2024-12:outlier_monthly_victims", "gone:2020:completeness"],
+                            "status": ["explained", "confirmed"], "note": ["Satu kasus dengan 25 korban", None]})
+    first = quality.dq_frame(months, yoy, by_year, forms, {"kutim": 10}, reviews)
+    again = quality.dq_frame(months, yoy, by_year, forms, {"kutim": 10}, reviews)
+    pd.testing.assert_frame_equal(first, again)
+    assert first["flag_id"].tolist() == ["kutim:2024:cases_over_victims", "kutim:2024-12:outlier_monthly_victims",
+                                         "kutim:2025:completeness"]
+    assert first["flag_id"].is_unique and first["message"].str.len().gt(0).all()
+    assert first["message_en"].str.len().gt(0).all() and (first["message"] != first["message_en"]).all()
+    reviewed = first.set_index("flag_id").loc["kutim:2024-12:outlier_monthly_victims"]
+    assert (reviewed["status"], reviewed["note"]) == ("explained", "Satu kasus dengan 25 korban")
+    assert set(first["status"]) == {"open", "explained"}  # a review of a flag no longer raised is kept aside
 
 
 @pytest.mark.parametrize("p, dot, comma", [
