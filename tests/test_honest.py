@@ -100,9 +100,11 @@ def test_each_status(covered, rows, today, want):
     assert completeness.status(covered, rows, completeness.due_date(2024, 1, 10), today) == want
 
 
-def months_frame(statuses: dict[tuple[int, int], tuple[str, int]]) -> pd.DataFrame:
+def months_frame(statuses: dict[tuple[int, int], tuple[str, int]], since=pd.Timestamp("2000-01-01")) -> pd.DataFrame:
+    """reporting_completeness rows of kutim; its first file arrived `since`, every month on time."""
     return pd.DataFrame([{"agency": "kutim", "year": y, "month": m, "coverage_status": s, "victims": v,
-                          "on_time": True} for (y, m), (s, v) in statuses.items()])
+                          "due_date": completeness.due_date(y, m, 10), "first_reported_at": since, "on_time": True}
+                         for (y, m), (s, v) in statuses.items()])
 
 
 def test_a_year_in_progress_is_compared_over_the_same_months():
@@ -158,6 +160,14 @@ def test_timeliness_fires_under_three_quarters_on_time_and_not_at_it():
     assert quality.reporting_flags(months.assign(on_time=[True, True, True, False]), {"kutim": 10}) == []
     # months not yet reported (on_time null) do not count against it
     assert quality.reporting_flags(months.assign(on_time=[True, True, True, None]), {"kutim": 10}) == []
+    # an agency that joins in May 2024 and sends January to April at once is not late with them
+    joined = months_frame({(2024, m): ("reported", 3) for m in range(1, 7)}, since=pd.Timestamp("2024-05-20 03:00"))
+    joined["on_time"] = [False, False, False, False, True, True]
+    judged = quality.judged_on_time(joined)
+    assert judged.isna().tolist() == [True] * 4 + [False] * 2 and judged.dropna().astype(bool).all()
+    assert quality.reporting_flags(joined, {"kutim": 10}) == []
+    joined.loc[5, "on_time"] = False  # June, due 10 July, came late: 1 of 2 judged months on time
+    assert [(f["value"], f["expected"]) for f in quality.reporting_flags(joined, {"kutim": 10})] == [(1.0, 2.0)]
 
 
 def test_every_flag_has_a_stable_id_and_both_languages_and_keeps_its_review():

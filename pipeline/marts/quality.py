@@ -8,7 +8,8 @@ Review toolkit and DHIS2: flags to read before comparing, never rejects.
   of the three complete years before it, when that mean is at least 20;
 - internal consistency: cases <= victims; female + male <= victims; victims by form >= victims;
 - completeness: a year with a missing month; timeliness: a year with fewer than 75% of its
-  reported months first seen by their due date.
+  reported months first seen by their due date, among the months due since the agency's first
+  file (a history sent all at once is not late reporting).
 
 Each flag has a stable id (agency:period:check) under which an analyst's review is kept in
 meta.dq_reviews across runs. Plain functions over frames.
@@ -132,9 +133,20 @@ def internal_flags(by_year: pd.DataFrame, form_totals: pd.DataFrame) -> list[dic
     return flags
 
 
+def judged_on_time(months: pd.DataFrame) -> pd.Series:
+    """on_time of the months due since the agency's first file arrived, null before: a history
+    sent all at once (an agency joining with past years) is late by construction and says
+    nothing about timeliness. months: reporting_completeness rows (agency, due_date,
+    first_reported_at, on_time)."""
+    first = pd.to_datetime(months["first_reported_at"]).groupby(months["agency"]).transform("min")
+    return months["on_time"].where(pd.to_datetime(months["due_date"]) >= first.dt.normalize())
+
+
 def reporting_flags(months: pd.DataFrame, due_days: dict[str, int]) -> list[dict]:
-    """Completeness (a year with a missing month) and timeliness (under 75% on time) per agency-year."""
+    """Completeness (a year with a missing month) and timeliness (under 75% on time, over the
+    months due since the agency's first file) per agency-year."""
     flags = []
+    months = months.assign(on_time=judged_on_time(months))
     for (agency, year), group in months.groupby(["agency", "year"], sort=True):
         status = group["coverage_status"]
         due = int((status != "not_due").sum())
