@@ -21,7 +21,6 @@ from pipeline.marts.completeness import REPORTED, STATUS_MARKS, status_words
 from pipeline.marts.quality import review_words
 from pipeline.marts.stats import describe_change
 from pipeline.messages import render
-from pipeline.publish.views import interval
 from pipeline.registry import Agency
 
 # ---------------------------------------------------------------- HTML (receipts and the summary page)
@@ -246,7 +245,8 @@ def _yoy_table(yoy: pd.DataFrame) -> str:
             notes.append(render("unstable"))
         months_cell = (f"{_int(r.get('months_reported'))}/{_int(expected)}"
                        if expected is not None and not pd.isna(expected) else "–")
-        ci = interval(r.get("victims_ci_low"), r.get("victims_ci_high")) or "–"
+        low, high = r.get("victims_ci_low"), r.get("victims_ci_high")
+        ci = "–" if low is None or pd.isna(low) else f"{fmt_num(low)}–{fmt_num(high)}"
         words = describe_change(r) if not pd.isna(r.get("victims_prev_year")) else "–"
         rows.append(
             f"<tr data-year=\"{int(r['year'])}\"><td>{int(r['year'])}</td>"
