@@ -361,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--agency", required=True)
     p.add_argument("--feedback", action="store_true", help="also write the feedback workbook beside the file")
-    p = sub.add_parser("template", help="write a standard register workbook with drop-down lists")
+    p = sub.add_parser("template", help="write a standard register workbook with drop-down lists and a nil-report "
+                                        "sheet (laporan nihil)")
     p.add_argument("--agency", required=True)
     p.add_argument("--out", type=Path, help="the .xlsx to write (default: ./template_register_<agency>.xlsx)")
     sub.add_parser("yoy", help="print the year-on-year table")

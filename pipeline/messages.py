@@ -13,7 +13,7 @@ from pipeline.config import SCHEMAS_DIR
 @dataclass(frozen=True)
 class Message:
     code: str
-    kind: str  # "rules", "warnings", "files" or "quality"
+    kind: str  # "rules", "warnings", "files", "quality" or "labels"
     column: str | None
     id: str
     en: str
@@ -24,7 +24,7 @@ class Message:
 def catalogue() -> dict[str, Message]:
     data = yaml.safe_load((SCHEMAS_DIR / "messages.yaml").read_text(encoding="utf-8"))
     out: dict[str, Message] = {}
-    for kind in ("rules", "warnings", "files", "quality"):
+    for kind in ("rules", "warnings", "files", "quality", "labels"):
         for code, spec in data[kind].items():
             out[code] = Message(code, kind, spec.get("column"), spec["id"], spec["en"], spec.get("hint", ""))
     return out

@@ -28,8 +28,10 @@ PARSER = ("ingest/__init__.py", "ingest/archive.py", "ingest/container.py", "ing
 SLICE = ("ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "names.py", "parallel.py",
          "privacy.py", "registry.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml")
 # A feedback workbook, receipt or page for agency staff.
-# (feedback reads files again and stages a dry run for a file not yet dropped)
-FEEDBACK = ("feedback", "ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "names.py",
+# (feedback reads files again and stages a dry run for a file not yet dropped; the summary page words
+# month statuses, changes and flags as the marts do)
+FEEDBACK = ("feedback", "ingest", "staging", "warehouse", "marts/__init__.py", "marts/completeness.py",
+            "marts/quality.py", "marts/stats.py", "config.py", "contract.py", "messages.py", "names.py",
             "privacy.py", "registry.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml",
             "schemas/feedback_messages.yaml")
 

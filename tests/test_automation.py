@@ -131,16 +131,3 @@ def test_nightly_schedule_skips_while_a_refresh_runs(defs):
             data = schedule.evaluate_tick(context)
     assert not data.run_requests and "already running" in data.skip_message
 
-
-def test_silent_agency_raises_a_warning():
-    import pandas as pd
-
-    from pipeline.assets.checks import silent_agencies
-    from pipeline.registry import load_registry
-
-    now = pd.Timestamp("2025-06-30")
-    last = pd.DataFrame({"agency": ["kukar", "kutim", "ppu", "bontang"],
-                         "last_file": pd.to_datetime(["2025-06-20", "2025-01-02", "2025-06-01", "2025-05-30"])})
-    silent = silent_agencies(load_registry(), last, now)
-    assert silent["agency"].tolist() == ["kutim", "batam"]  # 179 days; and batam never sent anything
-    assert silent.set_index("agency").loc["kutim", "days_silent"] == 179

@@ -113,6 +113,7 @@ def world(tmp_path_factory):
                 "staged": "SELECT _source_file, _source_sheet, _source_row FROM staging.case_victims",
                 "superseded": "SELECT * FROM staging.superseded_rows",
                 "months": "SELECT * FROM marts.reporting_completeness WHERE agency = 'kukar'",
+                "flags": "SELECT * FROM marts.dq_flags WHERE agency = 'kukar'",
             }.items()}
         yield {**paths, "out": out, "first": first, "first_names": first_names, "written": written, **frames}
 
@@ -310,12 +311,35 @@ def test_index_lists_every_ledger_file_and_the_missing_months(world):
         assert esc(path.split("/", 1)[1]) in page, path
     assert "catatan &lt;b&gt;&amp;.xlsx" in page and "catatan <b>" not in page
     months = world["months"]
-    missing = months[~months["has_data"]]
+    missing = months[months["coverage_status"] == "missing"]
     assert len(missing) > 0
     names = texts()["months"]
     for r in missing.to_dict("records"):
         assert f"{names[r['month'] - 1]} {r['year']}" in page
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")  # no external resources
+
+
+def test_index_shows_each_months_status_with_a_legend_and_the_open_flags(world):
+    from test_report import rows_of
+
+    from pipeline.marts.completeness import status_words
+
+    page = (world["out"] / INDEX_FILE).read_text()
+    grid = rows_of(page, texts()["index"]["months"], key="data-year")
+    months = world["months"]
+    assert {"reported", "reported_zero", "missing", "not_due"} <= set(months["coverage_status"])
+    for r in months.to_dict("records"):
+        cell = grid[str(r["year"])][r["month"]]
+        assert cell.cls == r["coverage_status"], r
+        assert cell.title == f"{texts()['months'][r['month'] - 1]} {r['year']}: {status_words(r['coverage_status'])}"
+        if r["coverage_status"] == "reported":
+            assert cell.text == str(r["victims"])
+    legend = page[page.index('class="legend small"'):]
+    for status in ("reported", "reported_zero", "missing", "not_due"):
+        assert f'<span class="badge {status}">' in legend and esc(status_words(status)) in legend
+    flags = rows_of(page, texts()["index"]["flags"], key=None)
+    assert sorted(row[1].text for row in flags) == sorted(world["flags"]["message"])
+    assert {row[2].text for row in flags} == {"terbuka: perlu diperiksa"}
 
 
 def test_no_personal_data_outside_the_feedback_workbooks(world):
@@ -487,7 +511,8 @@ def test_template_round_trips_through_the_pipeline(tmp_path):
 
     contract = load_contract()
     book = read_workbook(path, contract)
-    assert [s.name for s in book.registers] == ["Register"]
+    assert [s.name for s in book.registers] == ["Register", texts()["template"]["nil_sheet"]]
+    assert not book.registers[1].rows  # the unfilled nil-report sheet: its NIHIL row is not data
     sheet = book.registers[0]
     assert len(sheet.rows) == 3 and not sheet.header.unknown and not sheet.header.personal
     entry = FileEntry(path=path, rel="kukar/template.xlsx", size=path.stat().st_size, mtime=0, sha256="x")
@@ -498,6 +523,43 @@ def test_template_round_trips_through_the_pipeline(tmp_path):
     staged = result.staged.sort_values(["case_id", "victim_seq"])
     assert staged["kecamatan_code"].tolist() == ["64.02.06", "64.02.06", "LUAR_WILAYAH"]
     assert staged["is_kdrt"].tolist() == [True, True, False]
+
+
+@pytest.mark.slow
+def test_the_filled_nil_report_sheet_round_trips_as_a_nil_report(isolated_env):
+    """Staff write the period on the template's nil-report sheet and send it: the ledger says
+    nil_report with its coverage, the month is reported_zero, the receipt and the summary say so."""
+    from test_report import rows_of
+
+    from pipeline.feedback.template import NIL_HEADER_ROW, NIL_PERIOD_ROW
+    from pipeline.marts.completeness import status_words
+
+    path = write_template(AGENCY, isolated_env["raw"] / AGENCY / "template_register_kukar.xlsx")
+    wb = openpyxl.load_workbook(path)
+    t = texts()["template"]
+    nil = wb[t["nil_sheet"]]
+    assert wb.sheetnames[:2] == ["Register", t["nil_sheet"]]
+    assert nil.cell(NIL_HEADER_ROW + 1, 1).value == "NIHIL"
+    assert [c.value for c in nil[NIL_HEADER_ROW] if c.value] == [c.value for c in wb["Register"][4] if c.value]
+    nil.cell(NIL_PERIOD_ROW, 2, "Maret 2025")  # what staff fill in; the register sheet stays empty
+    wb.save(path)
+    assert run_pipeline(AGENCY).success
+
+    wh = isolated_env["warehouse"]
+    with duckdb.connect(str(wh / "warehouse.duckdb"), read_only=True) as con:
+        ledger = con.execute("SELECT status, coverage_start, coverage_end, months_covered, message "
+                             "FROM meta.ingest_log").df().iloc[0]
+        month = con.execute("SELECT coverage_status, victims FROM marts.reporting_completeness "
+                            "WHERE agency = 'kukar' AND year = 2025 AND month = 3").fetchone()
+    assert ledger["status"] == "nil_report" and ledger["months_covered"] == 1
+    assert (str(ledger["coverage_start"].date()), str(ledger["coverage_end"].date())) == ("2025-03-01", "2025-03-31")
+    assert month == ("reported_zero", 0)
+    out = isolated_env["raw"] / AGENCY / FEEDBACK_DIR
+    receipt = (out / f"template_register_kukar{RECEIPT_SUFFIX}").read_text()
+    assert "Laporan nihil diterima untuk Maret 2025." in receipt and texts()["status"]["nil_report"] in receipt
+    assert texts()["summary"]["rows_staged"] not in receipt  # no row counts for a report of zero
+    march = rows_of((out / INDEX_FILE).read_text(), texts()["index"]["months"], key="data-year")["2025"][3]
+    assert (march.cls, march.text, march.title) == ("reported_zero", "0", f"Maret 2025: {status_words('reported_zero')}")
 
 
 @pytest.mark.slow

@@ -103,9 +103,11 @@ def test_each_status(covered, rows, today, want):
     assert completeness.status(covered, rows, completeness.due_date(2024, 1, 10), today) == want
 
 
-def months_frame(statuses: dict[tuple[int, int], tuple[str, int]]) -> pd.DataFrame:
+def months_frame(statuses: dict[tuple[int, int], tuple[str, int]], since=pd.Timestamp("2000-01-01")) -> pd.DataFrame:
+    """reporting_completeness rows of kutim; its first file arrived `since`, every month on time."""
     return pd.DataFrame([{"agency": "kutim", "year": y, "month": m, "coverage_status": s, "victims": v,
-                          "on_time": True} for (y, m), (s, v) in statuses.items()])
+                          "due_date": completeness.due_date(y, m, 10), "first_reported_at": since, "on_time": True}
+                         for (y, m), (s, v) in statuses.items()])
 
 
 def test_a_year_in_progress_is_compared_over_the_same_months():
@@ -147,3 +149,111 @@ def test_internal_consistency_fires_and_does_not():
     forms = pd.DataFrame({"agency": ["kutim"], "year": [2024], "form_victims": [9]})
     assert {f["check"] for f in quality.internal_flags(by_year, forms)} == {"cases_over_victims", "forms_under_victims"}
     assert quality.internal_flags(by_year.assign(cases=8), forms.assign(form_victims=12)) == []
+    more_sexes = quality.internal_flags(by_year.assign(cases=8, victims_female=7), forms.assign(form_victims=12))
+    assert [f["flag_id"] for f in more_sexes] == ["kutim:2024:sex_over_victims"]
+
+
+def test_timeliness_fires_under_three_quarters_on_time_and_not_at_it():
+    months = months_frame({(2024, m): ("reported", 3) for m in range(1, 5)})
+    late = months.assign(on_time=[True, True, False, False])
+    flags = quality.reporting_flags(late, {"kutim": 10})
+    assert [(f["flag_id"], f["severity"], f["value"], f["expected"]) for f in flags] == [
+        ("kutim:2024:timeliness", "info", 2.0, 4.0)]
+    assert "10" in flags[0]["message"] and "10" in flags[0]["message_en"]
+    assert quality.reporting_flags(months.assign(on_time=[True, True, True, False]), {"kutim": 10}) == []
+    # months not yet reported (on_time null) do not count against it
+    assert quality.reporting_flags(months.assign(on_time=[True, True, True, None]), {"kutim": 10}) == []
+    # an agency that joins in May 2024 and sends January to April at once is not late with them
+    joined = months_frame({(2024, m): ("reported", 3) for m in range(1, 7)}, since=pd.Timestamp("2024-05-20 03:00"))
+    joined["on_time"] = [False, False, False, False, True, True]
+    judged = quality.judged_on_time(joined)
+    assert judged.isna().tolist() == [True] * 4 + [False] * 2 and judged.dropna().astype(bool).all()
+    assert quality.reporting_flags(joined, {"kutim": 10}) == []
+    joined.loc[5, "on_time"] = False  # June, due 10 July, came late: 1 of 2 judged months on time
+    assert [(f["value"], f["expected"]) for f in quality.reporting_flags(joined, {"kutim": 10})] == [(1.0, 2.0)]
+
+
+def test_every_flag_has_a_stable_id_and_both_languages_and_keeps_its_review():
+    months = months_frame({**{(2023 + (m - 1) // 12, (m - 1) % 12 + 1): ("reported", 4 + m % 3) for m in range(1, 25)},
+                           (2024, 12): ("reported", 30), (2025, 1): ("missing", 0)})
+    yoy = pd.DataFrame({"agency": "kutim", "year": [2023, 2024, 2025], "victims": [60, 90, 0],
+                        "incomplete": [False, False, True], "in_progress": False, "months_reported": [12, 12, 0]})
+    by_year = pd.DataFrame({"agency": ["kutim"], "year": [2024], "victims": [90], "cases": [95],
+                            "victims_female": [60], "victims_male": [30]})
+    forms = pd.DataFrame({"agency": ["kutim"], "year": [2024], "form_victims": [90]})
+    reviews = pd.DataFrame({"flag_id": ["kutim:2024-12:outlier_monthly_victims", "gone:2020:completeness"],
+                            "status": ["explained", "confirmed"], "note": ["Satu kasus dengan 25 korban", None]})
+    first = quality.dq_frame(months, yoy, by_year, forms, {"kutim": 10}, reviews)
+    again = quality.dq_frame(months, yoy, by_year, forms, {"kutim": 10}, reviews)
+    pd.testing.assert_frame_equal(first, again)
+    assert first["flag_id"].tolist() == ["kutim:2024:cases_over_victims", "kutim:2024-12:outlier_monthly_victims",
+                                         "kutim:2025:completeness"]
+    assert first["flag_id"].is_unique and first["message"].str.len().gt(0).all()
+    assert first["message_en"].str.len().gt(0).all() and (first["message"] != first["message_en"]).all()
+    reviewed = first.set_index("flag_id").loc["kutim:2024-12:outlier_monthly_victims"]
+    assert (reviewed["status"], reviewed["note"]) == ("explained", "Satu kasus dengan 25 korban")
+    assert set(first["status"]) == {"open", "explained"}  # a review of a flag no longer raised is kept aside
+
+
+@pytest.mark.parametrize("p, dot, comma", [
+    (0.0011, "p<0.01", "p<0,01"), (0.0, "p<0.01", "p<0,01"), (0.0499, "p<0.05", "p<0,05"),
+    (0.05, "p=0.05", "p=0,05"), (0.2149, "p=0.21", "p=0,21"), (1.0, "p=1.00", "p=1,00"), (None, "", "")])
+def test_p_values_are_never_written_as_zero(p, dot, comma):
+    assert stats.p_value_text(p) == dot and stats.p_value_text(p, ",") == comma
+
+
+def test_a_change_is_described_over_the_same_months_with_its_test():
+    row = {"change_pct": -2.2, "change_pct_same_months": 7.4, "change_significant": None, "change_p_value": None}
+    assert stats.describe_change(row) == "naik 7%, tanpa uji (tahun tidak lengkap)"
+    row = {"change_pct": 32.8, "change_pct_same_months": 32.8, "change_significant": True, "change_p_value": 0.0011}
+    assert stats.describe_change(row) == "naik 33%, bermakna secara statistik (p<0,01)"
+    assert stats.describe_change(row, lang="en", decimal=".") == "up 33%, statistically significant (p<0.01)"
+    prefixed = {"a_change_pct": 30.0, "a_change_pct_same_months": float("nan"), "a_change_significant": False,
+                "a_change_p_value": 0.2081}
+    assert stats.describe_change(prefixed, "a_") == "naik 30%, belum bermakna secara statistik (p=0,21)"
+    assert stats.describe_change({"change_pct": None}) == "tidak dapat dibandingkan"
+
+
+def sheets(*specs) -> pd.DataFrame:
+    """meta.sheets-like rows: (coverage months, data rows, NIHIL rows, nil_report) per register sheet."""
+    return pd.DataFrame([{"is_register": True, "coverage_months": months, "data_rows": rows, "nil_rows": nils,
+                          "nil_report": nil} for months, rows, nils, nil in specs])
+
+
+def test_a_blank_register_sheet_beside_a_nil_report_does_not_make_it_a_rejected_file():
+    from pipeline.ingest.coverage import is_nil_report
+
+    nil = (["2025-03"], 0, 1, True)
+    blank = ([], 0, 0, False)  # the template's register sheet, left empty
+    assert is_nil_report(sheets(nil, blank)) and is_nil_report(sheets(nil))
+    assert not is_nil_report(sheets(blank))  # nothing filled in: not a report of zero
+    assert not is_nil_report(sheets(nil, ([], 0, 1, False)))  # NIHIL without a period: no month to place it in
+    assert not is_nil_report(sheets(nil, (["2025-03"], 4, 0, False)))  # a sheet with data rows
+
+
+def test_silent_agencies_are_those_with_months_past_due_and_no_report():
+    months = pd.DataFrame([
+        *({"agency": "kutim", "year": 2024, "month": m, "coverage_status": s} for m, s in
+          enumerate(["reported", "missing", "reported_zero", "missing", "missing", "not_due"], 1)),
+        *({"agency": "batam", "year": 2024, "month": m, "coverage_status": "reported"} for m in range(1, 6)),
+        {"agency": "ppu", "year": 2024, "month": 1, "coverage_status": "missing"},
+        {"agency": "ppu", "year": 2024, "month": 2, "coverage_status": "reported_zero"}])
+    last = pd.DataFrame({"agency": ["kutim"], "last_file": [pd.Timestamp("2024-03-20 01:00")]})
+    silent = completeness.silent_agencies(months, last).set_index("agency")
+    assert list(silent.index) == ["kutim", "ppu"]  # batam reported every month; a zero month is not silence
+    assert silent.loc["kutim", "missing"] == ["2024-02", "2024-04", "2024-05"]
+    assert silent.loc["kutim", "silent_since"] == "2024-04" and silent.loc["kutim", "last_file"] == "2024-03-20 01:00:00"
+    assert pd.isna(silent.loc["ppu", "silent_since"])  # its latest due month was reported (as zero)
+
+
+def test_explained_flags_stop_warning_and_reviews_are_worded():
+    flags = pd.DataFrame({"flag_id": ["a", "b", "c"], "status": ["open", "explained", "confirmed"],
+                          "severity": "warning", "note": [None, "Satu kasus TPPO dengan 40 korban", "ekspor terpotong"]})
+    assert quality.open_flags(flags)["flag_id"].tolist() == ["a", "c"]
+    assert quality.open_flags(flags.assign(severity="info")).empty  # timeliness is information, not a warning
+    words = [quality.review_words(s, n) for s, n in zip(flags["status"], flags["note"])]
+    assert words == ["terbuka: perlu diperiksa", "dijelaskan: Satu kasus TPPO dengan 40 korban",
+                     "dikonfirmasi sebagai kesalahan data: ekspor terpotong"]
+    assert quality.review_words("confirmed", None) == "dikonfirmasi sebagai kesalahan data"
+    assert completeness.status_words("reported_zero") == "nihil / nol kasus"
+    assert completeness.status_words("missing", "en") == "missing (no report, past its due date)"

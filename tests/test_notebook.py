@@ -6,7 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import query
 from test_report import build_analytics
+
+from pipeline.marts.stats import describe_change
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "compare_regions.ipynb"
 
@@ -36,8 +39,19 @@ def test_notebook_runs(isolated_env: dict[str, Path]) -> None:
 
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
-    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert str(analytics) in text  # it read the temp copy, not data/warehouse
     assert "not prevalence" in text  # the usage warning is printed
+    # the mart's numbers and words: kutim 2024 has 11 victims (5-20), June reported as zero, not missing
+    yoy = query(analytics.parent, "SELECT * FROM marts.yoy_by_region WHERE agency = 'kutim' AND year = 2024",
+                db="analytics.duckdb").iloc[0]
+    assert "11 (5–20) ~" in tables and describe_change(yoy) in tables
+    assert "belum bermakna secara statistik" in tables
+    unstable = query(analytics.parent, "SELECT count(*) FILTER (WHERE unstable) AS n, count(*) AS years "
+                                       "FROM marts.yoy_by_region", db="analytics.duckdb").iloc[0]
+    assert f"Jumlah tidak stabil (~, di bawah 20 korban): {unstable['n']} dari {unstable['years']}" in text
+    assert "nihil / nol kasus" in tables and "belum ada laporan" in tables  # both listed, apart
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 4

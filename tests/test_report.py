@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
-from helpers import run_pipeline
+from helpers import query, run_pipeline
 from workbooks import register, row
 
 from pipeline.marts.sql import USAGE_WARNING
@@ -85,6 +87,59 @@ def report_html(analytics: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     return path.read_text(encoding="utf-8")
 
 
+class Cell(NamedTuple):
+    cls: str
+    title: str
+    text: str
+
+
+class _Tables(HTMLParser):
+    """Every table of a page with the heading (h2) above it: rows of (row attributes, cells)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[str, list[tuple[dict, list[Cell]]]]] = []
+        self.heading, self._in_h2, self._cell = "", False, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "h2":
+            self._in_h2, self.heading = True, ""
+        elif tag == "table":
+            self.tables.append((self.heading, []))
+        elif tag == "tr" and self.tables:
+            self.tables[-1][1].append((attrs, []))
+        elif tag == "td":
+            self._cell = [attrs.get("class") or "", attrs.get("title") or "", ""]
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_h2 = False
+        elif tag == "td" and self._cell is not None:
+            self.tables[-1][1][-1][1].append(Cell(*self._cell))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.heading += data
+        if self._cell is not None:
+            self._cell[2] += data
+
+
+def rows_of(page: str, heading: str, key: str | None = "data-key", with_keys: bool = False):
+    """The rows of the first table under the heading that starts with `heading`: by their `key`
+    attribute (a dict), or in order (a list; with_keys: (data-key, cells) pairs)."""
+    parser = _Tables()
+    parser.feed(page)
+    rows = next(r for h, r in parser.tables if h.strip().startswith(heading))
+    rows = [(attrs, cells) for attrs, cells in rows if cells]  # the header row has no td
+    if with_keys:
+        return [(attrs.get("data-key", ""), cells) for attrs, cells in rows]
+    if key is None:
+        return [cells for _, cells in rows]
+    return {attrs[key]: cells for attrs, cells in rows}
+
+
 # ---------------------------------------------------------------- compare_table
 
 def test_compare_table_values(analytics: Path) -> None:
@@ -134,9 +189,10 @@ def test_format_compare(analytics: Path) -> None:
     text = compare.format_compare(compare.compare_table(analytics, "kutim", "batam"))
     assert "kutim" in text and "batam" in text
     line_2024 = next(line for line in text.splitlines() if line.startswith("2024"))
-    for value in ["11", "5–20", "turun 15%, belum bermakna secara statistik", "naik 100%", "unstable"]:
+    for value in ["11", "5–20", "turun 15%, belum bermakna secara statistik (p=0.69)", "naik 100%", "unstable"]:
         assert value in line_2024
     assert USAGE_WARNING in text
+    assert "p=0.00" not in text
 
 
 # ---------------------------------------------------------------- HTML report
@@ -177,16 +233,118 @@ def test_report_has_the_numbers(report_html: str) -> None:
     # forms: kutim 2023, 11 of 13 sexual, 2 of 13 physical
     assert f"11 ({views.fmt_id(11 * 100 / 13, 1)}%)" in cells
     assert f"2 ({views.fmt_id(2 * 100 / 13, 1)}%)" in cells
-    # completeness: June 2024 missing for Kutai Timur, clearly marked
-    assert "TIDAK ADA DATA" in cells
-    assert "Kutai Timur: Juni 2024" in report_html
-    assert "TIDAK LENGKAP: tanpa data bulan Juni" in text
-    assert "11 dari 12" in cells
+    # completeness: kutim had no case in June 2024, in a register that covers the year: a zero, not missing
+    grid = rows_of(report_html, "4. Kelengkapan")
+    june = grid["kutim:2024"][2 + 5]
+    assert (june.cls, june.text) == ("reported_zero", "0") and june.title == "Juni 2024: nihil / nol kasus"
+    assert grid["kutim:2024"][-1].text == "12 dari 12"
+    assert "Kutai Timur: Jun 2024" in report_html
+    assert "TIDAK LENGKAP" not in " ".join(c.text for c in rows_of(report_html, "2. Perubahan")["kutim:2024"])
     # every section is there, with its explanation
     for section in ("1. Korban per wilayah dan tahun", "2. Perubahan dari tahun sebelumnya", "3. Bentuk kekerasan",
-                    "4. Kelengkapan data per bulan"):
+                    "4. Kelengkapan laporan per bulan", "5. Temuan kualitas data"):
         assert section in report_html
-    assert report_html.count('class="explain"') == 4
+    assert report_html.count('class="explain"') == 5
+
+
+def test_report_shows_intervals_tests_and_unstable_counts(report_html: str, analytics: Path) -> None:
+    region = rows_of(report_html, "1. Korban")["kutim:2024"]
+    mart = query(analytics.parent, "SELECT * FROM marts.victims_by_region_year WHERE agency = 'kutim' AND year = 2024",
+                 db="analytics.duckdb").iloc[0]
+    assert region[4].text == "5–20"  # 11 victims: 5.5 to 19.7
+    assert region[10].text == views.interval(mart["victims_per_100k_ci_low"], mart["victims_per_100k_ci_high"], 2)
+    assert "tidak stabil (< 20 korban)" in region[-1].text
+    yoy = rows_of(report_html, "2. Perubahan")
+    kutim = yoy["kutim:2024"]
+    assert [c.text for c in kutim[2:5]] == ["11", "5–20", "13"]
+    assert kutim[7].text == "turun 15%, belum bermakna secara statistik (p=0,69)" and kutim[7].cls == "words"
+    assert yoy["batam:2024"][7].text == "naik 100%, belum bermakna secara statistik (p=0,07)"
+    assert yoy["batam:2023"][7].text == "–"  # no year before
+    assert "p=0,00" not in report_html
+
+
+def test_report_marks_zero_missing_and_not_due_months_with_a_legend(report_html: str, analytics: Path) -> None:
+    mart = query(analytics.parent, "SELECT agency, year, month, coverage_status FROM marts.reporting_completeness",
+                 db="analytics.duckdb")
+    grid = rows_of(report_html, "4. Kelengkapan")
+    for a, y, m, status in mart.itertuples(index=False):
+        assert grid[f"{a}:{y}"][1 + m].cls == status, (a, y, m)
+    assert {"reported", "reported_zero", "missing", "not_due"} <= set(mart["coverage_status"])
+    legend = re.search(r'<p class="legend">(.*?)</p>', report_html).group(1)
+    for label in ("ada laporan", "nihil / nol kasus", "belum ada laporan", "belum jatuh tempo"):
+        assert label in legend
+    # the months past due without a report are listed, and their years are marked incomplete
+    missing = mart[(mart["coverage_status"] == "missing") & (mart["agency"] == "kutim")]
+    first = int(missing["year"].min())
+    span = views.month_span(missing.loc[missing["year"] == first, "month"].tolist())
+    assert f"<li>Kutai Timur: {span} {first}" in report_html
+    ppu = rows_of(report_html, "1. Korban")["ppu:2023"]  # no file at all: no number, and why
+    assert [ppu[3].text, ppu[4].text] == ["–", ""] and ppu[-1].text.startswith("belum ada laporan")
+
+
+def test_report_lists_the_flags_with_their_reviews(analytics: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    real_read = views.read_analytics
+
+    def read(path):
+        frames = real_read(path)
+        flags = frames["flags"]
+        first = flags.index[flags["severity"] != "info"][0]
+        flags.loc[first, ["status", "note"]] = ["explained", "Satu kasus dengan 40 korban"]
+        return frames
+
+    monkeypatch.setattr(report, "read_analytics", read)
+    page = report.write_report(analytics, tmp_path).read_text(encoding="utf-8")
+    flags = real_read(analytics)["flags"]
+    cells = [row for row in rows_of(page, "5. Temuan", key=None)]
+    assert len(cells) == len(flags)
+    reviews = {row[2].text: row[3] for row in cells}
+    for f in flags.to_dict("records"):
+        assert f["message"] in reviews
+    explained = [c for c in reviews.values() if c.cls == "explained"]
+    assert [c.text for c in explained] == ["dijelaskan: Satu kasus dengan 40 korban"]
+    assert {c.text for c in reviews.values() if c.cls == "open"} == {"terbuka: perlu diperiksa"}
+    n_open = int(((flags["status"] == "open") & (flags["severity"] != "info")).sum()) - 1
+    assert f"{n_open} temuan terbuka" in page
+
+
+def test_everyone_reads_the_same_truth(analytics: Path, report_html: str) -> None:
+    """One agency-year in the mart, the report, the staff's summary page, `ppa compare` and the public table."""
+    from pipeline.feedback.files import INDEX_FILE
+    from pipeline.ingest.dropfolder import FEEDBACK_DIR
+    from pipeline.marts.stats import describe_change
+
+    agency, year = "kutim", 2024
+    warehouse = analytics.parent
+    statuses = query(warehouse, "SELECT coverage_status FROM marts.reporting_completeness WHERE agency = 'kutim' "
+                                "AND year = 2024 ORDER BY month")["coverage_status"].tolist()
+    yoy = query(warehouse, "SELECT * FROM marts.yoy_by_region WHERE agency = 'kutim' AND year = 2024").iloc[0]
+    flags = query(warehouse, "SELECT message FROM marts.dq_flags WHERE agency = 'kutim'")["message"].tolist()
+    index = (warehouse.parent / "raw" / agency / FEEDBACK_DIR / INDEX_FILE).read_text(encoding="utf-8")
+    assert "reported_zero" in statuses and len(flags) > 0
+
+    assert [c.cls for c in rows_of(report_html, "4. Kelengkapan")[f"{agency}:{year}"][2:14]] == statuses
+    assert [c.cls for c in rows_of(index, "Bulan yang sudah", key="data-year")[str(year)][1:13]] == statuses
+
+    words = describe_change(yoy)
+    interval = views.interval(yoy["victims_ci_low"], yoy["victims_ci_high"])
+    report_row = [c.text for c in rows_of(report_html, "2. Perubahan")[f"{agency}:{year}"]]
+    index_row = [c.text for c in rows_of(index, "Angka tahun ke tahun", key="data-year")[str(year)]]
+    assert [report_row[2], report_row[3], report_row[7]] == [str(yoy["victims"]), interval, words]
+    assert [index_row[1], index_row[2], index_row[5]] == [str(yoy["victims"]), interval, words]
+
+    pair = compare.compare_table(analytics, agency, "batam").set_index("year").loc[year]
+    assert (pair["kutim_victims"], pair["kutim_victims_ci_low"], pair["kutim_victims_ci_high"]) == \
+        (yoy["victims"], yoy["victims_ci_low"], yoy["victims_ci_high"])
+    assert compare.change_text(pair, "kutim_") == describe_change(yoy, decimal=".")  # the terminal's decimal point
+    public = query(warehouse, "SELECT * FROM public.yoy_by_region WHERE agency = 'kutim' AND year = 2024").iloc[0]
+    assert (public["victims"], public["victims_ci_low"], public["victims_ci_high"], public["change_p_value"]) == \
+        (yoy["victims"], yoy["victims_ci_low"], yoy["victims_ci_high"], yoy["change_p_value"])
+
+    report_flags = [row[2].text for key, row in rows_of(report_html, "5. Temuan", key=None, with_keys=True)
+                    if key.startswith(f"{agency}:")]
+    index_flags = [row[1].text for row in rows_of(index, "Temuan kualitas data", key=None)]
+    assert sorted(report_flags) == sorted(index_flags) == sorted(flags)
 
 
 def test_report_escapes_text_from_the_data(analytics: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

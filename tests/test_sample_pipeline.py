@@ -255,3 +255,30 @@ def test_a_review_survives_the_next_build(sample_run):
     row = q(paths, f"SELECT status, note FROM marts.dq_flags WHERE flag_id = '{flag}'")
     assert row.values.tolist() == [["explained", "Satu kasus TPPO dengan 40 korban"]]
     assert flag not in set(list_flags(db)["flag_id"])
+
+
+def test_the_warning_checks_show_the_missing_months_and_the_open_flags(sample_run):
+    """agencies_silent reads coverage_status (a zero month is not silence); dq_flags_open lists
+    the flags in the UI, with their messages; both warn, neither blocks."""
+    import dagster as dg
+
+    manifest, paths, result = sample_run
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    silent, flags = evaluations["agencies_silent"], evaluations["dq_flags_open"]
+    assert silent.severity == flags.severity == dg.AssetCheckSeverity.WARN
+    assert not silent.passed and not flags.passed
+
+    months = q(paths, "SELECT agency, year, month, coverage_status FROM marts.reporting_completeness")
+    missing = months[months["coverage_status"] == "missing"]
+    assert silent.metadata["months_missing"].value == len(missing)
+    table = silent.metadata["agencies"].value
+    assert "2024-05" in table  # ppu's planted gap
+    assert "2023-08" not in table and "2023-03" not in table  # ppu's nil report and kutim's zero month
+
+    mart = q(paths, "SELECT flag_id, message, status FROM marts.dq_flags")  # reviews since the run may differ
+    assert sum(flags.metadata[k].value for k in ("open", "explained", "confirmed")) == len(mart)
+    assert flags.metadata["open"].value > 0
+    shown = flags.metadata["flags"].value
+    for agency, year, month in manifest.spikes:
+        spike = mart.set_index("flag_id").loc[f"{agency}:{year}-{month:02d}:outlier_monthly_victims"]
+        assert spike["message"] in shown

@@ -289,6 +289,42 @@ def test_marts_year_on_year_rate_share_and_duplicates():
     assert list(region.columns).index("victims" + FLAG) == list(region.columns).index("victims") + 1
 
 
+def test_intervals_and_same_month_counts_follow_their_counts():
+    """The interval of a suppressed count would give it away (10 -> 4.795-18.390): its bounds,
+    rate bounds and `unstable` are suppressed with it. The same-months counts are counts: a
+    small one is suppressed, and its change, p-value and significance with it."""
+    from pipeline.marts.completeness import year_stats
+    from pipeline.marts.stats import compare_counts
+
+    marts = small_marts()
+    region = year_stats(marts["victims_by_region_year"].assign(with_data=True)).drop(columns="with_data")
+    yoy = marts["yoy_by_region"]
+    intervals = region[["year", "victims_ci_low", "victims_ci_high", "victims_per_100k_ci_low",
+                        "victims_per_100k_ci_high", "unstable"]]
+    prev = [None, 30, 3]
+    yoy = yoy.merge(intervals, on="year").assign(
+        victims_same_months=pd.array([None, 3, 40], dtype="Int32"),
+        victims_same_months_prev_year=pd.array(prev, dtype="Int32"),
+        change_pct_same_months=[None, -90.0, 1233.3],
+        change_p_value=[None, *(round(compare_counts(v, p), 4) for v, p in ((3, 30), (40, 3)))],
+        change_significant=pd.array([None, True, True], dtype="boolean"))
+    pub = protect_marts({**marts, "victims_by_region_year": region, "yoy_by_region": yoy})
+    assert audit_marts(pub) == []
+    bounds = ["victims_ci_low", "victims_ci_high", "victims_per_100k_ci_low", "victims_per_100k_ci_high", "unstable"]
+    for df in (pub["victims_by_region_year"], pub["yoy_by_region"]):
+        for column in bounds:
+            assert pd.isna(at(df, 2020, column)) and at(df, 2020, column + FLAG), column
+            assert not pd.isna(at(df, 2019, column)) and not at(df, 2019, column + FLAG), column
+        assert at(df, 2021, "victims_ci_low") == pytest.approx(28.58, abs=0.01)  # 40 is published with its interval
+    published = pub["yoy_by_region"]
+    assert pd.isna(at(published, 2020, "victims_same_months")) and at(published, 2020, "victims_same_months" + FLAG)
+    assert pd.isna(at(published, 2021, "victims_same_months_prev_year"))
+    for year in (2020, 2021):  # each compares with a suppressed count
+        for column in ("change_pct_same_months", "change_p_value", "change_significant"):
+            assert pd.isna(at(published, year, column)) and at(published, year, column + FLAG), (year, column)
+    assert at(published, 2021, "victims_same_months") == 40
+
+
 @pytest.mark.parametrize("mart, year, column, where, reason", [
     ("yoy_by_region", 2021, "change_abs", {}, "shown although"),          # 40 - change = 3
     ("yoy_by_region", 2021, "victims_prev_year", {}, "shown in another"),

@@ -8,13 +8,15 @@ import pytest
 from pipeline.definitions import defs
 from pipeline.warehouse import tables
 
-OPS = ["agency_load", "analytics__warehouse_copy", "feedback__umpan_balik", "marts",
+OPS = ["agency_load", "analytics__warehouse_copy", "feedback__umpan_balik", "marts", "marts__dq_flags_dq_flags_open",
+       "marts__reporting_completeness_agencies_silent",
        "marts__reporting_completeness_gx_reporting_completeness", "marts__victims_by_form_gx_victims_by_form",
        "marts__victims_by_region_year_gx_victims_by_region_year", "marts__yoy_by_region_gx_yoy_by_region",
-       "meta__ingest_log_agencies_silent", "public_tables"]
-CHECKS = ["marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",
+       "public_tables"]
+CHECKS = ["marts/dq_flags:dq_flags_open", "marts/reporting_completeness:agencies_silent",
+          "marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",
           "marts/victims_by_region_year:gx_victims_by_region_year", "marts/yoy_by_region:gx_yoy_by_region",
-          "meta/ingest_log:agencies_silent", "meta/ingest_log:files_rejected",
+          "meta/ingest_log:files_rejected",
           "public/victims_by_region_year:suppression_audit", "staging/case_victims:row_accounting",
           "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
 TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.ingest_log", "meta.kecamatan", "meta.population", "meta.sheets",

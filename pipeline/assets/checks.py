@@ -1,5 +1,6 @@
-"""Great Expectations 1.x checks on the marts (blocking: the analytics copy is
-published only when they pass)."""
+"""Checks on the marts: Great Expectations 1.x suites (blocking: the analytics copy is
+published only when they pass), and two warnings: agencies with months past due without a
+report, and the data-quality flags still open."""
 
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pandas as pd
 from pipeline.assets.common import markdown
 from pipeline.assets.marts import MART_KEYS
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
-from pipeline.marts import expectations
+from pipeline.marts import completeness, expectations, quality
+from pipeline.publish.views import FLAGS_SQL
 from pipeline.registry import agency_codes
 from pipeline.warehouse.db import query_df
 
@@ -55,31 +57,44 @@ gx_checks = [
 ]
 
 
-@dg.asset_check(asset=["meta", "ingest_log"], name="agencies_silent",
-                description="Warns when an agency has sent no new file for longer than its usual interval "
-                            "(expected_interval_days in the registry), before its year-on-year numbers are read.")
-def agencies_silent(warehouse: WarehouseResource, drop_folder: DropFolderResource) -> dg.AssetCheckResult:
-    """An agency silent for longer than its expected interval: a fall in its numbers may be a missing export."""
-    from pipeline.registry import load_registry
-
-    agencies = load_registry(Path(drop_folder.registry_path))
+@dg.asset_check(asset=MART_KEYS["reporting_completeness"], name="agencies_silent",
+                description="Warns when an agency has months past their due date without a report "
+                            "(coverage_status missing in marts.reporting_completeness): a fall in its numbers may "
+                            "be a missing export. A month reported as zero (nihil) is not missing.")
+def agencies_silent(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Agencies with missing months: how many, which, and since when they are silent."""
     with warehouse.connect() as con:
+        months = query_df(con, "SELECT agency, year, month, coverage_status FROM marts.reporting_completeness")
         last = query_df(con, "SELECT agency, max(first_seen) AS last_file FROM meta.ingest_log "
                              "WHERE status NOT IN ('ignored', 'removed') GROUP BY agency")
-    silent = silent_agencies(agencies, last, pd.Timestamp.now(tz="UTC").tz_localize(None))
+    silent = completeness.silent_agencies(months, last)
+    shown = silent.assign(missing=[_months_short(m) for m in silent["missing"]])
     return dg.AssetCheckResult(
         passed=silent.empty, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"silent_agencies": len(silent), "agencies": markdown(silent)})
+        metadata={"silent_agencies": len(silent), "months_missing": int(silent["months_missing"].sum()),
+                  "agencies": markdown(shown, limit=100)})
 
 
-def silent_agencies(agencies, last: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-    """Agencies whose newest file arrived longer ago than their expected interval (or never)."""
-    seen = dict(zip(last["agency"], last["last_file"])) if len(last) else {}
-    rows = []
-    for agency in agencies:
-        newest = seen.get(agency.code)
-        days = None if newest is None or pd.isna(newest) else (now - pd.Timestamp(newest)).days
-        if days is None or days > agency.expected_interval_days:
-            rows.append({"agency": agency.code, "last_file": None if days is None else str(newest),
-                         "days_silent": days, "expected_interval_days": agency.expected_interval_days})
-    return pd.DataFrame(rows, columns=["agency", "last_file", "days_silent", "expected_interval_days"])
+def _months_short(months: list[str], limit: int = 12) -> str:
+    return ", ".join(months) if len(months) <= limit else f"{', '.join(months[:limit])}, … (+{len(months) - limit})"
+
+
+@dg.asset_check(asset=MART_KEYS["dq_flags"], name="dq_flags_open",
+                description="The data-quality review (marts.dq_flags): warns while flags are open (not reviewed) or "
+                            "confirmed as a problem in the data; explained flags and information (timeliness) do not "
+                            "warn. Review with `ppa dq review`.")
+def dq_flags_open(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Open and confirmed data-quality flags, with their messages in Bahasa Indonesia and English."""
+    with warehouse.connect() as con:
+        flags = query_df(con, FLAGS_SQL)
+    warn = quality.open_flags(flags)
+    reviewed = flags[flags["status"] != "open"]
+    by_check = warn.groupby(["check", "status"]).size().rename("flags").reset_index()
+    return dg.AssetCheckResult(
+        passed=warn.empty, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"open": int((flags["status"] == "open").sum()),
+                  "confirmed": int((flags["status"] == "confirmed").sum()),
+                  "explained": int((flags["status"] == "explained").sum()),
+                  "by_check": markdown(by_check, limit=50),
+                  "flags": markdown(warn[["flag_id", "severity", "status", "message", "message_en"]], limit=100),
+                  "reviewed": markdown(reviewed[["flag_id", "status", "note"]], limit=100)})

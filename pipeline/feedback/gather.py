@@ -192,6 +192,7 @@ class FeedbackInput:
     frames: dict[str, pd.DataFrame]
     months: pd.DataFrame
     yoy: pd.DataFrame
+    flags: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def gather_feedback(con, agency: Agency | str) -> FeedbackInput:
@@ -203,23 +204,34 @@ def gather_feedbacks(con, agencies: list[Agency | str]) -> list[FeedbackInput]:
     """gather_feedback for several agencies, with one query per table for all of them."""
     ags = [a if isinstance(a, Agency) else get_agency(a) for a in agencies]
     codes = [a.code for a in ags]
-    frames, (months, yoy) = load_agencies_frames(con, codes), _marts(con, codes)
-    return [FeedbackInput(a, frames[a.code], months[a.code], yoy[a.code]) for a in ags]
+    frames, (months, yoy, flags) = load_agencies_frames(con, codes), _marts(con, codes)
+    return [FeedbackInput(a, frames[a.code], months[a.code], yoy[a.code], flags[a.code]) for a in ags]
 
 
-def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """Each agency's months reported and year-on-year rows (empty before the marts are built)."""
+# The marts an agency's summary page shows, each with its agencies as {}.
+_MART_QUERIES = {
+    "months": "SELECT agency, year, month, coverage_status, victims FROM marts.reporting_completeness "
+              "WHERE agency IN ({}) ORDER BY agency, year, month",
+    "yoy": "SELECT * FROM marts.yoy_by_region WHERE agency IN ({}) ORDER BY agency, year",
+    "flags": 'SELECT agency, year, month, "check", severity, message, status, note FROM marts.dq_flags '
+             'WHERE agency IN ({}) ORDER BY agency, year, month NULLS FIRST, "check"',
+}
+
+
+def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], ...]:
+    """Each agency's months (coverage_status), year-on-year rows and data-quality flags (empty
+    before the marts are built)."""
     import duckdb
 
     marks = ", ".join("?" * len(agencies))
     try:
-        months = con.execute("SELECT agency, year, month, has_data, victims FROM marts.reporting_completeness "
-                             f"WHERE agency IN ({marks}) ORDER BY agency, year, month", agencies).df()
-        yoy = con.execute(f"SELECT * FROM marts.yoy_by_region WHERE agency IN ({marks}) ORDER BY agency, year",
-                          agencies).df()
+        found = [con.execute(sql.format(marks), agencies).df() for sql in _MART_QUERIES.values()]
     except duckdb.CatalogException:  # marts not built yet
-        empty = pd.DataFrame(columns=["year", "month", "has_data", "victims"])
-        return {a: empty for a in agencies}, {a: pd.DataFrame() for a in agencies}
-    return _per_agency(months, agencies, keep_agency=False), _per_agency(yoy, agencies)
+        empty = pd.DataFrame(columns=["year", "month", "coverage_status", "victims"])
+        return ({a: empty for a in agencies}, {a: pd.DataFrame() for a in agencies},
+                {a: pd.DataFrame() for a in agencies})
+    months, yoy, flags = found
+    return (_per_agency(months, agencies, keep_agency=False), _per_agency(yoy, agencies),
+            _per_agency(flags, agencies, keep_agency=False))
 
 

@@ -1,6 +1,8 @@
-"""The HTML pages for staff: a receipt per file (<name>.tanda-terima.html) and the summary
-page (index.html) with every file sent, the months with and without data and the
-year-on-year figures. Times in the agency's time zone; every text escaped.
+"""The HTML pages for staff: a receipt per file (<name>.tanda-terima.html; a nil report's
+confirms it with its period) and the summary page (index.html) with every file sent, each
+month's reporting status (reported, nihil, missing, not due), the year-on-year figures with
+their intervals and tests, and the agency's data-quality flags. The statuses, numbers and
+words are the marts', as in the report. Times in the agency's time zone; every text escaped.
 """
 
 from __future__ import annotations
@@ -10,9 +12,15 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from pipeline.contract import load_contract
 from pipeline.feedback.files import INDEX_FILE
 from pipeline.feedback.gather import FileFeedback, _int
 from pipeline.feedback.words import _short, _size, fmt_num, local_time, status_explained, texts
+from pipeline.ingest.coverage import describe
+from pipeline.marts.completeness import REPORTED, STATUS_MARKS, status_words
+from pipeline.marts.quality import review_words
+from pipeline.marts.stats import describe_change
+from pipeline.messages import render
 from pipeline.registry import Agency
 
 # ---------------------------------------------------------------- HTML (receipts and the summary page)
@@ -28,8 +36,12 @@ text-align:left;vertical-align:top}th{background:#EDEDED}td.n{text-align:right;w
 .loaded{background:#C6EFCE;color:#006100}.rejected{background:#FFC7CE;color:#9C0006}
 .superseded{background:#DDEBF7;color:#1F4E79}.ignored,.removed{background:#EDEDED;color:#444}
 .grid td{text-align:center;min-width:44px;padding:4px 2px}.grid td.y{text-align:left;font-weight:bold}
-.grid td.has{background:#C6EFCE;color:#006100}.grid td.miss{background:#FFC7CE;color:#9C0006;font-weight:bold}
-.grid td.fut{background:#f7f7f7;color:#aaa}.grid td.note{text-align:left;font-size:13px;min-width:200px}
+.reported{background:#C6EFCE;color:#006100}.reported_zero{background:#BDD7EE;color:#1F4E79;font-weight:bold}
+.missing{background:#FFC7CE;color:#9C0006;font-weight:bold}.not_due{background:#EDEDED;color:#777}
+.grid td.fut{background:#fff;color:#aaa}.grid td.note{text-align:left;font-size:13px;min-width:200px}
+.nil_report{background:#BDD7EE;color:#1F4E79}.nil{background:#DDEBF7;border-left:4px solid #1F4E79;padding:8px 12px}
+tr.info td{color:#666;font-size:13px}td.open{color:#9C0006;font-weight:bold}td.explained{color:#1F4E79}
+td.confirmed{color:#8a4b00;font-weight:bold}
 .kv th{width:260px;background:#f4f4f4}.legend>span{margin-right:22px}td.d{white-space:nowrap}
 .small{font-size:13px;color:#555}
 .warn{background:#FFEB9C;padding:8px 12px;border-left:4px solid #c9a000;margin:8px 0}
@@ -73,12 +85,19 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
         (r["status"], _badge(fb.status)),
         (r["message"], esc(status_explained(fb))),
     ]
+    period = file_period(fb)
+    if period:
+        rows.insert(6, (r["period"], esc(period)))
     kv = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     counts = "".join(f"<tr><th>{esc(s[k])}</th><td class=\"n\">{fmt_num(getattr(fb, k))}</td></tr>"
                      for k in ("data_rows", "rows_staged", "rows_rejected", "rows_superseded", "rows_warned"))
-    parts = [f"<h1>{esc(r['title'])}</h1><p class=\"sub\">{esc(agency.name)}</p>",
-             f"<table class=\"kv\">{kv}</table>"]
-    if fb.status not in ("ignored",) and (fb.data_rows or fb.status != "rejected"):
+    parts = [f"<h1>{esc(r['title'])}</h1><p class=\"sub\">{esc(agency.name)}</p>"]
+    if fb.status == "nil_report":
+        meaning = r["nil_meaning"].format(zero=status_words("reported_zero"), missing=status_words("missing"))
+        parts.append(f"<p class=\"nil\"><b>{esc(r['nil_received'].format(period=period or '–'))}</b> "
+                     f"{esc(meaning)}</p>")
+    parts.append(f"<table class=\"kv\">{kv}</table>")
+    if fb.status not in ("ignored", "nil_report") and (fb.data_rows or fb.status != "rejected"):
         parts.append(f"<h2>{esc(r['counts'])}</h2><table class=\"kv\">{counts}</table>")
     if fb.superseded_by:
         parts.append(f"<p>{esc(s['superseded_by'].format(other=', '.join(_short(p) for p in fb.superseded_by)))}</p>")
@@ -94,8 +113,9 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
 
 
 def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dict[str, str]],
-                 months: pd.DataFrame, yoy: pd.DataFrame, updated: object) -> str:
-    """The summary page: totals, the month grid, year-on-year, and every file ever sent."""
+                 months: pd.DataFrame, yoy: pd.DataFrame, updated: object, flags: pd.DataFrame | None = None) -> str:
+    """The summary page: totals, the month grid, year-on-year, the data-quality flags, and every
+    file ever sent. The statuses, numbers and words are the mart's, as in the report."""
     t = texts()
     x = t["index"]
     live = [f for f in files if f.status not in ("removed", "ignored")]
@@ -117,6 +137,9 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
 
     parts.append(f"<h2>{esc(x['yoy'])}</h2>")
     parts.append(_yoy_table(yoy))
+
+    parts.append(f"<h2>{esc(x['flags'])}</h2><p>{esc(x['flags_intro'])}</p>")
+    parts.append(_flags_table(flags if flags is not None else pd.DataFrame()))
 
     parts.append(f"<h2>{esc(x['files'])}</h2>")
     if files:
@@ -143,18 +166,31 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
     return _page(f"{x['title']} – {agency.name}", "\n".join(parts))
 
 
-def missing_months(months: pd.DataFrame) -> list[tuple[int, int]]:
-    """(year, month) without data in marts.reporting_completeness rows of one agency."""
+def file_period(fb: FileFeedback) -> str | None:
+    """The period a file's register sheets cover, in words ('Agustus 2023'); None when none."""
+    sheets = fb.sheets
+    if sheets.empty or "coverage_start" not in sheets or "is_register" not in sheets:
+        return None
+    registers = sheets[sheets["is_register"].fillna(False).astype(bool)]
+    starts = pd.to_datetime(registers["coverage_start"]).dropna()
+    ends = pd.to_datetime(registers["coverage_end"]).dropna()
+    if starts.empty or ends.empty:
+        return None
+    return describe(starts.min().date(), ends.max().date(), load_contract())
+
+
+def months_with(months: pd.DataFrame, status: str) -> list[tuple[int, int]]:
+    """(year, month) of one agency's marts.reporting_completeness rows with that coverage_status."""
     if months.empty:
         return []
-    gone = months[~months["has_data"].astype(bool)]
-    return [(int(y), int(m)) for y, m in zip(gone["year"], gone["month"])]
+    found = months[months["coverage_status"] == status]
+    return [(int(y), int(m)) for y, m in zip(found["year"], found["month"])]
 
 
 def _month_grid(months: pd.DataFrame) -> str:
     t = texts()
     x = t["index"]
-    if months.empty or not months["has_data"].astype(bool).any():
+    if months.empty or not months["coverage_status"].isin(REPORTED).any():
         return f"<p>{esc(x['no_months'])}</p>"
     short = t["months_short"]
     head = (f"<tr><th>{esc(x['months_year'])}</th>" + "".join(f"<th>{esc(m)}</th>" for m in short)
@@ -162,30 +198,32 @@ def _month_grid(months: pd.DataFrame) -> str:
     by_key = {(int(r["year"]), int(r["month"])): r for r in months.to_dict("records")}
     rows = []
     for year in sorted({y for y, _ in by_key}):
-        cells, filled, missing = [], 0, []
+        cells, done, due, missing = [], 0, 0, []
         for m in range(1, 13):
             r = by_key.get((year, m))
             if r is None:
-                cells.append(f"<td class=\"fut\" title=\"{esc(x['month_not_yet'])}\">·</td>")
-            elif bool(r["has_data"]):
-                filled += 1
-                cells.append(f"<td class=\"has\">{fmt_num(r['victims'])}</td>")
-            else:
+                cells.append(f"<td class=\"fut\" title=\"{esc(x['month_not_yet'])}\"></td>")
+                continue
+            status = r["coverage_status"]
+            due += status != "not_due"
+            done += status in REPORTED
+            if status == "missing":
                 missing.append(t["months"][m - 1])
-                cells.append(f"<td class=\"miss\" title=\"{esc(t['months'][m - 1])} {year}\">"
-                             f"{esc(x['month_missing_cell'])}</td>")
-        expected = sum(1 for m in range(1, 13) if (year, m) in by_key)
-        rows.append(f"<tr><td class=\"y\">{year}</td>{''.join(cells)}<td>{filled}/{expected}</td>"
+            text = fmt_num(r["victims"]) if status == "reported" else STATUS_MARKS[status]
+            cells.append(f"<td class=\"{esc(status)}\" title=\"{esc(t['months'][m - 1])} {year}: "
+                         f"{esc(status_words(status))}\">{esc(text)}</td>")
+        rows.append(f"<tr data-year=\"{year}\"><td class=\"y\">{year}</td>{''.join(cells)}<td>{done}/{due}</td>"
                     f"<td class=\"note\">{esc(', '.join(missing)) if missing else '–'}</td></tr>")
-    gone = missing_months(months)
+    gone, zero = months_with(months, "missing"), months_with(months, "reported_zero")
     summary = (esc(x["months_none_missing"]) if not gone else
                f"<b>{esc(x['months_missing'])}:</b> "
                + esc(", ".join(f"{t['months'][m - 1]} {y}" for y, m in gone)))
+    if zero:
+        summary += (f"<br><b>{esc(x['months_zero'])}:</b> "
+                    + esc(", ".join(f"{t['months'][m - 1]} {y}" for y, m in zero)))
     legend = "<p class=\"legend small\">" + "".join(
-        f"<span><span class=\"badge {cls}\">{esc(label)}</span> {esc(text)}</span>"
-        for cls, label, text in (("loaded", "12", x["month_legend_data"]),
-                                 ("rejected", x["month_missing_cell"], x["month_legend_missing"]),
-                                 ("ignored", "·", x["month_legend_future"]))) + "</p>"
+        f"<span><span class=\"badge {status}\">{esc(text)}</span> {esc(status_words(status))}</span>"
+        for status, text in STATUS_MARKS.items()) + "</p>"
     return f"<table class=\"grid\">{head}{''.join(rows)}</table>{legend}<p>{summary}</p>"
 
 
@@ -197,20 +235,44 @@ def _yoy_table(yoy: pd.DataFrame) -> str:
     head = "".join(f"<th>{esc(c)}</th>" for c in x["yoy_columns"])
     rows = []
     for r in sorted(yoy.to_dict("records"), key=lambda r: -int(r["year"])):
-        reported, expected = r.get("months_reported"), r.get("months_expected")
+        expected = r.get("months_expected")
         notes = []
-        if reported is not None and expected is not None and not pd.isna(reported) and int(reported) < int(expected):
+        if bool(r.get("incomplete")):
             notes.append(x["yoy_incomplete"])
-        if expected is not None and not pd.isna(expected) and int(expected) < 12:
+        if bool(r.get("in_progress")) and expected is not None and not pd.isna(expected) and int(expected) > 0:
             notes.append(x["yoy_in_progress"].format(months=t["months"][int(expected) - 1]))
-        months_cell = (f"{_int(reported)}/{_int(expected)}" if expected is not None and not pd.isna(expected) else "–")
+        if bool(r.get("unstable")):
+            notes.append(render("unstable"))
+        months_cell = (f"{_int(r.get('months_reported'))}/{_int(expected)}"
+                       if expected is not None and not pd.isna(expected) else "–")
+        low, high = r.get("victims_ci_low"), r.get("victims_ci_high")
+        ci = "–" if low is None or pd.isna(low) else f"{fmt_num(low)}–{fmt_num(high)}"
+        words = describe_change(r) if not pd.isna(r.get("victims_prev_year")) else "–"
         rows.append(
-            f"<tr><td>{int(r['year'])}</td><td class=\"n\">{fmt_num(r.get('victims'))}</td>"
+            f"<tr data-year=\"{int(r['year'])}\"><td>{int(r['year'])}</td>"
+            f"<td class=\"n\">{fmt_num(r.get('victims'))}</td><td class=\"n\">{esc(ci)}</td>"
             f"<td class=\"n\">{fmt_num(r.get('victims_prev_year'))}</td>"
-            f"<td class=\"n\">{fmt_num(r.get('change_abs'), sign=True)}</td>"
             f"<td class=\"n\">{fmt_num(r.get('change_pct'), 1, sign=True)}</td>"
+            f"<td class=\"words\">{esc(words)}</td>"
             f"<td class=\"n\">{fmt_num(r.get('cases'))}</td><td class=\"n\">{months_cell}</td>"
             f"<td>{esc('; '.join(notes)) if notes else ''}</td></tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table><p class=\"small\">{esc(x['yoy_note'])}</p>"
 
 
+def _flags_table(flags: pd.DataFrame) -> str:
+    """The agency's data-quality flags (marts.dq_flags), open ones first, information last."""
+    t = texts()
+    x = t["index"]
+    if flags.empty:
+        return f"<p>{esc(x['no_flags'])}</p>"
+    order = flags.assign(_info=flags["severity"] == "info", _open=flags["status"] != "open").sort_values(
+        ["_info", "_open", "year", "month"], na_position="first", kind="stable")
+    rows = []
+    for r in order.to_dict("records"):
+        month, year = r.get("month"), int(r["year"])
+        period = str(year) if month is None or pd.isna(month) else f"{t['months'][int(month) - 1]} {year}"
+        rows.append(f"<tr class=\"{'info' if r['severity'] == 'info' else ''}\" data-year=\"{int(r['year'])}\">"
+                    f"<td class=\"d\">{esc(period)}</td><td>{esc(r['message'])}</td>"
+                    f"<td class=\"{esc(r['status'])}\">{esc(review_words(r['status'], r.get('note')))}</td></tr>")
+    head = "".join(f"<th>{esc(c)}</th>" for c in x["flags_columns"])
+    return f"<table class=\"flags\"><tr>{head}</tr>{''.join(rows)}</table>"

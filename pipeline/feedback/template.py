@@ -1,5 +1,6 @@
 """The standard register template (`ppa template`): an .xlsx with the contract's headers and
-drop-down lists of the vocabularies, for agencies that want to start from a clean register.
+drop-down lists of the vocabularies, for agencies that want to start from a clean register,
+and a nil-report sheet (laporan nihil) for a month without a case.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pipeline.registry import Agency, get_agency
 
 # ---------------------------------------------------------------- the register template
 
+NIL_PERIOD_ROW, NIL_HEADER_ROW = 3, 5  # the nil-report sheet: the period beside 'Periode:', the header
+
 def write_template(agency: Agency | str, path: Path) -> Path:
-    """A blank register with the standard headers, drop-down lists and a notes sheet."""
+    """A blank register with the standard headers, drop-down lists, a nil-report sheet and a notes sheet."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
@@ -89,7 +92,9 @@ def write_template(agency: Agency | str, path: Path) -> Path:
         dv.add(f"{col}{first}:{col}{last}")
         ws.add_data_validation(dv)
 
-    notes = wb.create_sheet(t["notes_sheet"], 1)
+    _nil_sheet(wb, ag, t, [headers[c] for c in order])
+
+    notes = wb.create_sheet(t["notes_sheet"], 2)
     notes.column_dimensions["A"].width = 30
     notes.column_dimensions["B"].width = 100
     top, wrap = Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top")
@@ -123,6 +128,35 @@ def write_template(agency: Agency | str, path: Path) -> Path:
     path = Path(path)
     _atomic_save_workbook(wb, path)
     return path
+
+
+def _nil_sheet(wb, ag: Agency, t: dict, headers: list[str]) -> None:
+    """The nil-report sheet (laporan nihil): staff write the period beside 'Periode:' and keep the
+    NIHIL row; the pipeline reads it as a register sheet that covers that period with no case
+    (ledger status nil_report, its months reported_zero). No example period is written in its
+    title block: any month and year there would be read as the period."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    ws = wb.create_sheet(t["nil_sheet"], 1)
+    put(ws, 1, 1, t["nil_title"]).font = Font(bold=True, size=14)
+    put(ws, 2, 1, ag.name).font = Font(bold=True, size=12)
+    put(ws, NIL_PERIOD_ROW, 1, t["nil_period_label"]).font = Font(bold=True)
+    period = ws.cell(row=NIL_PERIOD_ROW, column=2)
+    period.fill = PatternFill("solid", fgColor="FFEB9C")
+    prompt = DataValidation(allow_blank=True, showInputMessage=True, promptTitle=t["nil_period_label"][:32],
+                            prompt=t["nil_period_prompt"][:255])
+    prompt.add(period.coordinate)
+    ws.add_data_validation(prompt)
+    fill = PatternFill("solid", fgColor="DDEBF7")
+    for c, header in enumerate(headers, 1):
+        cell = put(ws, NIL_HEADER_ROW, c, header)
+        cell.font, cell.fill = Font(bold=True), fill
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        ws.column_dimensions[_letter(c)].width = max(12, min(28, len(header) + 3))
+    ws.column_dimensions["B"].width = 30
+    put(ws, NIL_HEADER_ROW + 1, 1, t["nil_marker"]).font = Font(bold=True)
+    _print_setup(ws, landscape=True)
 
 
 def contract_header(column: str) -> str:

@@ -315,9 +315,16 @@ def _registers(sheets: pd.DataFrame) -> pd.DataFrame:
 
 
 def is_nil_report(sheets: pd.DataFrame) -> bool:
-    """A file whose every register sheet is a nil report (ledger status nil_report)."""
+    """A file whose every register sheet is a nil report (ledger status nil_report). A blank form
+    (a register sheet with no period, no data row and no NIHIL row, such as the template's
+    register sheet beside its filled nil-report sheet) says nothing and does not count."""
     registers = _registers(sheets)
-    return len(registers) > 0 and "nil_report" in registers and bool(registers["nil_report"].fillna(False).all())
+    if not len(registers) or "nil_report" not in registers:
+        return False
+    blank = [(months is None or len(months) == 0) and not rows and not nils for months, rows, nils in
+             zip(registers["coverage_months"], registers["data_rows"].fillna(0), registers["nil_rows"].fillna(0))]
+    said = registers[[not b for b in blank]]
+    return len(said) > 0 and bool(said["nil_report"].fillna(False).all())
 
 
 def _months(registers: pd.DataFrame) -> list[str]:

@@ -21,9 +21,17 @@ import numpy as np
 import pandas as pd
 
 from pipeline.marts import stats
+from pipeline.messages import render
 
 STATUSES = ("reported", "reported_zero", "missing", "not_due")
 REPORTED = ("reported", "reported_zero")
+# What a month grid shows in a cell of each status ('reported' shows its victims; '12' in a legend).
+STATUS_MARKS = {"reported": "12", "reported_zero": "0", "missing": "✗", "not_due": "…"}
+
+
+def status_words(status: str, lang: str = "id") -> str:
+    """A month's coverage_status in words: 'nihil / nol kasus', 'belum ada laporan', …"""
+    return render(f"coverage_{status}", lang)
 
 
 def due_date(year: int, month: int, due_day: int) -> dt.date:
@@ -90,6 +98,30 @@ def completeness_frame(agencies: pd.DataFrame, staged: pd.DataFrame, covered: pd
                 "due_date": due, "first_reported_at": first_seen if state in REPORTED else None,
                 "on_time": on_time(state, first_seen, due, tz)})
     return pd.DataFrame.from_records(records, columns=columns)
+
+
+def silent_agencies(months: pd.DataFrame, last_files: pd.DataFrame) -> pd.DataFrame:
+    """Agencies with months past their due date and no report (coverage_status missing), from
+    marts.reporting_completeness rows: how many, which, since when the agency has been silent
+    (the first of the missing months that run up to its latest due month; null when its latest
+    due month was reported), and when its newest file arrived (last_files: agency, last_file)."""
+    columns = ["agency", "months_missing", "silent_since", "missing", "last_file"]
+    newest = dict(zip(last_files["agency"], last_files["last_file"])) if len(last_files) else {}
+    rows = []
+    for agency, group in months.sort_values(["agency", "year", "month"]).groupby("agency", sort=True):
+        due = group[group["coverage_status"] != "not_due"]
+        missing = due[due["coverage_status"] == "missing"]
+        if missing.empty:
+            continue
+        keys = [f"{int(y):04d}-{int(m):02d}" for y, m in zip(due["year"], due["month"])]
+        trailing = len(keys) - next((i for i, s in enumerate(reversed(due["coverage_status"].tolist()))
+                                     if s != "missing"), len(keys))
+        last = newest.get(agency)
+        rows.append({"agency": agency, "months_missing": len(missing),
+                     "silent_since": keys[trailing] if trailing < len(keys) else None,
+                     "missing": [f"{int(y):04d}-{int(m):02d}" for y, m in zip(missing["year"], missing["month"])],
+                     "last_file": None if last is None or pd.isna(last) else str(last)})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def year_stats(by_year: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,8 @@ Review toolkit and DHIS2: flags to read before comparing, never rejects.
   of the three complete years before it, when that mean is at least 20;
 - internal consistency: cases <= victims; female + male <= victims; victims by form >= victims;
 - completeness: a year with a missing month; timeliness: a year with fewer than 75% of its
-  reported months first seen by their due date.
+  reported months first seen by their due date, among the months due since the agency's first
+  file (a history sent all at once is not late reporting).
 
 Each flag has a stable id (agency:period:check) under which an analyst's review is kept in
 meta.dq_reviews across runs. Plain functions over frames.
@@ -57,6 +58,21 @@ def _flag(agency: str, year: int, month: int | None, check: str, value: float, e
             "message": render(check, period=f"{agency} {period}", detail=detail, **args),
             "message_en": render(check, "en", period=f"{agency} {period_en}",
                                  detail=detail if detail_en is None else detail_en, **args)}
+
+
+def review_words(status: str, note: object, lang: str = "id") -> str:
+    """A flag's review in words: 'terbuka: perlu diperiksa', 'dijelaskan: <note>', …"""
+    note = "" if note is None or (not isinstance(note, str) and pd.isna(note)) else str(note)
+    if status == "confirmed" and note:
+        note = f": {note}"
+    return render(f"flag_{status}", lang, note=note)
+
+
+def open_flags(flags: pd.DataFrame) -> pd.DataFrame:
+    """The flags that still warn: open (nobody reviewed them) or confirmed (a real problem in the
+    data), as the report counts them. Explained flags (the value is right, with a note) and
+    information (timeliness) do not."""
+    return flags[flags["status"].isin(("open", "confirmed")) & (flags["severity"] != "info")]
 
 
 def outlier_flags(months: pd.DataFrame) -> list[dict]:
@@ -117,10 +133,21 @@ def internal_flags(by_year: pd.DataFrame, form_totals: pd.DataFrame) -> list[dic
     return flags
 
 
+def judged_on_time(months: pd.DataFrame) -> pd.Series:
+    """on_time of the months due since the agency's first file arrived, null before: a history
+    sent all at once (an agency joining with past years) is late by construction and says
+    nothing about timeliness. months: reporting_completeness rows (agency, due_date,
+    first_reported_at, on_time)."""
+    first = pd.to_datetime(months["first_reported_at"]).groupby(months["agency"]).transform("min")
+    return months["on_time"].where(pd.to_datetime(months["due_date"]) >= first.dt.normalize())
+
+
 def reporting_flags(months: pd.DataFrame, due_days: dict[str, int]) -> list[dict]:
-    """Completeness (a year with a missing month) and timeliness (under 75% on time) per agency-year."""
+    """Completeness (a year with a missing month) and timeliness (under 75% on time, over the
+    months due since the agency's first file) per agency-year."""
     years: dict[tuple[str, int], dict] = {}
-    rows = months[["agency", "year", "month", "coverage_status", "on_time"]].itertuples(index=False)
+    rows = months.assign(on_time=judged_on_time(months))[
+        ["agency", "year", "month", "coverage_status", "on_time"]].itertuples(index=False)
     for agency, year, month, state, in_time in rows:  # one pass: a groupby per agency-year costs seconds at scale
         y = years.setdefault((agency, int(year)), {"due": 0, "reported": 0, "missing": [], "timed": 0, "on_time": 0})
         y["due"] += state != "not_due"

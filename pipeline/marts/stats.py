@@ -89,6 +89,22 @@ def is_outlier(score: float) -> bool:
     return bool(pd.notna(score) and abs(score) > MZ_LIMIT)
 
 
+def p_value_text(p: float | None, decimal: str = ".") -> str:
+    """A p-value as people read it: 'p<0.01' below 0.01 (never 'p=0.00'), 'p<0.05' for a significant
+    one that would round to 0.05, else 'p=0.21'; `decimal` ',' for Bahasa Indonesia ('p=0,21').
+    Empty when there is none."""
+    if p is None or pd.isna(p):
+        return ""
+    p = float(p)
+    if p < 0.01:
+        text = "p<0.01"
+    elif p < ALPHA <= round(p, 2):
+        text = f"p<{ALPHA:.2f}"
+    else:
+        text = f"p={p:.2f}"
+    return text.replace(".", decimal)
+
+
 def change_words(change_pct: float | None, significant: bool | None, lang: str = "id") -> str:
     """A change in words, with whether it is more than chance: 'naik 30%, belum bermakna secara statistik'."""
     if change_pct is None or pd.isna(change_pct):
@@ -103,3 +119,18 @@ def change_words(change_pct: float | None, significant: bool | None, lang: str =
     if significant is None or pd.isna(significant):
         return f"{head}, not tested (incomplete year)"
     return f"{head}, {'statistically significant' if significant else 'not statistically significant'}"
+
+
+def describe_change(row, prefix: str = "", lang: str = "id", decimal: str = ",") -> str:
+    """A year-on-year row's change (marts.yoy_by_region) in words with its p-value, over the same
+    months (the months reported in both years): 'naik 30%, belum bermakna secara statistik (p=0,21)'."""
+    def value(name: str):
+        v = row.get(f"{prefix}{name}")
+        return None if v is None or v is pd.NA or pd.isna(v) else v
+
+    pct = value("change_pct_same_months")
+    pct = value("change_pct") if pct is None else pct
+    significant = value("change_significant")
+    text = change_words(None if pct is None else float(pct), None if significant is None else bool(significant), lang)
+    p = p_value_text(value("change_p_value"), decimal)
+    return f"{text} ({p})" if p else text

@@ -11,23 +11,18 @@ import duckdb
 import pandas as pd
 
 from pipeline.marts.sql import USAGE_WARNING
-from pipeline.marts.stats import change_words
-from pipeline.publish.views import fmt_num, is_missing
+from pipeline.marts.stats import describe_change
+from pipeline.publish import views
+from pipeline.publish.views import YOY_SQL, fmt_num, is_missing
 
 COMPARE_FIELDS = ["victims", "victims_ci_low", "victims_ci_high", "change_abs", "change_pct", "change_pct_same_months",
                   "change_significant", "change_p_value", "unstable", "cases", "victims_per_100k", "incomplete",
                   "in_progress", "open_flags"]
-YOY_SQL = """
-    SELECT y.*, v.victims_per_100k, v.victims_per_100k_ci_low, v.victims_per_100k_ci_high,
-           coalesce(f.open_flags, 0) AS open_flags
-    FROM marts.yoy_by_region y JOIN marts.victims_by_region_year v USING (agency, year)
-    LEFT JOIN (SELECT agency, year, count(*) AS open_flags FROM marts.dq_flags
-               WHERE status = 'open' AND severity <> 'info' GROUP BY ALL) f USING (agency, year)
-    """
 NOTES = [
     "95% interval: the range a count this size moves in by chance alone (exact Poisson). (rentang kepercayaan 95%)",
     "change: in words, 'bermakna' when the exact test says it is more than chance (p < 0.05), 'belum bermakna' "
-    "when it may be chance; a year in progress is compared over the same months of the year before.",
+    "when it may be chance, with the test's p-value; a year in progress or incomplete is compared over the months "
+    "reported in both years (bulan yang sama).",
     "unstable: fewer than 20 victims, too few for a reliable rate (tidak stabil, < 20 korban).",
     "INCOMPLETE: a month of that year has no report and is past its due date (a missing export): the count is "
     "too low and the change is not tested. A month reported as zero (laporan nihil, or no case in a register "
@@ -73,20 +68,12 @@ def _agencies_in(df: pd.DataFrame) -> list[str]:
 
 def interval(low, high) -> str:
     """A 95% interval as '34–61'."""
-    if is_missing(low) or is_missing(high):
-        return ""
-    return f"{fmt_num(low, 0)}–{fmt_num(high, 0)}"
+    return views.interval(low, high, indonesian=False)
 
 
 def change_text(row: pd.Series, prefix: str = "") -> str:
     """The change of a row in words, over the same months when the year is in progress."""
-    pct = row.get(f"{prefix}change_pct_same_months")
-    if is_missing(pct):
-        pct = row.get(f"{prefix}change_pct")
-    significant = row.get(f"{prefix}change_significant")
-    text = change_words(None if is_missing(pct) else float(pct), None if is_missing(significant) else bool(significant))
-    p = row.get(f"{prefix}change_p_value")
-    return text if is_missing(p) else f"{text} (p={float(p):.2f})"
+    return describe_change(row, prefix, decimal=".")
 
 
 def _note(row: pd.Series, prefix: str = "") -> str:

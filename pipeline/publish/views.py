@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.contract import load_contract
+from pipeline.marts.completeness import REPORTED
 
 FORMS = load_contract().codes_in_order("violence_forms")
 FORM_LABELS = {
@@ -30,12 +31,35 @@ WARNING_ID = [
     "Perubahan cakupan layanan antar tahun (unit layanan baru, sosialisasi, ekspor data yang terlambat "
     "atau hilang) ikut menggeser angka. Kenaikan jumlah korban bisa berarti lebih banyak korban berani "
     "melapor, bukan lebih banyak kekerasan.",
-    "Tahun yang ditandai TIDAK LENGKAP memiliki bulan tanpa data: angkanya terlalu rendah dan perubahan "
-    "dari tahun sebelumnya tidak dapat dibandingkan. Tahun terakhir hanya berisi bulan sampai data "
-    "terakhir (ditandai s.d. bulan).",
+    "Tahun yang ditandai TIDAK LENGKAP memiliki bulan yang belum ada laporannya padahal sudah lewat batas "
+    "waktu: angkanya terlalu rendah dan perubahannya tidak diuji. Bulan nihil (laporan nihil, atau register "
+    "yang mencakup bulan itu tanpa kasus) bukan bulan yang hilang: korbannya memang nol. Tahun berjalan "
+    "dibandingkan dengan bulan yang sama tahun sebelumnya.",
+    "Setiap jumlah punya rentang 95%: rentang yang dapat dicapai jumlah sebesar itu karena kebetulan saja. "
+    "Perubahan disebut bermakna secara statistik hanya bila uji pasti menolak 'tidak ada perubahan' "
+    "(p < 0,05). Jumlah di bawah 20 korban tidak stabil: angka per 100.000 dari jumlah sekecil itu "
+    "belum dapat diandalkan.",
     "Satu korban bisa mengalami lebih dari satu bentuk kekerasan, sehingga jumlah per bentuk tidak boleh "
     "dijumlahkan menjadi jumlah korban.",
 ]
+
+# The year-on-year rows everyone reads (`ppa yoy`, `ppa compare`, the report, the notebook): the mart,
+# its rate and interval, and the open data-quality flags that are not mere information.
+YOY_SQL = """
+    SELECT y.*, v.victims_per_100k, v.victims_per_100k_ci_low, v.victims_per_100k_ci_high,
+           coalesce(f.open_flags, 0) AS open_flags
+    FROM marts.yoy_by_region y JOIN marts.victims_by_region_year v USING (agency, year)
+    LEFT JOIN (SELECT agency, year, count(*) AS open_flags FROM marts.dq_flags
+               WHERE status = 'open' AND severity <> 'info' GROUP BY ALL) f USING (agency, year)
+    """
+COMPLETENESS_SQL = """
+    SELECT agency, year, month, coverage_status, victims, due_date, on_time
+    FROM marts.reporting_completeness ORDER BY agency, year, month
+    """
+FLAGS_SQL = """
+    SELECT flag_id, agency, year, month, "check", severity, message, message_en, status, note
+    FROM marts.dq_flags ORDER BY agency, year, month NULLS FIRST, "check"
+    """
 
 
 # ---------------------------------------------------------------- loading
@@ -50,11 +74,10 @@ def read_analytics(analytics_path: Path | str) -> dict[str, pd.DataFrame]:
         return {
             "agencies": con.execute("SELECT agency, name, region_name FROM meta.agencies ORDER BY agency").df(),
             "region_year": con.execute("SELECT * FROM marts.victims_by_region_year ORDER BY agency, year").df(),
-            "yoy": con.execute("SELECT * FROM marts.yoy_by_region ORDER BY agency, year").df(),
+            "yoy": con.execute(f"{YOY_SQL} ORDER BY agency, year").df(),
             "forms": con.execute("SELECT * FROM marts.victims_by_form ORDER BY agency, year, violence_form").df(),
-            "completeness": con.execute(
-                "SELECT agency, year, month, has_data, victims FROM marts.reporting_completeness "
-                "ORDER BY agency, year, month").df(),
+            "completeness": con.execute(COMPLETENESS_SQL).df(),
+            "flags": con.execute(FLAGS_SQL).df(),
         }
     finally:
         con.close()
@@ -106,17 +129,54 @@ def date_id(when: dt.datetime) -> str:
 
 # ---------------------------------------------------------------- derived views
 
-def year_notes(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], str]:
-    """Per (agency, year): the months without data, or 's.d. <month>' for a year still running."""
+def interval(low: object, high: object, digits: int = 0, indonesian: bool = True) -> str:
+    """A 95% interval as '34–61' ('12,3–14,4' with digits); '' when there is none."""
+    if is_missing(low) or is_missing(high):
+        return ""
+    if indonesian:
+        return f"{fmt_id(low, digits)}–{fmt_id(high, digits)}"
+    return f"{fmt_num(low, digits)}–{fmt_num(high, digits)}"
+
+
+def same_months(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], list[int]]:
+    """Per (agency, year): the months reported (or reported as zero) in that year and the year before:
+    the months the mart's same-months comparison and its test are made over."""
     comp = frames["completeness"]
+    reported = comp[comp["coverage_status"].isin(REPORTED)]
+    months = {(a, int(y)): set(g["month"].astype(int)) for (a, y), g in reported.groupby(["agency", "year"])}
+    return {(a, y): sorted(m & months[(a, y - 1)]) for (a, y), m in months.items() if (a, y - 1) in months}
+
+
+def month_span(months: list[int]) -> str:
+    """Months in short: 'Jan–Des', 'Jan–Okt', 'Jan, Mar–Des'."""
+    runs: list[list[int]] = []
+    for m in sorted(months):
+        if runs and m == runs[-1][-1] + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return ", ".join(MONTHS_SHORT[r[0] - 1] if len(r) == 1 else f"{MONTHS_SHORT[r[0] - 1]}–{MONTHS_SHORT[r[-1] - 1]}"
+                     for r in runs)
+
+
+def months_with(group: pd.DataFrame, status: str) -> list[int]:
+    return [int(m) for m in group.loc[group["coverage_status"] == status, "month"]]
+
+
+def year_notes(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], str]:
+    """Per (agency, year): the months past due without a report (TIDAK LENGKAP), the months
+    reported as zero, and 's.d. <month>' for a year whose later months are not due yet."""
     notes: dict[tuple[str, int], str] = {}
-    for (agency, year), group in comp.groupby(["agency", "year"]):
-        missing = [MONTHS_ID[m - 1] for m in group.loc[~group["has_data"], "month"]]
+    for (agency, year), group in frames["completeness"].groupby(["agency", "year"]):
+        missing, zero = months_with(group, "missing"), months_with(group, "reported_zero")
+        due = group.loc[group["coverage_status"] != "not_due", "month"]
         parts = []
         if missing:
-            parts.append("TIDAK LENGKAP: tanpa data bulan " + ", ".join(missing))
-        if group["month"].max() < 12:
-            parts.append(f"s.d. {MONTHS_ID[int(group['month'].max()) - 1]}")
+            parts.append("TIDAK LENGKAP: belum ada laporan bulan " + ", ".join(MONTHS_ID[m - 1] for m in missing))
+        if zero:
+            parts.append("nihil / nol kasus: " + ", ".join(MONTHS_ID[m - 1] for m in zero))
+        if len(due) and int(due.max()) < 12:
+            parts.append(f"s.d. {MONTHS_ID[int(due.max()) - 1]}")
         notes[(agency, int(year))] = "; ".join(parts)
     return notes
 
@@ -125,21 +185,12 @@ def region_names(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
     return dict(zip(frames["agencies"]["agency"], frames["agencies"]["region_name"]))
 
 
-def comparable_years(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per agency and year: whether the change from the previous year compares like with like
-    (both years complete and neither a year still running)."""
-    flags = year_flags(frames).sort_values(["agency", "year"])
-    odd = flags["incomplete"] | flags["partial"]
-    prev_odd = odd.groupby(flags["agency"]).shift(1, fill_value=True)
-    return pd.DataFrame({"agency": flags["agency"], "year": flags["year"], "comparable": ~odd & ~prev_odd})
-
-
 def year_flags(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per agency and year: incomplete (months without data) and partial (a year still running)."""
-    comp = frames["completeness"]
-    if comp.empty:
-        return pd.DataFrame(columns=["agency", "year", "incomplete", "partial"])
-    g = comp.groupby(["agency", "year"])
-    return pd.DataFrame({"incomplete": ~g["has_data"].all(), "partial": g["month"].max() < 12}).reset_index()
-
-
+    """Per agency and year, from the year-on-year mart: incomplete (a month past due without a
+    report), in_progress (a year still running), and tested (the change was tested)."""
+    yoy = frames["yoy"]
+    return pd.DataFrame({"agency": yoy["agency"], "year": yoy["year"],
+                         "incomplete": yoy["incomplete"].fillna(False).astype(bool),
+                         "in_progress": yoy["in_progress"].fillna(False).astype(bool),
+                         "tested": yoy["change_p_value"].notna(),
+                         "significant": yoy["change_significant"].fillna(False).astype(bool)})
