@@ -125,7 +125,6 @@ def registry_entry(i: int) -> dict:
         "kemendagri_code": f"{prov}.{number:02d}",
         "bps_code": f"{prov}{number:02d}",
         "timezone": tz,
-        "expected_interval_days": 45,
         "population": {2020: population, 2023: round(population * rng.uniform(1.02, 1.06))},
         "children": {2020: round(population * rng.uniform(0.27, 0.36))},
         "kecamatan": kecamatan,

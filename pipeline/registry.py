@@ -22,7 +22,6 @@ class Agency:
     kemendagri_code: str
     bps_code: str
     timezone: str
-    expected_interval_days: int
     population: dict[int, int]
     children: dict[int, int]
     # kecamatan code ("64.02.13") -> spellings, official name first
@@ -51,7 +50,6 @@ def _agency(entry: dict) -> Agency:
         kemendagri_code=kemendagri,
         bps_code=str(entry["bps_code"]),
         timezone=str(entry.get("timezone", "Asia/Makassar")),
-        expected_interval_days=int(entry.get("expected_interval_days", 45)),
         population={int(y): int(v) for y, v in (entry.get("population") or {}).items()},
         children={int(y): int(v) for y, v in (entry.get("children") or {}).items()},
         kecamatan=kecamatan,

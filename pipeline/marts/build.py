@@ -39,7 +39,7 @@ def registry_frames(agencies: tuple[Agency, ...], years: list[int]) -> tuple[pd.
     """meta.agencies, meta.population (with interpolation flags) and meta.kecamatan from the registry."""
     agency_rows = [
         {"agency": a.code, "name": a.name, "region_name": a.region_name, "kabkota_code": a.kemendagri_code,
-         "bps_code": a.bps_code, "timezone": a.timezone, "expected_interval_days": a.expected_interval_days,
+         "bps_code": a.bps_code, "timezone": a.timezone,
          "report_due_day": a.report_due_day}
         for a in agencies
     ]

@@ -354,7 +354,6 @@ AGENCIES = Table(
     "meta.agencies", "The agency registry (pipeline/schemas/agencies.yaml).",
     (AGENCY, _c("name", TEXT, "Agency name."), REGION_NAME, KABKOTA_CODE,
      _c("bps_code", TEXT, "BPS region code (e.g. 6408)."), _c("timezone", TEXT, "The agency's time zone."),
-     _c("expected_interval_days", INT, "An agency that sends nothing for longer than this raises a warning."),
      _c("report_due_day", INT, "A month's report is due on this day of the following month (agency's time zone).")))
 
 POPULATIONS = Table(
