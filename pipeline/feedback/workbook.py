@@ -32,6 +32,7 @@ from pipeline.feedback.summary import NOTE_WIDTH, _height, _write_summary
 from pipeline.feedback.words import texts
 from pipeline.ingest.read import sheet_labels
 from pipeline.messages import render
+from pipeline.privacy import mask
 from pipeline.registry import Agency, get_agency
 from pipeline.safefs import SafeDir
 
@@ -76,7 +77,7 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
             erased = _erased_rows(rows, header_row, find(written.get("case_id"), "case_id"), ag.code,
                                   set(fb.erased_cases))
             rows = ws.rows = _without_personal(rows, names, header_row, erased, t)
-            personal = [names[c] for c in _personal_columns(names)]
+            personal = [mask(names[c])[0] for c in _personal_columns(names)]
             if personal:
                 copy_notes.append(t["personal_not_copied"].format(sheet=src.name, columns=", ".join(personal)))
             marks = sheet_marks(fb, label, find)
@@ -156,9 +157,7 @@ def _without_personal(rows: list[list], names: dict[int, str], header_row: int, 
     """The sheet's rows as copied: below the header, a personal column's cells are "[tidak
     disalin]", a NIK, phone number or e-mail typed into another cell is masked, as in the
     warehouse, and every cell of an erased case's row is "[dihapus]". A row with none of these
-    is the agency's own list, not copied."""
-    from pipeline.privacy import mask
-
+    is kept as it is (the same list)."""
     personal = _personal_columns(names)
     out = rows[:header_row]
     for i, line in enumerate(rows[header_row:], header_row):
@@ -184,8 +183,6 @@ def _without_personal(rows: list[list], names: dict[int, str], header_row: int, 
 def _mark_headers(ws: Sheet, meta: dict, names: dict[int, str], header_row: int, t: dict) -> None:
     """Comment the header cells that were not read: unknown (yellow), repeated (yellow), personal data.
     The ledger stores headers masked (privacy.mask), so they are compared masked."""
-    from pipeline.privacy import mask
-
     kinds = (("unknown_headers", "header_unknown", True), ("duplicate_headers", "header_duplicate", True),
              ("personal_headers", "header_personal", False))
     for key, code, fill in kinds:

@@ -89,7 +89,6 @@ def is_encrypted(path: Path, root: Path | None = None) -> bool:
         return handle.read(len(MAGIC)) == MAGIC
 
 
-
 def decrypt(path: Path, out, root: Path | None = None, key: ArchiveKey | None = None) -> None:
     """Write the original bytes of an archived copy to `out` (a plain copy from before
     encryption as it is). ArchiveError when the copy was made with another key, was altered or
@@ -220,22 +219,17 @@ def find(archive_dir: Path, sha_prefix: str) -> list[Path]:
     return sorted(p for p in folder.glob(f"{prefix}*") if not p.name.startswith(".")) if folder.is_dir() else []
 
 
-def find_one(archive_dir: Path, sha_prefix: str) -> Path:
-    """The one archived file whose hash starts with the prefix."""
-    matches = find(archive_dir, sha_prefix)
-    if not matches:
-        raise FileNotFoundError(f"no archived file with sha256 {sha_prefix}")
-    if len(matches) > 1:
-        raise ValueError(f"{len(matches)} archived files start with {sha_prefix}; give more characters")
-    return matches[0]
-
-
 def restore(archive_dir: Path, sha_prefix: str, to_dir: Path, name: str | None = None) -> Path:
     """Give an archived file's original bytes back, under its original name when known. The
     file appears only once every byte was authenticated (see decrypt)."""
     from pipeline.safefs import atomic_write
 
-    source = find_one(archive_dir, sha_prefix)
+    matches = find(archive_dir, sha_prefix)
+    if not matches:
+        raise FileNotFoundError(f"no archived file with sha256 {sha_prefix}")
+    if len(matches) > 1:
+        raise ValueError(f"{len(matches)} archived files start with {sha_prefix}; give more characters")
+    source = matches[0]
     return atomic_write(Path(to_dir) / (name or source.name), lambda out: decrypt(source, out, archive_dir),
                         root=Path(to_dir), mode=0o600)
 
