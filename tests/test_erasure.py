@@ -39,6 +39,7 @@ def erasure_texts(env) -> list[str]:
         con.close()
 
 
+@pytest.mark.slow  # four runs
 def test_an_erased_file_leaves_everything_and_does_not_come_back(isolated_env, capsys):
     raw, wh = isolated_env["raw"], isolated_env["warehouse"]
     register(raw / "kukar/a.xlsx", [row(case_id="A1"), row(case_id="A2"), row(case_id="A3", sex="X")])
@@ -105,6 +106,7 @@ def test_an_erased_case_leaves_every_file_and_its_feedback_row(isolated_env, cap
     assert cells["C1"][3] == texts()["not_copied"] and cells["C1"][0] == "C1"
 
 
+@pytest.mark.slow  # three runs
 def test_the_retention_periods(isolated_env, monkeypatch):
     raw, wh = isolated_env["raw"], isolated_env["warehouse"]
     register(raw / "kukar/r.xlsx", [row(case_id="R1"), row(case_id="R2", sex="X")])
