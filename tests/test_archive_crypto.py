@@ -143,3 +143,21 @@ def test_backups_copy_the_ciphertext_check_it_and_never_hold_the_archive_key(iso
     with pytest.raises(BackupError, match="put that key into"):
         restore(done.path)
     assert not (tmp_path / "missing_key").exists()  # never made up: a new key could read nothing
+
+
+@pytest.mark.slow
+def test_a_run_that_must_decrypt_with_another_key_fails_saying_why(isolated_env, monkeypatch):
+    from helpers import run_pipeline
+
+    from pipeline.cli import failure_text
+
+    register(isolated_env["raw"] / "kukar" / "a.xlsx", [row(case_id="K1"), row(case_id="K2", sex="X")])
+    assert run_pipeline("kukar").success
+    workbook = isolated_env["raw"] / "kukar" / "umpan-balik" / "a.umpan-balik.xlsx"
+    workbook.unlink()  # made again from the archived copy, which needs the key
+    monkeypatch.setenv("PPA_ARCHIVE_KEY", "another-archive-key-of-at-least-32-characters")
+    result = run_pipeline("kukar")
+    assert not result.success
+    reasons = [failure_text(e) for e in result.all_events if e.is_failure]
+    assert any("encrypted with another archive key" in r and "kunci arsip salah" in r for r in reasons), reasons
+    assert not workbook.exists()
