@@ -104,6 +104,8 @@ def test_plain_copies_from_before_are_read_then_encrypted_in_place(isolated_env,
     assert archive.encrypt_plain(isolated_env["archive"]) == [f"{sha[:2]}/{sha}.xlsx"]
     assert archive.is_encrypted(plain) and plain.stat().st_mode & 0o777 == 0o600
     assert archive.restore(isolated_env["archive"], sha, tmp_path / "o2").read_bytes() == content
+    assert (isolated_env["archive"] / archive.ALL_ENCRYPTED).is_file()  # later sweeps look no further
+    plain.write_bytes(content)
     assert archive.encrypt_plain(isolated_env["archive"]) == []
 
 

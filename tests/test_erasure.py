@@ -143,7 +143,8 @@ def test_a_run_encrypts_plain_copies_from_before(isolated_env):
     assert run_pipeline("kukar").success
     copy = next(archive.copies(isolated_env["archive"]))
     sha = copy.name.split(".")[0]
-    copy.write_bytes(path.read_bytes())  # as an earlier version archived it
+    copy.write_bytes(path.read_bytes())  # as an earlier version archived it (no marker yet)
+    (isolated_env["archive"] / archive.ALL_ENCRYPTED).unlink()
     assert not archive.is_encrypted(copy)
     assert run_pipeline("kukar").success
     assert archive.is_encrypted(copy)
