@@ -7,7 +7,9 @@ ppa template --agency A     a standard register workbook with drop-down lists
 ppa yoy                     print the year-on-year table
 ppa compare A B             two agencies' year-on-year tables side by side
 ppa report [--out DIR]      the HTML report in Bahasa Indonesia for heads of agency
-ppa restore SHA [--to DIR]  give back an archived file by its content hash
+ppa restore SHA [--to DIR]  give back an archived file by its content hash (decrypted)
+ppa erase --file SHA | --case AGENCY CASE_ID   erase a file or a case everywhere, then run (UU 27/2022)
+ppa retention               apply the retention periods now (every run applies them too)
 ppa backup DEST             a consistent backup of the warehouse, instance, archive, registry and key
 ppa restore-backup SRC      restore a backup into empty folders
 ppa sample                  regenerate the synthetic sample in the raw folder
@@ -100,6 +102,9 @@ def status(agency: str | None = None, brief: bool = False) -> int:
         table = group.assign(path=group["path"].map(shown), note=group["message"].fillna("").map(
             lambda m: clean(m, 90)))[["path", "status", *counts, "note"]].rename(columns=lambda c: c.replace("rows_", ""))
         print(_table(table))
+        erased = int(group["rows_erased"].fillna(0).sum()) if "rows_erased" in group else 0
+        if erased:
+            print(f"{erased} rows of erased cases left out (ppa erase; baris kasus yang dihapus tidak dimuat)")
     strays = _not_read()
     if strays:
         print("\nNot read (tidak dibaca):")
@@ -264,6 +269,7 @@ def report(out_dir: Path | None) -> int:
 def restore(sha: str, to_dir: Path | None) -> int:
     """Give back the exact bytes of an archived file, under its original name when the ledger knows it."""
     from pipeline.ingest import archive
+    from pipeline.privacy import SecretError
 
     cfg = settings()
     ledger = _ledger(None)
@@ -274,10 +280,53 @@ def restore(sha: str, to_dir: Path | None) -> int:
             name = unescape(match["path"].iloc[0].rsplit("/", 1)[-1])
     try:
         target = archive.restore(cfg.archive_dir, sha, to_dir or Path.cwd(), name)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, SecretError) as exc:  # ArchiveError: another key, a damaged copy
         print(clean(exc), file=sys.stderr)
         return 1
     print(f"restored {shown(escape(str(target)))}")
+    return 0
+
+
+def erase(sha: str | None, case: list[str] | None, then_run: bool = True) -> int:
+    """Erase a file (by sha256) or a case everywhere; then a run rebuilds what is derived from them."""
+    from pipeline.erasure import EraseError, erase_case, erase_file
+    from pipeline.warehouse.db import connect
+
+    cfg = settings()
+    if not cfg.warehouse_path.exists():
+        print("no warehouse yet: nothing to erase", file=sys.stderr)
+        return 2
+    if case and case[0] not in agency_codes():
+        print(f"unknown agency {case[0]!r}; registered: {', '.join(agency_codes())}", file=sys.stderr)
+        return 2
+    try:
+        with connect(cfg.warehouse_path) as con:
+            done = (erase_file(con, sha, cfg.raw_dir, cfg.archive_dir) if sha
+                    else erase_case(con, case[0], case[1], cfg.raw_dir, cfg.archive_dir))
+    except EraseError as exc:
+        print(clean(exc), file=sys.stderr)
+        return 1
+    what = f"file {done.sha256}" if done.kind == "file" else f"a case of {done.agencies[0]} (key {done.case_key})"
+    print(f"erased / dihapus: {what}: {done.rows_removed} warehouse rows, {len(done.archive_files)} archived files, "
+          f"{len(done.feedback_files)} feedback files; recorded in meta.erasures")
+    for path in done.in_drop_folder:
+        print(clean(f"still in the drop folder: {shown(path)}: later runs leave "
+                    f"{'it' if done.kind == 'file' else 'the case'} out (ask the agency to remove "
+                    f"{'it' if done.kind == 'file' else 'the case from its register'})"))
+    return run(None, False) if then_run else 0
+
+
+def retention() -> int:
+    from pipeline.retention import sweep
+    from pipeline.warehouse.db import connect
+
+    cfg = settings()
+    if not cfg.warehouse_path.exists():
+        print("no warehouse yet: nothing to sweep", file=sys.stderr)
+        return 2
+    with connect(cfg.warehouse_path) as con:
+        done = sweep(con, cfg)
+    print("\n".join(done.lines()) or "retention: nothing past its period (tidak ada yang melewati masa simpan)")
     return 0
 
 
@@ -374,6 +423,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("restore", help="copy an archived file back out by its sha256 (or a prefix of it)")
     p.add_argument("sha")
     p.add_argument("--to", type=Path, help="folder to write to (default: the current folder)")
+    p = sub.add_parser("erase", help="erase a file (by sha256) or a case everywhere: warehouse, archive, feedback, "
+                                     "and (by the run that follows) the marts and analytics copies; later runs leave "
+                                     "it out")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--file", metavar="SHA", help="the file's sha256 (or at least 6 characters of it)")
+    target.add_argument("--case", nargs=2, metavar=("AGENCY", "CASE_ID"), help="an agency and a case id")
+    p.add_argument("--no-run", action="store_true", help="do not run the pipeline afterwards")
+    sub.add_parser("retention", help="apply the retention periods (PPA_RETAIN_*) now")
     p = sub.add_parser("backup", help="a consistent backup of the warehouse, the Dagster instance, the archive "
                                       "(only what is new since the last backup in DEST), the registry and the key")
     p.add_argument("dest", type=Path, help="the folder of backups; each backup is a new folder in it")
@@ -406,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         return report(args.out)
     if args.command == "restore":
         return restore(args.sha, args.to)
+    if args.command == "erase":
+        return erase(args.file, args.case, not args.no_run)
+    if args.command == "retention":
+        return retention()
     if args.command == "backup":
         return backup(args.dest)
     if args.command == "restore-backup":

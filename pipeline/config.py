@@ -49,6 +49,10 @@ class Settings:
     nightly_cron: str = "0 2 * * *"  # when the nightly refresh runs (Asia/Makassar); an operator may move it
     reader_memory_mb: int = 1024  # address space of the process that reads workbooks
     reader_timeout_s: float = 120.0  # wall-clock time to read one workbook
+    # Retention (UU 27/2022 PDP), in days; applied by every run and `ppa retention` (retention.py)
+    retain_archive_days: int = 1825  # an archived original, after its file left every drop folder
+    retain_feedback_days: int = 365  # a feedback workbook (a copy of the agency's rows), after the file arrived
+    retain_ledger_days: int = 1825  # the ledger line (name, counts) of a file that left the drop folder
 
     @property
     def warehouse_path(self) -> Path:
@@ -81,6 +85,9 @@ def settings() -> Settings:
         nightly_cron=os.environ.get("PPA_NIGHTLY_CRON", "0 2 * * *"),
         reader_memory_mb=int(os.environ.get("PPA_READER_MEMORY_MB", "1024")),
         reader_timeout_s=float(os.environ.get("PPA_READER_TIMEOUT_S", "120")),
+        retain_archive_days=int(os.environ.get("PPA_RETAIN_ARCHIVE_DAYS", "1825")),
+        retain_feedback_days=int(os.environ.get("PPA_RETAIN_FEEDBACK_DAYS", "365")),
+        retain_ledger_days=int(os.environ.get("PPA_RETAIN_LEDGER_DAYS", "1825")),
     )
 
 

@@ -90,28 +90,66 @@ def is_personal_header(normalised: str, personal_headers: frozenset[str]) -> boo
 MIN_SECRET_CHARS = 32  # 32 hexadecimal characters: 16 bytes, 128 bits
 
 
-class SecretError(RuntimeError):
-    """The hashing key is missing, empty or too short: nothing is hashed with it."""
+class SafeMessage(RuntimeError):
+    """An error whose message never quotes a cell (a key, a file of the archive): logs keep it."""
 
 
-def _checked(key: str, where: str) -> bytes:
+class SecretError(SafeMessage):
+    """A key is missing, empty or too short: nothing is hashed or encrypted with it."""
+
+
+_WEAK_KEY_RISK = {
+    "hashing key": "Keyed hashes made with a weak key can be reversed by trying every NIK. A key file emptied by "
+                   "accident: restore it from a backup, since every stored key depends on it (kunci hash kosong "
+                   "atau terlalu pendek)",
+    "archive key": "A weak key lets anyone who copies the archive read it. A key file emptied by accident: restore "
+                   "it from where you keep it apart from the archive, since the archive cannot be read without it "
+                   "(kunci arsip kosong atau terlalu pendek)",
+}
+
+
+def _checked(key: str, where: str, what: str = "hashing key") -> bytes:
     """The key as bytes (as given: the hashes made with it stay the same), if it is long enough."""
     length = len(key.strip())
     if length < MIN_SECRET_CHARS:
         state = "is empty" if not length else f"has only {length} characters"
         raise SecretError(
-            f"the hashing key in {where} {state}; it needs at least {MIN_SECRET_CHARS} (for example "
-            f"`python -c 'import secrets; print(secrets.token_hex(32))'`). Keyed hashes made with a weak key "
-            f"can be reversed by trying every NIK. A key file emptied by accident: restore it from a backup, "
-            f"since every stored key depends on it (kunci hash kosong atau terlalu pendek)")
+            f"the {what} in {where} {state}; it needs at least {MIN_SECRET_CHARS} (for example "
+            f"`python -c 'import secrets; print(secrets.token_hex(32))'`). {_WEAK_KEY_RISK[what]}")
     return key.encode()
 
 
-def _secret() -> bytes:
-    value = os.environ.get("PPA_HASH_SECRET")
+# The keys: (variable holding the key, variable naming its file, the file's default name in the project)
+KEYS = {"hashing key": ("PPA_HASH_SECRET", "PPA_SECRET_FILE", ".ppa_secret"),
+        "archive key": ("PPA_ARCHIVE_KEY", "PPA_ARCHIVE_KEY_FILE", ".ppa_archive_key")}
+
+
+def key_file(what: str) -> Path | None:
+    """Where a key's file is (None: the key is given in its environment variable)."""
+    value_var, file_var, default = KEYS[what]
+    if os.environ.get(value_var):
+        return None
+    return Path(os.environ.get(file_var) or _default_key_path(default))
+
+
+def _default_key_path(name: str) -> Path:
+    from pipeline.config import project_root
+
+    return project_root() / name
+
+
+def key_bytes(what: str) -> bytes:
+    """A key from its environment variable when set, else from its key file (created on first
+    use), checked to be long enough (SecretError otherwise)."""
+    value_var, file_var, default = KEYS[what]
+    value = os.environ.get(value_var)
     if value is not None:
-        return _checked(value, "PPA_HASH_SECRET")
-    return _secret_file(os.environ.get("PPA_SECRET_FILE"))
+        return _checked(value, value_var, what)
+    return _key_file(os.environ.get(file_var), default, what)
+
+
+def _secret() -> bytes:
+    return key_bytes("hashing key")
 
 
 def check_secret() -> None:
@@ -120,17 +158,16 @@ def check_secret() -> None:
 
 
 @lru_cache(maxsize=8)
-def _secret_file(configured: str | None) -> bytes:
-    """The key kept in PPA_SECRET_FILE (default: .ppa_secret in the project), created there on
-    first use. Read once per process and file: a run hashes every case id, and reading the file
-    for each hash made a hash cost 22 µs instead of 2.
+def _key_file(configured: str | None, default: str, what: str) -> bytes:
+    """The key kept in a file (the hashing key: PPA_SECRET_FILE, default .ppa_secret in the
+    project; the archive key: PPA_ARCHIVE_KEY_FILE), created there on first use. Read once per
+    process and file: a run hashes every case id, and reading the file for each hash made a
+    hash cost 22 µs instead of 2.
 
     The key is written whole to a temporary file, which is then linked to the key file's name:
     a name that exists always holds a whole key, and of processes starting at once exactly one
     link succeeds; the others read the winner's key."""
-    from pipeline.config import project_root
-
-    path = Path(configured) if configured else project_root() / ".ppa_secret"
+    path = Path(configured) if configured else _default_key_path(default)
     if not path.exists():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -147,13 +184,18 @@ def _secret_file(configured: str | None) -> bytes:
             tmp.unlink(missing_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd) as handle:
-        return _checked(handle.read().strip(), str(path))
+        return _checked(handle.read().strip(), str(path), what)
 
 
 def keyed_hash(*parts: str) -> str:
     """HMAC-SHA256 of the parts with the pipeline's secret (never the value itself)."""
     message = "\x1f".join(parts).encode()
     return hmac.new(_secret(), message, hashlib.sha256).hexdigest()
+
+
+def case_key(agency: str, case_id: str) -> str:
+    """The pseudonymous key of a case (staging.case_victims.case_key): never the register number."""
+    return keyed_hash("case", agency, case_id)[:20]
 
 
 def identity_key(value: object) -> str | None:
@@ -200,7 +242,7 @@ def _said_by_the_system(exc: BaseException) -> str | None:
 
         full = "disk full: " if "No space left" in str(exc) or "quota" in str(exc).lower() else ""
         return clean(f"{full}{type(exc).__name__}: {exc}")
-    if isinstance(exc, SecretError):
+    if isinstance(exc, SafeMessage):
         return str(exc)
     return None
 

@@ -10,6 +10,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+TEST_ARCHIVE_KEY = "test-archive-key-never-used-outside-the-tests"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def archive_key():
+    """Every test (and every process it starts) encrypts the archive with a test key, never
+    creating a key file in the project."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PPA_ARCHIVE_KEY", TEST_ARCHIVE_KEY)
+        yield TEST_ARCHIVE_KEY
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:

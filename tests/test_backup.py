@@ -28,7 +28,7 @@ def state(places: dict) -> dict:
     wh = places["warehouse"]
     marts = query(wh, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' ORDER BY 1")["table_name"]
     archive = {p.relative_to(places["archive"]).as_posix(): p.read_bytes()
-               for p in sorted(places["archive"].rglob("*")) if p.is_file()}
+               for p in sorted(places["archive"].rglob("*")) if p.is_file() and not p.name.startswith(".")}
     with dg.DagsterInstance.get() as instance:
         runs = sorted((r.run_id, r.status.value) for r in instance.get_runs())
     return {

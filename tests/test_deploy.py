@@ -62,7 +62,8 @@ def test_the_units_restart_run_as_ppa_and_keep_the_webserver_on_loopback():
     assert " -h 127.0.0.1 -p 3000 " in web["ExecStart"]
     env = settings(REPO / "deploy" / "ppa.env.example")
     assert all(env[k].startswith("/var/lib/ppa/") for k in ("DAGSTER_HOME", "PPA_RAW_DIR", "PPA_WAREHOUSE_DIR",
-                                                             "PPA_ARCHIVE_DIR", "PPA_REPORTS_DIR", "PPA_SECRET_FILE"))
+                                                             "PPA_ARCHIVE_DIR", "PPA_REPORTS_DIR", "PPA_SECRET_FILE",
+                                                             "PPA_ARCHIVE_KEY_FILE"))  # the code's folder is read-only
     assert env["DAGSTER_PG_URL"].startswith("postgresql+psycopg2://")
     backup = settings(UNITS / "ppa-backup.service")
     assert backup["ExecStart"] == f"{INSTALLED}/.venv/bin/ppa backup /var/backups/ppa"

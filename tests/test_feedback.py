@@ -24,6 +24,7 @@ from pipeline.feedback.template import write_template
 from pipeline.feedback.words import texts
 from pipeline.feedback.workbook import write_feedback_workbook
 from pipeline.feedback.write import build_feedback, feedback_for_new_file, stored_fingerprint
+from pipeline.ingest import archive
 from pipeline.ingest.dropfolder import FEEDBACK_DIR
 from pipeline.names import output_stems
 
@@ -251,7 +252,8 @@ def test_two_row_headers_and_ods_files_are_marked_too(world):
     ws = openpyxl.load_workbook(world["out"] / f"register_2023_dua_baris{FEEDBACK_SUFFIX}")["2023"]
     assert ws["D4"].fill.fgColor.rgb.endswith(RED) and "Usia '200'" in ws["D4"].comment.text
     assert ws["A6"].value is None and ws["A6"].fill.fgColor.rgb.endswith(RED)
-    assert ws["E4"].value == "Siti Contoh"  # the agency's own sheet, copied back to it
+    assert ws["E4"].value == texts()["not_copied"]  # a personal column: staff have it in their own file
+    assert ws["A4"].value == "K20" and ws["C4"].value == "P"  # the case id and the other cells are copied
     assert "Kolom 'Umur' muncul dua kali" in ws["H3"].comment.text and ws["D3"].comment is None
     assert "Kolom data pribadi 'Nama'" in ws["E3"].comment.text
     assert ws["A2"].comment is None and ws["C3"].comment is None
@@ -350,6 +352,32 @@ def test_no_personal_data_outside_the_feedback_workbooks(world):
     assert all(isinstance(p, Path) for p in world["written"])
 
 
+def test_feedback_workbooks_copy_no_personal_column_and_no_other_sheet(world):
+    """Staff have their own file: the copy keeps its layout, row numbers and case ids, not the
+    personal columns (names, NIK) nor sheets that are not registers."""
+    from leaks import find_leaks, trie_pattern, workbook_texts
+
+    workbooks = sorted(world["out"].glob(f"*{FEEDBACK_SUFFIX}"))
+    assert len(workbooks) >= 4
+    pattern = trie_pattern(set(PERSONAL))
+    assert not find_leaks(pattern, {p.name: workbook_texts(p) for p in workbooks})
+    raw = {p.name: workbook_texts(p) for p in (world["raw"] / AGENCY).glob("*.xlsx")}
+    assert len(find_leaks(pattern, raw)) >= 3  # the search finds them where they are
+    ws = openpyxl.load_workbook(world["out"] / f"register_2024_revisi{FEEDBACK_SUFFIX}")["Register"]
+    header = [c.value for c in ws[4]]
+    rows = {r[0]: r for r in ws.iter_rows(min_row=5, values_only=True) if r[0]}
+    assert rows["K1"][header.index("Nama Korban")] == texts()["not_copied"]
+    assert rows["K1"][header.index("NIK")] == texts()["not_copied"]
+    assert rows["K1"][header.index("Jenis Kelamin")] == "P" and rows["K3"][header.index("Jenis Kelamin")] == "X"
+    notes = [c.value for c in openpyxl.load_workbook(world["out"] / f"register_2024_revisi{FEEDBACK_SUFFIX}")[
+        "Ringkasan"]["A"] if c.value]
+    assert any("Nama Korban, NIK" in str(n) for n in notes)
+    other = openpyxl.load_workbook(next(world["out"].glob(f"catatan*{FEEDBACK_SUFFIX}")))
+    sheet = other["Catatan"]
+    assert [c.value for r in sheet.iter_rows() for c in r if c.value] == [
+        texts()["sheet_not_copied"].format(sheet="Catatan")]
+
+
 def test_a_second_build_changes_nothing(world, tmp_path):
     out = world["out"]
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
@@ -372,7 +400,10 @@ def test_a_deleted_file_is_read_from_the_archive(world, tmp_path):
     elsewhere = tmp_path / "raw"  # a raw folder without the file
     source = source_path(fb, elsewhere, world["archive"])
     assert source == world["archive"] / ledger.loc[fb.path, "archived_as"]
-    target = write_feedback_workbook(fb, source, tmp_path / "x.xlsx", AGENCY)
+    assert archive.is_encrypted(source)
+    with archive.readable(source, world["archive"]) as plain:  # decrypted into a private temporary folder
+        target = write_feedback_workbook(fb, plain, tmp_path / "x.xlsx", AGENCY)
+    assert not plain.exists()
     ws = openpyxl.load_workbook(target)["Register"]
     assert any(c.comment for r in ws.iter_rows() for c in r)
 
@@ -385,7 +416,8 @@ def test_the_container_is_checked_again_unless_the_reader_opened_these_bytes(wor
 
     frames = {k: world[k] for k in ("ledger", "sheets", "rejected", "warnings", "staged", "superseded")}
     fb = next(f for f in files_from_frames(frames) if f.path == "kukar/register_2024_revisi.xlsx")
-    source = source_path(fb, world["raw"], world["archive"])
+    with archive.readable(source_path(fb, world["raw"], world["archive"]), world["archive"]) as plain:
+        source = shutil.copy(plain, tmp_path / "decrypted.xlsx")
     checked: list[Path] = []  # the files read with the container check (in the reader process)
     real = reader.sheet_values
 
@@ -403,7 +435,7 @@ def test_the_container_is_checked_again_unless_the_reader_opened_these_bytes(wor
     assert checked == [Path(other)]  # not the bytes the reader opened
     unread = dataclasses.replace(fb, sheets=fb.sheets.iloc[0:0])
     write_feedback_workbook(unread, source, tmp_path / "unread.xlsx", AGENCY)
-    assert checked == [Path(other), source]  # the reader never opened them (rejected before any sheet)
+    assert checked == [Path(other), Path(source)]  # the reader never opened them (rejected before any sheet)
     assert openpyxl.load_workbook(tmp_path / "same.xlsx").sheetnames == \
         openpyxl.load_workbook(tmp_path / "unread.xlsx").sheetnames
 

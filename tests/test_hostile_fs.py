@@ -490,7 +490,8 @@ def test_an_archive_copy_is_private_from_its_first_byte_and_a_killed_copy_is_rem
     assert archive.remove_leftovers(arch) == [f"{sha[:2]}/{left.name}"]
     assert not left.exists()
     stored = archive.store(source, sha, arch)
-    assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and sha256_file(stored) == sha
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and archive.is_encrypted(stored)
+    archive.check(stored)  # whole, and its plaintext's sha256 is its name
 
 
 def test_only_temporary_files_of_dead_processes_are_removed(tmp_path):
@@ -605,7 +606,7 @@ def test_an_empty_key_file_is_refused(monkeypatch, tmp_path):
     monkeypatch.delenv("PPA_HASH_SECRET")
     (tmp_path / "kunci").write_text("\n")
     monkeypatch.setenv("PPA_SECRET_FILE", str(tmp_path / "kunci"))
-    privacy._secret_file.cache_clear()
+    privacy._key_file.cache_clear()
     with pytest.raises(privacy.SecretError, match="is empty"):
         privacy.keyed_hash("x")
 

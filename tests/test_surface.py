@@ -19,14 +19,15 @@ CHECKS = ["marts/dq_flags:dq_flags_open", "marts/reporting_completeness:agencies
           "meta/ingest_log:files_rejected",
           "public/victims_by_region_year:suppression_audit", "staging/case_victims:row_accounting",
           "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
-TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.ingest_log", "meta.kecamatan", "meta.population", "meta.sheets",
+TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.erasures", "meta.ingest_log", "meta.kecamatan", "meta.population", "meta.sheets",
           "raw.case_rows", "staging.case_victims", "staging.cell_warnings", "staging.rejected_rows",
           "staging.superseded_rows"]
 MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "reporting_completeness", "victims_by_age_sex",
               "victims_by_case_status", "victims_by_form", "victims_by_kdrt", "victims_by_kecamatan",
               "victims_by_month", "victims_by_place", "victims_by_region_year", "victims_by_relation",
               "victims_by_service", "yoy_by_region"]
-COMMANDS = ["run", "status", "validate", "template", "yoy", "compare", "report", "restore", "sample", "docs"]
+COMMANDS = ["run", "status", "validate", "template", "yoy", "compare", "report", "restore", "erase", "retention",
+            "sample", "docs"]
 
 
 def test_op_job_sensor_schedule_and_check_names():

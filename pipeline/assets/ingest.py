@@ -3,6 +3,7 @@ the Dagster face of pipeline/ingest/ (the run itself is pipeline/ingest/run.py).
 
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +12,7 @@ import pandas as pd
 from pipeline.assets.common import markdown, preview
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.config import settings
+from pipeline.ingest.archive import archive_key
 from pipeline.ingest.book import LoadBook
 from pipeline.ingest.ledger import accounting_errors
 from pipeline.ingest.read import Limits
@@ -18,6 +20,7 @@ from pipeline.ingest.run import LoadRun, load_run, not_read
 from pipeline.parallel import worker_count
 from pipeline.privacy import check_secret
 from pipeline.registry import agency_codes
+from pipeline.retention import sweep
 
 RAW = dg.AssetKey(["raw", "case_rows"])
 CASE_VICTIMS = dg.AssetKey(["staging", "case_victims"])
@@ -77,6 +80,7 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             now=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0), workers=worker_count(len(keys)),
             reload=cfg.reload or context.run.tags.get(RELOAD_TAG) == "true", debug=cfg.debug)
         check_secret()  # a missing or weak key stops the run here, with its reason
+        archive_key()  # the archive's too
         strays = not_read(run.raw_dir, run.registered)
         for line in strays:
             context.log.warning(line)
@@ -85,6 +89,9 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         # one connection (and the writer lock) for the whole step: opening and closing DuckDB per
         # agency costs a checkpoint each time
         with warehouse.connect() as con:
+            periods = replace(cfg, raw_dir=run.raw_dir, archive_dir=run.archive_dir)
+            for line in sweep(con, periods, feedback=False).lines():
+                context.log.info(line)  # the retention periods (pipeline/retention.py)
             outcome = load_run(con, run, context.log.info)
         if outcome.kept:
             kept = outcome.kept

@@ -7,13 +7,16 @@ A backup is a folder DEST/<UTC time>/ holding:
   under DAGSTER_HOME (runs.db, index.db, one per run, schedules.db) through SQLite's online
   backup API, and the other files (dagster.yaml, compute logs). Server mode: a `pg_dump`
   of the PostgreSQL database (`dagster.pgdump`), and the files under DAGSTER_HOME;
-- `archive/`: every archived file. A file already in the previous backup at DEST (same name,
-  which is its sha256) is hard-linked to it, not copied: a backup copies only what is new;
-- `registry/` and `keys/`: the agency registry and the key file of the keyed hashes;
+- `archive/`: every archived file, encrypted as in the archive (each checked by decrypting it
+  when copied). A file already in the previous backup at DEST (same name, which is its sha256)
+  is hard-linked to it, not copied: a backup copies only what is new;
+- `registry/` and `keys/`: the agency registry and the key file of the keyed hashes. The archive
+  key is never in a backup (the manifest names its id): keep it apart, since a backup holding
+  both would be as readable as an unencrypted one, and without it the archive is lost;
 - `manifest.json`: what the backup holds, with the sha256 and size of every file.
 
 A backup is written to DEST/.<time>.partial and renamed when complete, so a backup that was
-cut short is never taken for one. It holds the original files (personal data) and the key:
+cut short is never taken for one. It holds the original files (encrypted) and the hashing key:
 it is readable by its owner only; keep it as protected as the archive.
 
 `restore-backup` checks every sha256 first, then restores into empty folders only.
@@ -34,8 +37,10 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import ensure_dagster_home, project_root, settings
+from pipeline.config import ensure_dagster_home, settings
+from pipeline.ingest import archive as archived
 from pipeline.ingest.load import sha256_file
+from pipeline.privacy import key_file
 from pipeline.warehouse import db as warehouse
 
 FORMAT = 1
@@ -61,9 +66,8 @@ class Places:
     @classmethod
     def current(cls) -> Places:
         cfg = settings()
-        key = None if os.environ.get("PPA_HASH_SECRET") else Path(
-            os.environ.get("PPA_SECRET_FILE") or project_root() / ".ppa_secret")
-        return cls(cfg.warehouse_dir, cfg.archive_dir, ensure_dagster_home(), cfg.registry_path, key)
+        return cls(cfg.warehouse_dir, cfg.archive_dir, ensure_dagster_home(), cfg.registry_path,
+                   key_file("hashing key"))
 
 
 @dataclass
@@ -223,6 +227,7 @@ def _backup_archive(archive_dir: Path, out: Path, previous: Path | None, known: 
     out.mkdir(parents=True, mode=0o700)
     if not archive_dir.is_dir():
         return
+    key = archived.archive_key()
     for path in sorted(archive_dir.rglob("*")):
         if not path.is_file() or path.name.startswith("."):  # a copy in progress is a hidden file
             continue
@@ -241,9 +246,10 @@ def _backup_archive(archive_dir: Path, out: Path, previous: Path | None, known: 
         _private_copy(path, target)
         summary.copied_files += 1
         summary.copied_bytes += path.stat().st_size
-        if sha256_file(target) != path.name.split(".")[0]:
-            raise BackupError(f"archived file {rel} does not match its sha256 name: the archive is damaged "
-                              "(arsip rusak); restore this file from an older backup")
+        try:
+            archived.check(target, key=key)
+        except archived.ArchiveError as exc:
+            raise BackupError(f"{exc}; this file is in no new backup") from None
 
 
 def backup(dest: Path) -> Summary:
@@ -265,6 +271,10 @@ def backup(dest: Path) -> Summary:
     elif places.key_file is None:
         summary.notes.append("the key of the keyed hashes is in PPA_HASH_SECRET, not in a file: it is not in "
                              "the backup; keep it with your other secrets")
+    archive_key_id = archived.archive_key().key_id.hex() if summary.copied_files + summary.linked_files else None
+    if archive_key_id:
+        summary.notes.append(f"the archive key (id {archive_key_id}) is not in the backup: keep a copy of it apart "
+                             "from the backups; without it the archive cannot be read")
     files = {}
     for path in sorted(p for p in work.rglob("*") if p.is_file()):
         rel = path.relative_to(work).as_posix()
@@ -274,7 +284,7 @@ def backup(dest: Path) -> Summary:
         "format": FORMAT, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "instance": components["instance"], "warehouse": components["warehouse"],
         "registry": places.registry.name, "key_file": places.key_file.name if places.key_file else None,
-        "previous": previous.name if previous else None, "files": files,
+        "previous": previous.name if previous else None, "archive_key_id": archive_key_id, "files": files,
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=1))
     os.chmod(work / MANIFEST, 0o600)
@@ -325,6 +335,21 @@ def _absent_or_same(target: Path, source: Path, name: str) -> bool:
     return False
 
 
+def _check_archive_key(key_id: str | None) -> None:
+    """The archive key this installation would use is the one the backup's archive was made with
+    (a missing key file is not created: a new key could read nothing)."""
+    if not key_id:
+        return
+    where = key_file("archive key")
+    if where is not None and not where.exists():
+        raise BackupError(f"the archive in this backup is encrypted (archive key id {key_id}): put that key into "
+                          f"{where} or PPA_ARCHIVE_KEY first (kunci arsip belum dipasang)")
+    if archived.archive_key().key_id.hex() != key_id:
+        raise BackupError(f"the archive key set here (id {archived.archive_key().key_id.hex()}) is not the one the "
+                          f"backup's archive was made with (id {key_id}): set PPA_ARCHIVE_KEY or PPA_ARCHIVE_KEY_FILE "
+                          "to that key (kunci arsip salah)")
+
+
 def restore(src: Path) -> Summary:
     """Restore a backup into the configured folders, which must be empty."""
     started = time.perf_counter()
@@ -341,6 +366,7 @@ def restore(src: Path) -> Summary:
         raise BackupError("the backup holds no key file, and this installation keeps its key in a file: set "
                           "PPA_HASH_SECRET to the key the backup was made with")
     write_key = bool(key) and places.key_file is not None and _absent_or_same(places.key_file, key, "the key file")
+    _check_archive_key(manifest.get("archive_key_id"))
 
     summary = Summary(snapshot)
     _restore_instance(snapshot, manifest["instance"], places.dagster_home)

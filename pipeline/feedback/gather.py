@@ -25,7 +25,7 @@ class FileFeedback:
     """
 
     path: str  # as in the ledger, e.g. "kukar/register_2024.xlsx"
-    status: str  # loaded / superseded / rejected / ignored / removed
+    status: str  # loaded / superseded / rejected / ignored / removed / erased
     reason_code: str | None = None
     message: str | None = None
     data_rows: int = 0
@@ -47,6 +47,7 @@ class FileFeedback:
     warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
     staged: pd.DataFrame = field(default_factory=pd.DataFrame)
     superseded: pd.DataFrame = field(default_factory=pd.DataFrame)
+    erased_cases: tuple[str, ...] = ()  # keys of the agency's erased cases (meta.erasures): not copied
     dry_run: bool = False
 
     @property
@@ -62,7 +63,7 @@ class FileFeedback:
     @property
     def has_problems(self) -> bool:
         """Worth a feedback workbook: rejects, warnings, unknown headers, a rejected or superseded file."""
-        if self.status in ("ignored", "removed"):
+        if self.status in ("ignored", "removed", "erased"):
             return False
         return bool(self.status in ("rejected", "superseded") or self.rows_rejected or self.rows_warned
                     or self.rows_superseded or len(self.rejected) or len(self.warnings) or len(self.superseded)
@@ -101,6 +102,8 @@ _FRAME_QUERIES = {
                "WHERE agency IN ({})", False),
     "superseded": ("SELECT agency, _source_file, _source_sheet, _source_row, superseded_by "
                    "FROM staging.superseded_rows WHERE agency IN ({})", False),
+    "erased": ("SELECT agency, case_key FROM meta.erasures WHERE kind = 'case' AND agency IN ({}) "
+               "ORDER BY case_key", False),
 }
 
 
@@ -139,6 +142,7 @@ def files_from_frames(frames: dict[str, pd.DataFrame]) -> list[FileFeedback]:
     """A FileFeedback per ledger row."""
     out = []
     paths = frames["ledger"]["path"].tolist()
+    erased = tuple(frames["erased"]["case_key"]) if "erased" in frames else ()
     parts = {name: _split(frames[name], "path" if name == "sheets" else "_source_file", paths)
              for name in ("sheets", "rejected", "warnings", "staged", "superseded")}
     for row in frames["ledger"].to_dict("records"):
@@ -155,7 +159,7 @@ def files_from_frames(frames: dict[str, pd.DataFrame]) -> list[FileFeedback]:
             size_bytes=None if pd.isna(row.get("size_bytes")) else int(row["size_bytes"]),
             sha256=_str(row.get("sha256")), archived_as=_str(row.get("archived_as")),
             sheets=parts["sheets"][path], rejected=parts["rejected"][path], warnings=parts["warnings"][path],
-            staged=parts["staged"][path], superseded=parts["superseded"][path],
+            staged=parts["staged"][path], superseded=parts["superseded"][path], erased_cases=erased,
         ))
     return out
 

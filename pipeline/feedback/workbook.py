@@ -32,6 +32,7 @@ from pipeline.feedback.summary import NOTE_WIDTH, _height, _write_summary
 from pipeline.feedback.words import texts
 from pipeline.ingest.read import sheet_labels
 from pipeline.messages import render
+from pipeline.privacy import mask
 from pipeline.registry import Agency, get_agency
 from pipeline.safefs import SafeDir
 
@@ -73,6 +74,12 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
             written = json.loads(meta["columns"]) if isinstance(meta.get("columns"), str) else {}
             names = header_names(rows, header_row, header_rows)
             find = column_finder(names, written)
+            erased = _erased_rows(rows, header_row, find(written.get("case_id"), "case_id"), ag.code,
+                                  set(fb.erased_cases))
+            rows = ws.rows = _without_personal(rows, names, header_row, erased, t)
+            personal = [mask(names[c])[0] for c in _personal_columns(names)]
+            if personal:
+                copy_notes.append(t["personal_not_copied"].format(sheet=src.name, columns=", ".join(personal)))
             marks = sheet_marks(fb, label, find)
             for r in range(header_row - header_rows + 1, header_row + 1):
                 for c in range(1, width + 1):
@@ -108,6 +115,10 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
             has_marks = has_marks or bool(marks.row_status)
             ws.frozen_rows = header_row
             ws.title_rows = (header_row - header_rows + 1, header_row)
+        else:  # not a register: nothing says which of its cells are personal, so none is copied
+            ws.rows = []
+            ws.put(1, 1, t["sheet_not_copied"].format(sheet=src.name))
+            copy_notes.append(t["sheet_not_copied"].format(sheet=src.name))
         ws.hidden = not src.visible and not has_marks
 
     if source is None or sheets is None:
@@ -117,11 +128,61 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
     return target
 
 
+def _personal_columns(names: dict[int, str]) -> list[int]:
+    """0-based columns whose header names personal data (the columns the load drops)."""
+    from pipeline.privacy import is_personal_header
+
+    contract = load_contract()
+    return [c for c, name in sorted(names.items()) if norm_header(name) not in contract.header_to_column
+            and is_personal_header(norm_header(name), contract.personal_headers)]
+
+
+def _erased_rows(rows: list[list], header_row: int, case_col: int | None, agency: str, erased: set[str]) -> set[int]:
+    """0-based indexes of the data rows of erased cases (their case id's key is in `erased`)."""
+    from pipeline.ingest.rows import cell_text
+    from pipeline.privacy import case_key
+
+    if not erased or case_col is None:
+        return set()
+    out = set()
+    for i in range(header_row, len(rows)):
+        text = cell_text(rows[i][case_col]) if case_col < len(rows[i]) else None
+        if text and case_key(agency, text.strip()) in erased:
+            out.add(i)
+    return out
+
+
+def _without_personal(rows: list[list], names: dict[int, str], header_row: int, erased: set[int],
+                      t: dict) -> list[list]:
+    """The sheet's rows as copied: below the header, a personal column's cells are "[tidak
+    disalin]", a NIK, phone number or e-mail typed into another cell is masked, as in the
+    warehouse, and every cell of an erased case's row is "[dihapus]". A row with none of these
+    is kept as it is (the same list)."""
+    personal = _personal_columns(names)
+    out = rows[:header_row]
+    for i, line in enumerate(rows[header_row:], header_row):
+        copied = None
+        for c, value in enumerate(line):
+            if value is None or value == "":
+                continue
+            if i in erased:
+                new = t["erased"]
+            elif c in personal:
+                new = t["not_copied"]
+            elif isinstance(value, str):
+                new = mask(value)[0]
+            else:
+                continue
+            if new != value:
+                copied = copied or list(line)
+                copied[c] = new
+        out.append(copied or line)
+    return out
+
+
 def _mark_headers(ws: Sheet, meta: dict, names: dict[int, str], header_row: int, t: dict) -> None:
     """Comment the header cells that were not read: unknown (yellow), repeated (yellow), personal data.
     The ledger stores headers masked (privacy.mask), so they are compared masked."""
-    from pipeline.privacy import mask
-
     kinds = (("unknown_headers", "header_unknown", True), ("duplicate_headers", "header_duplicate", True),
              ("personal_headers", "header_personal", False))
     for key, code, fill in kinds:

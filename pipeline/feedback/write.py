@@ -16,6 +16,7 @@ Wording lives in schemas/feedback_messages.yaml.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import zipfile
@@ -43,6 +44,7 @@ from pipeline.feedback.gather import (
 from pipeline.feedback.pages import render_index, render_receipt
 from pipeline.feedback.source import source_path
 from pipeline.feedback.workbook import write_feedback_workbook
+from pipeline.ingest.archive import readable
 from pipeline.ingest.dropfolder import FEEDBACK_DIR
 from pipeline.messages import render
 from pipeline.names import output_stems
@@ -83,16 +85,18 @@ def _write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | Non
     stems = output_stems([f.path for f in files])
     written: list[Path] = []
     links: dict[str, dict[str, str]] = {}
+    keep_since = retained_since()
     for fb in files:
         if fb.status == "ignored":
             continue
         link: dict[str, str] = {}
-        if fb.has_problems:
+        if fb.has_problems and not (fb.first_seen is not None and fb.first_seen < keep_since):
             target = out / (stems[fb.path] + FEEDBACK_SUFFIX)
             source = source_path(fb, raw_dir, archive_dir)
             key = workbook_fingerprint(fb, ag, source is not None)
             if stored_fingerprint(target, folder) != key:
-                write_feedback_workbook(fb, source, target, ag, fingerprint=key, folder=folder)
+                with readable(source, archive_dir) as plain:  # an archived copy decrypted for the copy
+                    write_feedback_workbook(fb, plain, target, ag, fingerprint=key, folder=folder)
             written.append(target)
             link["feedback"] = target.name
         receipt = out / (stems[fb.path] + RECEIPT_SUFFIX)
@@ -106,6 +110,14 @@ def _write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | Non
                               folder))
     _remove_stale(folder, written)
     return written
+
+
+def retained_since() -> dt.datetime:
+    """Files received before this (naive UTC) get no feedback workbook any more: its copy of their
+    rows is past PPA_RETAIN_FEEDBACK_DAYS (see retention.py); their receipt stays."""
+    from pipeline.config import settings
+
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=settings().retain_feedback_days)
 
 
 @dataclass

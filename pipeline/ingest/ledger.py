@@ -28,6 +28,8 @@ def file_status(entry: FileEntry, read: FileRead | None, staged: int, superseded
         return "ignored", "lock_file"
     if read is None:
         return "rejected", "file_unreadable"
+    if read.error_code == "file_erased":
+        return "erased", "file_erased"
     if read.error_code:
         return "rejected", read.error_code
     if staged > 0:
@@ -93,7 +95,8 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
                            if code else None),
             "error": detail or None, "data_rows": len(read.raw) if read is not None else 0,
             "rows_staged": counts[0], "rows_rejected": counts[1], "rows_superseded": counts[2],
-            "rows_warned": warned.get(entry.rel, 0), "superseded_by": sup_by.get(entry.rel, []),
+            "rows_warned": warned.get(entry.rel, 0), "rows_erased": read.rows_erased if read is not None else 0,
+            "superseded_by": sup_by.get(entry.rel, []),
             "supersedes": sorted(supersedes.get(entry.rel, [])),
             "sheets_read": registers["sheet"].tolist(),
             "sheets_skipped": [f"{s}: {r}" for s, r in zip(sheets["sheet"], sheets["reason"]) if r],
@@ -110,7 +113,7 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
             record = row.to_dict()
             record.update(path=path, status="removed", reason_code="removed", message=render("removed"),
                           message_en=render("removed", "en"), rows_staged=0, rows_rejected=0, rows_superseded=0,
-                          rows_warned=0, superseded_by=[], supersedes=[], parsed=False, run_id=run_id)
+                          rows_warned=0, rows_erased=0, superseded_by=[], supersedes=[], parsed=False, run_id=run_id)
             records.append(record)
     return pd.DataFrame.from_records(records, columns=LEDGER_COLUMNS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ from pipeline import safefs
 from pipeline.contract import Contract, load_contract
 from pipeline.ingest import archive, coverage
 from pipeline.ingest.dropfolder import FileEntry, _changed, _fingerprint, scan_folder, sha256_file
+from pipeline.ingest.erased import Erased
 from pipeline.ingest.ledger import first_seen_times, ledger_frame
 from pipeline.ingest.read import (
     SHEET_COLUMNS,
@@ -92,6 +93,10 @@ def _read_folder(task: LoadTask, contract: Contract) -> _Folder:
     code = task.agency.code
     entries = scan_folder(task.raw_dir, code)
     reads = {entry.rel: _read_entry(entry, task, contract) for entry in entries if not entry.ignored}
+    for read in reads.values():  # rows of erased cases never enter (counted in the ledger's rows_erased)
+        gone = task.erased.case_rows(read.raw, code)
+        if gone.any():
+            read.raw, read.rows_erased = read.raw[~gone].reset_index(drop=True), int(gone.sum())
     raw_parts = [r.raw for r in reads.values() if len(r.raw)]
     raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else _raw_rows(code, None, [], task.run_id, task.now)
     sheet_parts = [r.sheets for r in reads.values() if len(r.sheets)]
@@ -105,7 +110,8 @@ def _read_folder(task: LoadTask, contract: Contract) -> _Folder:
 
 def _read_entry(entry: FileEntry, task: LoadTask, contract: Contract) -> FileRead:
     """One file: refused from its listing, or hashed, archived and read from its archived copy
-    (the very bytes hashed), or its rows reused from an earlier read of the same bytes."""
+    (the very bytes hashed, decrypted into a private temporary file), or its rows reused from
+    an earlier read of the same bytes."""
     refused = refusal(entry, task.limits)
     if refused is not None:
         return refused
@@ -114,13 +120,17 @@ def _read_entry(entry: FileEntry, task: LoadTask, contract: Contract) -> FileRea
     stored = read = None
     try:
         entry.sha256 = sha256_file(entry.path, max_bytes=limit)
+        if entry.sha256 in task.erased.files:  # erased on request: neither archived nor read again
+            return _failed(entry, "file_erased")
         source = entry.path
         if archive_dir is not None:
             source = archive.store(entry.path, entry.sha256, archive_dir, task.raw_dir, limit)
             stored = source.relative_to(archive_dir).as_posix()
-        read = (cached_read(entry, task.previous, task.run_id)
-                or read_file(entry, task.agency.code, contract, task.limits, task.run_id, task.now, source,
-                              task.agency.timezone))
+        read = cached_read(entry, task.previous, task.run_id)
+        if read is None:
+            with archive.readable(source, archive_dir) as plain:  # the archived bytes, decrypted
+                read = read_file(entry, task.agency.code, contract, task.limits, task.run_id, task.now, plain,
+                                 task.agency.timezone)
         read.archived_as = stored
     except safefs.NotRegular as exc:  # replaced by a link or a FIFO since the folder was listed
         entry.kind, entry.sha256 = exc.kind, None
@@ -147,3 +157,4 @@ class LoadTask:
     limits: Limits
     archive_dir: Path | None
     debug: bool = False
+    erased: Erased = field(default_factory=Erased)  # what erasures leave out (meta.erasures)

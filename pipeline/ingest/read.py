@@ -42,6 +42,7 @@ class FileRead:
     error_detail: str = ""
     parsed: bool = True  # False when rows were reused from an earlier read of the same bytes
     archived_as: str | None = None
+    rows_erased: int = 0  # rows of erased cases left out (meta.erasures)
 
 
 @dataclass

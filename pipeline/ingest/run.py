@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline.ingest import archive
 from pipeline.ingest.book import LoadBook, LoadSummary, add_kept_loads, contract_failures, load_tasks
 from pipeline.ingest.dropfolder import stray_items
+from pipeline.ingest.erased import erased
 from pipeline.ingest.load import LoadTask
 from pipeline.ingest.read import Limits, Previous
 from pipeline.ingest.slices import unchanged_since
@@ -84,19 +85,20 @@ def plan_tasks(con: duckdb.DuckDBPyConnection, run: LoadRun, kept: list[str]) ->
         "SELECT agency, load_key, valid_from, valid_until FROM meta.agency_loads WHERE reusable").fetchall()}
     # agencies with a slice to read back (a first load has none: three queries each saved)
     present = {row[0] for row in con.execute("SELECT DISTINCT agency FROM meta.ingest_log").fetchall()}
+    gone = erased(con)
     for code in run.agencies:
         agency = get_agency(code, run.registry_path)
         load_date = dt.datetime.now(ZoneInfo(agency.timezone)).date()
         key, valid_from, valid_until = stored.get(code, (None, None, None))
         if (key is not None and valid_from <= load_date <= (valid_until or load_date)
-                and unchanged_since(agency, run.raw_dir, run.limits, key, run.archive_dir)):
+                and unchanged_since(agency, run.raw_dir, run.limits, key, run.archive_dir, gone.files)):
             kept.append(code)
             continue
         previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
                               for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets"))
                             ) if code in present else Previous()
         yield LoadTask(agency, run.raw_dir, previous, run.run_id, run.now, load_date, run.limits, run.archive_dir,
-                       run.debug)
+                       run.debug, gone)
 
 
 class SliceWriter:

@@ -42,10 +42,12 @@ def load_key(agency: Agency, entries: list[FileEntry], limits: Limits) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def unchanged_since(agency: Agency, raw_dir: Path, limits: Limits, key: str, archive_dir: Path | None) -> bool:
+def unchanged_since(agency: Agency, raw_dir: Path, limits: Limits, key: str, archive_dir: Path | None,
+                    erased: frozenset[str] = frozenset()) -> bool:
     """Whether the agency's folder would give the slice stored under `key` again. The files are
     hashed (not parsed), those refused from their listing (links, not files, too large) not even
-    that; every file hashed is in the archive afterwards, as after a load."""
+    that; every file hashed is in the archive afterwards, as after a load, but an erased one
+    (its sha256 in `erased`)."""
     entries = scan_folder(raw_dir, agency.code)
     hashed = [e for e in entries if not e.ignored and refusal(e, limits) is None]
     try:
@@ -58,7 +60,8 @@ def unchanged_since(agency: Agency, raw_dir: Path, limits: Limits, key: str, arc
     if archive_dir is not None:
         try:
             for entry in hashed:
-                archive.store(entry.path, entry.sha256, archive_dir, raw_dir, limits.max_file_bytes)
+                if entry.sha256 not in erased:
+                    archive.store(entry.path, entry.sha256, archive_dir, raw_dir, limits.max_file_bytes)
         except (FileNotFoundError, safefs.NotRegular, archive.ChangedWhileCopied):  # changed since hashed
             return False
     return True

@@ -16,7 +16,7 @@ import pandera.pandas as pa
 
 from pipeline.contract import Contract, form_flag_columns, load_contract
 from pipeline.messages import catalogue, render
-from pipeline.privacy import keyed_hash
+from pipeline.privacy import case_key
 from pipeline.registry import Agency
 from pipeline.staging import values as V
 from pipeline.staging.rules import candidate_schema, victim_mask
@@ -320,7 +320,7 @@ def _finish_staging(candidate: pd.DataFrame, warnings: list[dict], issues: pd.Da
     child[has_group] = staged.loc[has_group, "victim_age_group"].isin(V.CHILD_GROUPS)
     staged["is_child"] = child
     # pseudonymous case id for the researchers' copy: keyed hash, never the register number
-    keys = {c: keyed_hash("case", agency.code, c)[:20] for c in staged["case_id"].unique()}
+    keys = {c: case_key(agency.code, c) for c in staged["case_id"].unique()}
     staged["case_key"] = staged["case_id"].map(keys).astype(object)
     staged = add_counting_flags(staged, contract)[STAGED_COLUMNS].reset_index(drop=True)
 

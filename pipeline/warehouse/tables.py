@@ -293,7 +293,7 @@ INGEST_LOG = Table(
      _c("status", TEXT, "loaded (≥1 row staged), nil_report (every register sheet covers a period and holds no "
                         "case: a report of zero), superseded (every row replaced by a newer file), rejected "
                         "(unreadable, not a register, or no row staged), ignored (lock or hidden file), removed (no "
-                        "longer in the folder).", False),
+                        "longer in the folder), erased (its content was erased, ppa erase: not read again).", False),
      _c("reason_code", TEXT, "Why the file has its status (message code)."),
      MESSAGE, MESSAGE_EN,
      _c("error", TEXT, "Technical detail for files that could not be read (never a cell value)."),
@@ -302,6 +302,7 @@ INGEST_LOG = Table(
      _c("rows_rejected", INT, "Rows rejected by a row rule."),
      _c("rows_superseded", INT, "Rows replaced by a file received later."),
      _c("rows_warned", INT, "Rows with at least one cell warning."),
+     _c("rows_erased", INT, "Rows of erased cases (meta.erasures) left out as the file was read; not in data_rows."),
      _c("superseded_by", LIST, "The file(s) received later whose rows replaced this one's (the message names "
                                       "the rule that decided)."),
      _c("supersedes", LIST, "The older file(s) whose rows this file replaced."),
@@ -349,6 +350,24 @@ DQ_REVIEWS = Table(
      _c("note", TEXT, "Why: the analyst's explanation."),
      _c("reviewed_by", TEXT, "Who reviewed it (the operating-system user)."),
      _c("reviewed_at", TS, "When (UTC).", False)))
+
+ERASURES = Table(
+    "meta.erasures", "Every erasure (ppa erase, UU 27/2022 PDP): what was removed, when and by whom. Never rebuilt "
+                     "by a run; a run leaves out every file and case named here. It holds no personal value: a "
+                     "file by its content hash, a case by its keyed hash, never a name, a path or a case id.",
+    (_c("erasure_id", TEXT, "Id of the erasure.", False),
+     _c("kind", TEXT, "file (one file's content, wherever it was dropped) or case (one case of an agency).", False),
+     _c("agency", TEXT, "Agency code (for a file: the agencies whose folders held it, comma-separated)."),
+     _c("sha256", TEXT, "For a file: the SHA-256 of its bytes. Later runs leave the same bytes out (status "
+                        "erased)."),
+     _c("case_key", TEXT, "For a case: the keyed hash of agency and case id (staging.case_victims.case_key). Later "
+                          "runs leave its rows out of every file (rows_erased in the ledger)."),
+     _c("rows_removed", INT, "Warehouse rows removed (raw, staged, rejected, superseded, warnings).", False),
+     _c("archive_files_removed", INT, "Archived copies removed.", False),
+     _c("feedback_files_removed", INT, "Feedback workbooks and receipts removed (the next run writes them again "
+                                       "without what was erased).", False),
+     _c("erased_by", TEXT, "Who erased it (the operating-system user)."),
+     _c("erased_at", TS, "When (UTC).", False)))
 
 AGENCIES = Table(
     "meta.agencies", "The agency registry (pipeline/schemas/agencies.yaml).",
@@ -489,7 +508,8 @@ MARTS = (
 AGENCY_SLICE = (CASE_ROWS, CASE_VICTIMS, REJECTED_ROWS, CELL_WARNINGS, SUPERSEDED_ROWS, SHEETS, INGEST_LOG,
                 AGENCY_LOADS)
 REGISTRY = (AGENCIES, POPULATIONS, KECAMATAN)
-TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, DQ_REVIEWS)}
+KEPT = (DQ_REVIEWS, ERASURES)  # tables a run never rebuilds: what people decided
+TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, *KEPT)}
 SCHEMAS = ("raw", "staging", "marts", "meta", "public")
 
 
