@@ -16,6 +16,7 @@ from pipeline.warehouse.db import query_df
 FORM_TOTALS_SQL = """
 SELECT f.agency, f.year, sum(f.victims) AS form_victims, any_value(v.victims) AS victims
 FROM marts.victims_by_form f JOIN marts.victims_by_region_year v USING (agency, year)
+WHERE f.source = 'cases'
 GROUP BY f.agency, f.year
 """
 
@@ -70,6 +71,19 @@ def agencies_silent(warehouse: WarehouseResource, drop_folder: DropFolderResourc
     return dg.AssetCheckResult(
         passed=silent.empty, severity=dg.AssetCheckSeverity.WARN,
         metadata={"silent_agencies": len(silent), "agencies": markdown(silent)})
+
+
+@dg.asset_check(asset=MART_KEYS["recap_reconciliation"], name="recap_differs",
+                description="Warns when a recap and the staged case rows of the same agency-year give different "
+                            "counts (marts.recap_reconciliation, with the rows that explain the difference).")
+def recap_differs(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """A recap that disagrees with the register of its year: a warning to read, never a failure."""
+    with warehouse.connect() as con:
+        differ = query_df(con, "SELECT agency, year, measure, recap_count, staged_count, difference, rows_rejected, "
+                               "rows_superseded, rows_other_year FROM marts.recap_reconciliation "
+                               "WHERE difference <> 0 ORDER BY agency, year, measure")
+    return dg.AssetCheckResult(passed=differ.empty, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"differences": len(differ), "rows": markdown(differ)})
 
 
 def silent_agencies(agencies, last: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
