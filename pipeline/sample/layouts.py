@@ -419,7 +419,8 @@ class BontangLayout(_Layout):
 
 
 class BatamLayout(_Layout):
-    """The largest volume; no victim-number column, a Ranah column, extra columns, an .xlsm."""
+    """The largest volume; no victim-number column, a Ranah column, extra columns, an .xlsm;
+    SIMFONI-PPA recaps: the only export of its first year, and one beside a register."""
     name = "batam"
     columns = [
         ("No", None, "no"), ("No Kasus", None, "case_id"), ("Tanggal Lapor", None, "report_date"),
@@ -499,7 +500,8 @@ class BatamLayout(_Layout):
                                                      "months": dict(enumerate(per_month, 1))}))
         if len(years) >= 3:  # an older export saved as CSV and renamed .xlsx: unreadable
             y = years[-3]
-            lines = ["Bulan;Jumlah"] + [f"{MONTHS_ID[m - 1]};{sum(1 for v in self.rows_of(years_cases[y]) if v.report_date.month == m)}"
+            written = self.rows_of(years_cases[y])
+            lines = ["Bulan;Jumlah"] + [f"{MONTHS_ID[m - 1]};{sum(v.report_date.month == m for v in written)}"
                                         for m in range(1, 13)]
             builds.append(_Build(f"{code}/export_simfoni_{y}.xlsx", "renamed_csv",
                                  self.export_time(y, rng, days_after=20), fmt="raw",

@@ -149,7 +149,8 @@ class RowInfo:
 class FileInfo:
     path: str                       # relative to out_dir, posix
     agency: str
-    kind: str                       # register, corrected, not_register, lock, encrypted, renamed_csv, partial
+    kind: str                       # register, corrected, not_register, recap, wrong_agency, lock, encrypted,
+                                    # renamed_csv, partial
     layout: str
     mtime: datetime                 # aware, UTC
     sheets: list[str] = field(default_factory=list)
