@@ -139,3 +139,14 @@ def test_public_tables_treat_recap_counts_like_any_other(warehouse):
     assert public["victims"].tolist()[0] == SUMS[0] + SUMS[1] and pd_null(public["victims"].tolist()[1])
     forms = query(warehouse, "SELECT source FROM public.victims_by_form WHERE agency = 'kukar' AND year = 2023")
     assert set(forms["source"]) == {"recap"}
+
+
+def test_the_agency_pages_say_it_too(warehouse):
+    from pipeline.feedback.files import INDEX_FILE, RECEIPT_SUFFIX
+    from pipeline.ingest.dropfolder import FEEDBACK_DIR
+
+    raw = warehouse.parent / "raw"
+    index = (raw / "kukar" / FEEDBACK_DIR / INDEX_FILE).read_text(encoding="utf-8")
+    assert "Rekap dan register tidak sama" in index  # the year where the recap and the register differ
+    receipt = (raw / "ppu" / FEEDBACK_DIR / f"register_kutim{RECEIPT_SUFFIX}").read_text(encoding="utf-8")
+    assert "wrong_agency" not in receipt and "milik instansi lain" in receipt and "Kutai Timur" in receipt
