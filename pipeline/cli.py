@@ -3,7 +3,7 @@
 ppa run [--agency A] [--reload]   run the pipeline (no daemon needed), print the year-on-year table
 ppa status [--agency A]     the ledger in short: files, status, row counts
 ppa validate FILE --agency A [--feedback]   a dry run of one file, without touching the warehouse
-ppa template --agency A     a standard register workbook with drop-down lists
+ppa template --agency A [--recap]   a standard register workbook with drop-down lists (or a recap sheet)
 ppa yoy                     print the year-on-year table
 ppa compare A B             two agencies' year-on-year tables side by side
 ppa report [--out DIR]      the HTML report in Bahasa Indonesia for heads of agency
@@ -218,6 +218,11 @@ def _describe_dry_run(read, result) -> int:
         print(clean(f"  REJECTED: {render(read.error_code, detail=read.error_detail)}"))
         return 1
     for sheet in read.sheets.itertuples():
+        if sheet.is_recap in (True, 1):
+            print(clean(f"\nSheet '{sheet.sheet}': recap (table of counts), header at row {sheet.header_row}, "
+                        f"lines by {sheet.recap_axis}{' (read turned)' if sheet.recap_turned else ''}, "
+                        f"{sheet.recap_cells} count cells"))
+            continue
         if not sheet.is_register:
             print(clean(f"\nSheet '{sheet.sheet}': {render(sheet.reason, sheet=sheet.sheet)}"))
             continue
@@ -237,6 +242,10 @@ def _describe_dry_run(read, result) -> int:
           f"with {len(result.warnings)} cell warnings.")
     for _, row in result.rejected.iterrows():
         print(clean(f"  row {row['_source_row']} ({row['_source_sheet']}): {row['reasons']}"))
+    if len(read.recap):
+        print(f"Would load {len(result.recap.staged)} recap cells, reject {len(result.recap.rejected)}.")
+    for _, row in result.recap.rejected.iterrows():
+        print(clean(f"  cell {row['_source_cell']} ({row['_source_sheet']}): {row['reasons']}"))
     for _, row in result.warnings.iterrows():
         print(clean(f"  row {row['_source_row']} ({row['_source_sheet']}) warning: {row['message']}"))
     return 0
@@ -359,11 +368,12 @@ def restore_backup(src: Path) -> int:
     return 0
 
 
-def template(agency: str, out: Path | None) -> int:
-    from pipeline.feedback.template import write_template
+def template(agency: str, out: Path | None, recap: bool = False) -> int:
+    from pipeline.feedback.template import write_recap_template, write_template
 
-    target = out or Path.cwd() / f"template_register_{agency}.xlsx"
-    print(f"template: {write_template(get_agency(agency), target)}")
+    target = out or Path.cwd() / f"template_{'rekap' if recap else 'register'}_{agency}.xlsx"
+    write = write_recap_template if recap else write_template
+    print(f"template: {write(get_agency(agency), target)}")
     return 0
 
 
@@ -413,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("template", help="write a standard register workbook with drop-down lists and a nil-report "
                                         "sheet (laporan nihil)")
     p.add_argument("--agency", required=True)
-    p.add_argument("--out", type=Path, help="the .xlsx to write (default: ./template_register_<agency>.xlsx)")
+    p.add_argument("--out", type=Path, help="the .xlsx to write (default: ./template_register_<agency>.xlsx, "
+                                            "with --recap ./template_rekap_<agency>.xlsx)")
+    p.add_argument("--recap", action="store_true", help="a standard recap sheet (counts per month) instead")
     sub.add_parser("yoy", help="print the year-on-year table")
     p = sub.add_parser("compare", help="two agencies' year-on-year tables side by side")
     p.add_argument("a")
@@ -454,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         return validate(args.file, args.agency, args.feedback)
     if args.command == "template":
-        return template(args.agency, args.out)
+        return template(args.agency, args.out, args.recap)
     if args.command == "yoy":
         return yoy()
     if args.command == "compare":

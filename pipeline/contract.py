@@ -43,6 +43,18 @@ def _norm_value(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class RecapWords:
+    """The recap vocabulary (contract.yaml `recap`), normalised like headers."""
+
+    categories: dict[str, tuple[str, str | None]]  # header -> (dimension, category); total has no category
+    count_words: frozenset[str]  # "jumlah", "korban": say what is counted, not which category
+    case_words: frozenset[str]  # "kasus": the column counts cases
+    label_headers: dict[str, str]  # header of the label column -> "period" or "kecamatan"
+    numbering_headers: frozenset[str]
+    zero_markers: frozenset[str]  # normalised like values: a count cell holding one is 0
+
+
+@dataclass(frozen=True)
 class Contract:
     columns: tuple[str, ...]
     header_to_column: dict[str, str]
@@ -61,6 +73,7 @@ class Contract:
     nil_markers: frozenset[str] = frozenset()
     # coverage vocabulary (contract.yaml `coverage`): kind -> words, lower case
     coverage_words: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+    recap: RecapWords | None = field(default=None, hash=False, compare=False)
 
     def is_empty(self, value: object) -> bool:
         return value is None or norm_value(value) in self.empty_markers
@@ -124,6 +137,36 @@ def _build(data: dict) -> Contract:
         weekdays=frozenset(w.lower() for w in data["weekdays"]),
         nil_markers=frozenset(norm_value(t) for t in data["coverage"]["nil_markers"]),
         coverage_words={kind: tuple(str(w).lower() for w in words) for kind, words in data["coverage"].items()},
+        recap=_recap_words(data["recap"], data["vocabularies"]["violence_forms"]),
+    )
+
+
+def _recap_words(spec: dict, forms: dict) -> RecapWords:
+    """The recap vocabulary: every category header once (a header naming two raises)."""
+    categories: dict[str, tuple[str, str | None]] = {}
+
+    def add(header: object, value: tuple[str, str | None]) -> None:
+        key = norm_header(header)
+        if categories.get(key, value) != value:
+            raise ValueError(f"recap header {header!r} names two categories")
+        categories[key] = value
+
+    for header in spec["categories"]["total"]:
+        add(header, ("total", None))
+    for dimension in ("victim_sex", "age_class"):
+        for code, headers in spec["categories"][dimension].items():
+            for header in [code, *headers]:
+                add(header, (dimension, str(code)))
+    for code, headers in forms.items():
+        for header in [code, *headers]:
+            add(header, ("violence_form", str(code)))
+    return RecapWords(
+        categories=categories,
+        count_words=frozenset(norm_header(w) for w in spec["count_words"]),
+        case_words=frozenset(norm_header(w) for w in spec["case_words"]),
+        label_headers={norm_header(h): kind for kind, headers in spec["label_headers"].items() for h in headers},
+        numbering_headers=frozenset(norm_header(h) for h in spec["numbering_headers"]),
+        zero_markers=frozenset(norm_value(m) for m in spec["zero_markers"]),
     )
 
 

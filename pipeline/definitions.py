@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.assets.checks import agencies_silent, dq_flags_open, gx_checks
+from pipeline.assets.checks import agencies_silent, dq_flags_open, gx_checks, recap_differs
 from pipeline.assets.feedback import build_feedback_asset
 from pipeline.assets.ingest import build_agency_load
 from pipeline.assets.marts import build_marts
@@ -27,7 +27,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[agency_load, build_marts, analytics_copy, public_tables, build_feedback_asset(partitions)],
-        asset_checks=[*gx_checks, agencies_silent, dq_flags_open],
+        asset_checks=[*gx_checks, agencies_silent, dq_flags_open, recap_differs],
         jobs=[full_refresh],
         sensors=[build_drop_sensor(full_refresh)],
         schedules=[build_nightly_schedule(full_refresh)],

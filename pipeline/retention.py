@@ -29,8 +29,8 @@ import duckdb
 
 from pipeline.config import Settings
 from pipeline.erasure import remove_feedback
-from pipeline.ingest.erased import erased
 from pipeline.ingest import archive
+from pipeline.ingest.erased import erased
 
 
 @dataclass

@@ -21,7 +21,8 @@ from pipeline.config import PACKAGE_DIR
 # with each sheet's coverage from ingest/coverage.py)
 PARSER = ("ingest/__init__.py", "ingest/archive.py", "ingest/container.py", "ingest/coverage.py", "ingest/limits.py",
           "ingest/scanners.py", "ingest/zipparts.py",
-          "ingest/dropfolder.py", "ingest/read.py", "ingest/reader.py", "ingest/rows.py", "ingest/workbook.py", "staging/__init__.py",
+          "ingest/dropfolder.py", "ingest/read.py", "ingest/reader.py", "ingest/rows.py", "ingest/workbook.py",
+          "ingest/recap.py", "ingest/agency_match.py", "registry.py", "schemas/agencies.yaml", "staging/__init__.py",
           "staging/values.py", "warehouse/__init__.py", "warehouse/tables.py", "config.py", "contract.py", "messages.py",
           "names.py", "privacy.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml")
 # An agency's whole slice: reading, staging, the ledger, the tables they are written to.

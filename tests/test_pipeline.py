@@ -17,12 +17,14 @@ def test_definitions_load_and_keys_follow_the_layers():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {
         "raw/case_rows", "staging/case_victims", "staging/rejected_rows", "staging/cell_warnings",
-        "staging/superseded_rows", "meta/ingest_log", "meta/sheets", "marts/victims_by_region_year",
+        "staging/superseded_rows", "meta/ingest_log", "meta/sheets", "raw/recap_cells", "staging/recap_counts",
+        "staging/rejected_recap_cells", "marts/victims_by_region_year", "marts/recap_reconciliation",
         "marts/yoy_by_region", "marts/victims_by_form", "marts/reporting_completeness", "marts/victims_by_age_sex",
         "marts/victims_by_place", "marts/victims_by_relation", "marts/victims_by_kdrt", "marts/victims_by_service",
         "marts/victims_by_case_status", "marts/victims_by_kecamatan", "marts/victims_by_month",
         "marts/child_perpetrators_by_region_year", "marts/dq_flags", "analytics/warehouse_copy", "feedback/umpan_balik",
-    } | {k.replace("marts/", "public/") for k in keys if k.startswith("marts/") and k != "marts/dq_flags"}
+    } | {k.replace("marts/", "public/") for k in keys
+         if k.startswith("marts/") and k not in ("marts/dq_flags", "marts/recap_reconciliation")}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0], key
@@ -123,7 +125,9 @@ def test_ledger_covers_every_kind_of_file(isolated_env):
     assert list(ledger.loc["bontang/register_2024.xlsx", "superseded_by"]) == ["bontang/register_2024_revisi.xlsx"]
     assert list(ledger.loc["bontang/register_2024_revisi.xlsx", "supersedes"]) == ["bontang/register_2024.xlsx"]
     assert ledger.loc["bontang/dup.xlsx", ["status", "rows_rejected"]].tolist() == ["rejected", 2]
-    assert ledger.loc["bontang/rekap.xlsx", ["status", "reason_code"]].tolist() == ["rejected", "no_register_sheet"]
+    # a recap by kecamatan that states no period: its cells cannot be placed, so none loads
+    assert ledger.loc["bontang/rekap.xlsx", ["status", "reason_code"]].tolist() == ["rejected",
+                                                                                    "all_recap_cells_rejected"]
     assert ledger.loc["bontang/~$register_2024.xlsx", "status"] == "ignored"
     assert ledger.loc["bontang/rusak.xlsx", ["status", "reason_code"]].tolist() == ["rejected", "file_unreadable"]
     for path, r in ledger.iterrows():

@@ -18,7 +18,7 @@ from pipeline.sample.generate import applicable_rules, generate_agency, generate
 from pipeline.sample.layouts import _LAYOUTS
 
 CONTRACT = Path(__file__).resolve().parents[1] / "pipeline" / "schemas" / "contract.yaml"
-READABLE = ("register", "corrected", "not_register")
+READABLE = ("register", "corrected", "not_register", "recap", "wrong_agency")
 UNREADABLE = ("lock", "encrypted", "renamed_csv", "partial")
 
 
@@ -113,13 +113,15 @@ def test_volumes(generated):
     _, m = generated
     ranges_2024 = {"kukar": (150, 200), "kutim": (45, 70), "ppu": (44, 70), "bontang": (130, 165),
                    "batam": (240, 290 + sum(truth.SAMPLE_SPIKES["batam"].values()))}  # with the planted outlier
+    shown = m.year_victims()  # the case rows, or the recap of a year only a recap covers
+    cases = {**m.expected_cases, **{k: m.recap_cases[k] for k in m.recap_only}}
     for code, (lo, hi) in ranges_2024.items():
         assert lo <= m.expected_victims[(code, 2024)] <= hi, code
-        years = sorted(y for a, y in m.expected_victims if a == code)
+        years = sorted(y for a, y in shown if a == code)
         assert years == list(range(2019, 2026))
-        assert m.expected_victims[(code, 2019)] < m.expected_victims[(code, 2024)]
+        assert shown[(code, 2019)] < shown[(code, 2024)]
         for y in years:
-            assert m.expected_cases[(code, y)] <= m.expected_victims[(code, y)]
+            assert cases[(code, y)] <= shown[(code, y)]
     assert max(m.expected_victims[(a, 2024)] for a in truth.LAYOUTS) == m.expected_victims[("batam", 2024)]
 
 
@@ -208,7 +210,7 @@ def test_kukar_layout(generated):
     assert any(r and r[0] == "JUMLAH" for r in rows)
     assert isinstance(rows[5][3], date)
     assert any(x.record.report_date.year == 2023 for x in f.rows if x.sheet == "2024")  # late entries
-    assert any(x.kind == "not_register" for x in m.files if x.agency == "kukar")
+    assert any(x.kind == "recap" for x in m.files if x.agency == "kukar")
 
 
 def test_kutim_layout(generated):
@@ -271,8 +273,24 @@ def test_batam_layout(generated):
     cells = [str(c) for f in files for rows in _sheets(out / f.path).values() for r in rows for c in r]
     assert any(re.fullmatch(r"(.+, )?KDRT", c) for c in cells)
     assert "Non KDRT" in cells
-    assert max(sum(m.expected_victims[(a, y)] for y in range(2019, 2026)) for a in truth.LAYOUTS) == \
-        sum(m.expected_victims[("batam", y)] for y in range(2019, 2026))
+    shown = m.year_victims()
+    assert max(sum(shown[(a, y)] for y in range(2019, 2026)) for a in truth.LAYOUTS) == \
+        sum(shown[("batam", y)] for y in range(2019, 2026))
+
+
+def test_recaps_and_the_file_in_the_wrong_folder(generated):
+    out, m = generated
+    recaps = {f.path for f in m.files if f.kind == "recap"}
+    assert recaps == {"kukar/rekap_grafik_2024.xlsx", "batam/export_simfoni_2019.xlsx", "batam/export_simfoni_2024.xlsx"}
+    assert m.recap_only == {("batam", 2019)} and ("batam", 2019) not in m.expected_victims
+    assert not any(f.path == "batam/register_batam_2019.xlsx" for f in m.files)
+    # the recap beside a register differs from it by what it counts differently
+    assert {k[:2] for k in m.reconciliation()} == {("kukar", 2024), ("batam", 2024)}
+    assert all(diff != 0 for _, diff in m.reconciliation().values())
+    assert m.recap_rejects["batam/export_simfoni_2019.xlsx"] and m.recap_mismatches["batam/export_simfoni_2019.xlsx"]
+    wrong = m.file(truth.WRONG_FOLDER[1])
+    assert wrong.kind == "wrong_agency" and wrong.agency == "ppu" and not wrong.rows
+    assert (out / truth.WRONG_FOLDER[1]).read_bytes() == (out / truth.WRONG_FOLDER[0]).read_bytes()
 
 
 # --------------------------------------------------------------------------- mappings and privacy

@@ -11,7 +11,8 @@ from leaks import duckdb_texts, find_leaks, parquet_texts, trie_pattern, workboo
 pytestmark = pytest.mark.slow
 
 STATUS_OF_KIND = {"register": "loaded", "corrected": "loaded", "not_register": "rejected", "lock": "ignored",
-                  "encrypted": "rejected", "renamed_csv": "rejected", "partial": "rejected", "nil_report": "nil_report"}
+                  "encrypted": "rejected", "renamed_csv": "rejected", "partial": "rejected", "nil_report": "nil_report",
+                  "recap": "loaded", "wrong_agency": "rejected"}
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +49,13 @@ def q(paths, sql, db="warehouse.duckdb") -> pd.DataFrame:
 
 def test_victims_and_cases_per_agency_and_year_are_what_the_generator_wrote(sample_run):
     manifest, paths, _ = sample_run
-    mart = q(paths, "SELECT agency, year, victims, cases FROM marts.victims_by_region_year WHERE has_data")
+    mart = q(paths, "SELECT agency, year, victims, cases, source FROM marts.victims_by_region_year WHERE has_data")
     got_victims = {(a, y): v for a, y, v in zip(mart["agency"], mart["year"], mart["victims"])}
     got_cases = {(a, y): c for a, y, c in zip(mart["agency"], mart["year"], mart["cases"])}
-    assert got_victims == manifest.expected_victims
-    assert got_cases == manifest.expected_cases
+    assert got_victims == manifest.year_victims()
+    assert got_cases == {**manifest.expected_cases, **{k: manifest.recap_cases[k] for k in manifest.recap_only}}
+    recap = {(a, y) for a, y, s in zip(mart["agency"], mart["year"], mart["source"]) if s == "recap"}
+    assert recap == manifest.recap_only
 
 
 def test_sex_age_and_form_breakdowns_match_the_generator(sample_run):
@@ -63,7 +66,11 @@ def test_sex_age_and_form_breakdowns_match_the_generator(sample_run):
             assert mart.loc[key, column] == detail[column], (key, column)
     forms = q(paths, "SELECT agency, year, violence_form, victims FROM marts.victims_by_form WHERE victims > 0")
     got = {(a, y, f): v for a, y, f, v in forms.itertuples(index=False)}
-    assert got == {k: v for k, v in manifest.expected_forms.items() if v}
+    assert got == {k: v for k, v in {**manifest.expected_forms, **manifest.recap_forms}.items() if v}
+    for key, detail in manifest.recap_detail.items():  # a recap-only year: what the recap gives, the rest null
+        row = mart.loc[key]
+        assert {c: row[c] for c in detail} == detail, key
+        assert pd.isna(row["adult_female_victims"]), key
 
 
 def test_every_file_is_in_the_ledger_with_the_right_counts(sample_run):
@@ -79,6 +86,11 @@ def test_every_file_is_in_the_ledger_with_the_right_counts(sample_run):
         if f.kind in ("register", "corrected"):
             assert (row["data_rows"], row["rows_staged"], row["rows_rejected"], row["rows_superseded"]) == (
                 f.data_rows, f.staged_rows, f.bad_rows, f.superseded_rows), f.path
+        if f.kind == "recap":
+            assert row["recap_cells"] == row["recap_cells_staged"] + row["recap_cells_rejected"] > 0, f.path
+            assert row["recap_cells_rejected"] == len(manifest.recap_rejects[f.path]), f.path
+        if f.kind == "wrong_agency":
+            assert row["reason_code"] == "wrong_agency" and "Kutai Timur" in row["message"], f.path
 
 
 def test_rejected_rows_carry_the_generators_rule_ids(sample_run):
@@ -88,6 +100,22 @@ def test_rejected_rows_carry_the_generators_rule_ids(sample_run):
     expected = {(f.path, sheet, row): tuple(sorted(rules)) for f in manifest.files
                 for (sheet, row), rules in f.rejects.items()}
     assert got == expected
+
+
+def test_recap_totals_and_reconciliation_are_the_generators_truth(sample_run):
+    manifest, paths, _ = sample_run
+    rec = q(paths, "SELECT agency, year, measure, recap_count, difference FROM marts.recap_reconciliation")
+    assert {(a, y, m): (n, d) for a, y, m, n, d in rec.itertuples(index=False)} == manifest.reconciliation()
+    cells = q(paths, "SELECT _source_file, _source_cell FROM staging.rejected_recap_cells")
+    assert {(f, c) for f, c in cells.itertuples(index=False)} == {
+        (f, c) for f, cs in manifest.recap_rejects.items() for c in cs}
+    warned = q(paths, "SELECT _source_file, _source_cell FROM staging.cell_warnings WHERE code = 'recap_total_mismatch'")
+    assert {(f, c) for f, c in warned.itertuples(index=False)} == {
+        (f, c) for f, cs in manifest.recap_mismatches.items() for c in cs}
+    # nothing of the Kutim register in PPU's folder was loaded as PPU's
+    from pipeline.sample.truth import WRONG_FOLDER
+
+    assert q(paths, f"SELECT count(*) AS n FROM raw.case_rows WHERE _source_file = '{WRONG_FOLDER[1]}'")["n"][0] == 0
 
 
 def test_checks_pass_on_the_sample(sample_run):

@@ -9,20 +9,23 @@ from pipeline.definitions import defs
 from pipeline.warehouse import tables
 
 OPS = ["agency_load", "analytics__warehouse_copy", "feedback__umpan_balik", "marts", "marts__dq_flags_dq_flags_open",
-       "marts__reporting_completeness_agencies_silent",
+       "marts__recap_reconciliation_recap_differs", "marts__reporting_completeness_agencies_silent",
        "marts__reporting_completeness_gx_reporting_completeness", "marts__victims_by_form_gx_victims_by_form",
        "marts__victims_by_region_year_gx_victims_by_region_year", "marts__yoy_by_region_gx_yoy_by_region",
        "public_tables"]
-CHECKS = ["marts/dq_flags:dq_flags_open", "marts/reporting_completeness:agencies_silent",
+CHECKS = ["marts/dq_flags:dq_flags_open", "marts/recap_reconciliation:recap_differs",
+          "marts/reporting_completeness:agencies_silent",
           "marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",
           "marts/victims_by_region_year:gx_victims_by_region_year", "marts/yoy_by_region:gx_yoy_by_region",
           "meta/ingest_log:files_rejected",
           "public/victims_by_region_year:suppression_audit", "staging/case_victims:row_accounting",
           "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
-TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.erasures", "meta.ingest_log", "meta.kecamatan", "meta.population", "meta.sheets",
-          "raw.case_rows", "staging.case_victims", "staging.cell_warnings", "staging.rejected_rows",
+TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.erasures", "meta.ingest_log", "meta.kecamatan",
+          "meta.population", "meta.sheets", "raw.case_rows", "raw.recap_cells", "staging.case_victims",
+          "staging.cell_warnings", "staging.recap_counts", "staging.rejected_recap_cells", "staging.rejected_rows",
           "staging.superseded_rows"]
-MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "reporting_completeness", "victims_by_age_sex",
+MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "recap_reconciliation", "reporting_completeness",
+              "victims_by_age_sex",
               "victims_by_case_status", "victims_by_form", "victims_by_kdrt", "victims_by_kecamatan",
               "victims_by_month", "victims_by_place", "victims_by_region_year", "victims_by_relation",
               "victims_by_service", "yoy_by_region"]

@@ -18,6 +18,7 @@ from pipeline.warehouse.db import query_df
 FORM_TOTALS_SQL = """
 SELECT f.agency, f.year, sum(f.victims) AS form_victims, any_value(v.victims) AS victims
 FROM marts.victims_by_form f JOIN marts.victims_by_region_year v USING (agency, year)
+WHERE f.source = 'cases'
 GROUP BY f.agency, f.year
 """
 
@@ -98,3 +99,16 @@ def dq_flags_open(warehouse: WarehouseResource) -> dg.AssetCheckResult:
                   "by_check": markdown(by_check, limit=50),
                   "flags": markdown(warn[["flag_id", "severity", "status", "message", "message_en"]], limit=100),
                   "reviewed": markdown(reviewed[["flag_id", "status", "note"]], limit=100)})
+
+
+@dg.asset_check(asset=MART_KEYS["recap_reconciliation"], name="recap_differs",
+                description="Warns when a recap and the staged case rows of the same agency-year give different "
+                            "counts (marts.recap_reconciliation, with the rows that explain the difference).")
+def recap_differs(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """A recap that disagrees with the register of its year: a warning to read, never a failure."""
+    with warehouse.connect() as con:
+        differ = query_df(con, "SELECT agency, year, measure, recap_count, staged_count, difference, rows_rejected, "
+                               "rows_superseded, rows_other_year FROM marts.recap_reconciliation "
+                               "WHERE difference <> 0 ORDER BY agency, year, measure")
+    return dg.AssetCheckResult(passed=differ.empty, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"differences": len(differ), "rows": markdown(differ)})

@@ -29,6 +29,9 @@ WARNINGS = dg.AssetKey(["staging", "cell_warnings"])
 SUPERSEDED = dg.AssetKey(["staging", "superseded_rows"])
 INGEST_LOG = dg.AssetKey(["meta", "ingest_log"])
 SHEETS = dg.AssetKey(["meta", "sheets"])
+RECAP_CELLS = dg.AssetKey(["raw", "recap_cells"])
+RECAP_COUNTS = dg.AssetKey(["staging", "recap_counts"])
+REJECTED_RECAP = dg.AssetKey(["staging", "rejected_recap_cells"])
 POOL = "warehouse"
 RELOAD_TAG = "ppa/reload"  # a run tagged "true" reads every agency again, as PPA_RELOAD=1 does
 
@@ -49,7 +52,14 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         dg.AssetSpec(INGEST_LOG, group_name="meta", deps=[CASE_VICTIMS, REJECTED, SUPERSEDED], kinds={"duckdb"},
                      description="The ledger: every file seen in an agency folder and what became of it."),
         dg.AssetSpec(SHEETS, group_name="meta", deps=[RAW], kinds={"duckdb"},
-                     description="Every sheet of every file: register or skipped, header row and column mapping."),
+                     description="Every sheet of every file: register, recap or skipped, header row and column mapping."),
+        dg.AssetSpec(RECAP_CELLS, group_name="raw", kinds={"duckdb", "excel"},
+                     description="The count cells of recap sheets (tables of counts) as the agency wrote them."),
+        dg.AssetSpec(RECAP_COUNTS, group_name="staging", deps=[RECAP_CELLS], kinds={"duckdb", "pandera"},
+                     description="Recap counts, typed, with their period, measure and category (data contract, "
+                                 "section 9)."),
+        dg.AssetSpec(REJECTED_RECAP, group_name="staging", deps=[RECAP_CELLS], kinds={"duckdb", "pandera"},
+                     description="Recap cells that are not a whole number of 0 or more, or whose period is not known."),
     ]
     checks = [
         dg.AssetCheckSpec("row_accounting", asset=CASE_VICTIMS, blocking=True,
@@ -113,7 +123,8 @@ def _results(book: LoadBook, failures: pd.DataFrame, strays: list[str] = ()):
         summary = summary.sort_values(["rejected", "agency"], ascending=[False, True])
     for key, table in ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
                        (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
-                       (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets")):
+                       (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets"), (RECAP_CELLS, "raw.recap_cells"),
+                       (RECAP_COUNTS, "staging.recap_counts"), (REJECTED_RECAP, "staging.rejected_recap_cells")):
         rows = sum(counts[table] for counts in agencies["counts"])
         metadata = {"dagster/row_count": rows, "dagster/table_name": table, "agencies": markdown(summary),
                     "agencies_kept": int(agencies["reused"].sum())}

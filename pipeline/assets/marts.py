@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.assets.common import markdown
-from pipeline.assets.ingest import CASE_VICTIMS, POOL
+from pipeline.assets.ingest import CASE_VICTIMS, POOL, RECAP_COUNTS
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.marts import build as mart_build
 from pipeline.marts import sql as mart_sql
@@ -17,6 +17,8 @@ from pipeline.warehouse.db import query_df
 MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in mart_build.ORDER}
 BUILT_IN_PYTHON = {"reporting_completeness": "pipeline/marts/completeness.py (from the months staged and the months "
                                              "current files cover)",
+                   "recap_reconciliation": "pipeline/marts/reconciliation.py (the recaps' counted cells against the "
+                                           "staged case rows, with the rejected, superseded and other-year rows)",
                    "dq_flags": "pipeline/marts/quality.py (from the marts before it and meta.dq_reviews)"}
 
 
@@ -29,7 +31,7 @@ def _how(name: str) -> str:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(key, group_name="marts", deps=[CASE_VICTIMS], kinds={"duckdb", "sql"},
+        dg.AssetSpec(key, group_name="marts", deps=[CASE_VICTIMS, RECAP_COUNTS], kinds={"duckdb", "sql"},
                      description=f"{tables.mart(name).description}\n\n{mart_sql.USAGE_WARNING}",
                      metadata={"sql": dg.MetadataValue.md(_how(name))})
         for name, key in MART_KEYS.items()
@@ -39,8 +41,9 @@ def _how(name: str) -> str:
     name="marts",
 )
 def build_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, drop_folder: DropFolderResource):
-    """Rebuild every mart from staging.case_victims in one transaction, with the
-    registry's population figures as denominators."""
+    """Rebuild every mart from staging.case_victims (and, for agency-years without case rows,
+    staging.recap_counts) in one transaction, with the registry's population figures as
+    denominators."""
     agencies = load_registry(Path(drop_folder.registry_path))
     with warehouse.connect() as con:
         counts = mart_build.build_marts(con, agencies)

@@ -21,7 +21,8 @@ class FileFeedback:
 
     Frames use the warehouse's column names: `sheets` as meta.sheets, `rejected`
     as staging.rejected_rows, `warnings` as staging.cell_warnings, `staged` and
-    `superseded` with at least _source_sheet and _source_row (+ superseded_by).
+    `superseded` with at least _source_sheet and _source_row (+ superseded_by),
+    `recap_rejected` as staging.rejected_recap_cells.
     """
 
     path: str  # as in the ledger, e.g. "kukar/register_2024.xlsx"
@@ -48,6 +49,10 @@ class FileFeedback:
     staged: pd.DataFrame = field(default_factory=pd.DataFrame)
     superseded: pd.DataFrame = field(default_factory=pd.DataFrame)
     erased_cases: tuple[str, ...] = ()  # keys of the agency's erased cases (meta.erasures): not copied
+    recap_rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    recap_cells: int = 0  # count cells of its recap sheets: staged + rejected
+    recap_cells_staged: int = 0
+    recap_cells_rejected: int = 0
     dry_run: bool = False
 
     @property
@@ -67,6 +72,7 @@ class FileFeedback:
             return False
         return bool(self.status in ("rejected", "superseded") or self.rows_rejected or self.rows_warned
                     or self.rows_superseded or len(self.rejected) or len(self.warnings) or len(self.superseded)
+                    or self.recap_cells_rejected or len(self.recap_rejected)
                     or self.unknown_headers or self.duplicate_headers)
 
 
@@ -95,7 +101,8 @@ _FRAME_QUERIES = {
     "rejected": ("SELECT agency, _source_file, _source_sheet, _source_row, case_id, rules, reasons, details "
                  "FROM staging.rejected_rows WHERE agency IN ({}) "
                  "ORDER BY agency, _source_file, _source_sheet, _source_row", False),
-    "warnings": ('SELECT agency, _source_file, _source_sheet, _source_row, "column", header, value, code, message '
+    "warnings": ('SELECT agency, _source_file, _source_sheet, _source_row, "column", header, value, code, message, '
+                 "_source_cell "
                  "FROM staging.cell_warnings WHERE agency IN ({}) "
                  "ORDER BY agency, _source_file, _source_sheet, _source_row", False),
     "staged": ("SELECT agency, _source_file, _source_sheet, _source_row FROM staging.case_victims "
@@ -104,6 +111,9 @@ _FRAME_QUERIES = {
                    "FROM staging.superseded_rows WHERE agency IN ({})", False),
     "erased": ("SELECT agency, case_key FROM meta.erasures WHERE kind = 'case' AND agency IN ({}) "
                "ORDER BY case_key", False),
+    "recap_rejected": ("SELECT agency, _source_file, _source_sheet, _source_row, _source_cell, rules, reasons "
+                       "FROM staging.rejected_recap_cells WHERE agency IN ({}) "
+                       "ORDER BY agency, _source_file, _source_sheet, _source_row, _source_cell", False),
 }
 
 
@@ -143,8 +153,8 @@ def files_from_frames(frames: dict[str, pd.DataFrame]) -> list[FileFeedback]:
     out = []
     paths = frames["ledger"]["path"].tolist()
     erased = tuple(frames["erased"]["case_key"]) if "erased" in frames else ()
-    parts = {name: _split(frames[name], "path" if name == "sheets" else "_source_file", paths)
-             for name in ("sheets", "rejected", "warnings", "staged", "superseded")}
+    parts = {name: _split(frames.get(name, pd.DataFrame()), "path" if name == "sheets" else "_source_file", paths)
+             for name in ("sheets", "rejected", "warnings", "staged", "superseded", "recap_rejected")}
     for row in frames["ledger"].to_dict("records"):
         path = row["path"]
         out.append(FileFeedback(
@@ -160,17 +170,23 @@ def files_from_frames(frames: dict[str, pd.DataFrame]) -> list[FileFeedback]:
             sha256=_str(row.get("sha256")), archived_as=_str(row.get("archived_as")),
             sheets=parts["sheets"][path], rejected=parts["rejected"][path], warnings=parts["warnings"][path],
             staged=parts["staged"][path], superseded=parts["superseded"][path], erased_cases=erased,
+            recap_rejected=parts["recap_rejected"][path], recap_cells=_int(row.get("recap_cells")),
+            recap_cells_staged=_int(row.get("recap_cells_staged")),
+            recap_cells_rejected=_int(row.get("recap_cells_rejected")),
         ))
     return out
 
 
 def feedback_from_dry_run(read, result) -> FileFeedback:
-    """A FileFeedback from `ingest.read_file(...)` and `staging.stage_agency(...)` of one file."""
+    """A FileFeedback from `ingest.read_file(...)` and `staging.stage_agency(...)` (with its
+    recap cells staged, `result.recap`) of one file."""
     entry = read.entry
     rel = entry.rel
     staged, rejected, superseded, warnings = (_split(frame, "_source_file", [rel])[rel] for frame in (
         result.staged, result.rejected, result.superseded, result.warnings))
-    status, code = file_status(entry, read, len(staged), len(superseded))
+    recap_staged = len(result.recap.staged) if result.recap is not None else 0
+    recap_rejected = result.recap.rejected if result.recap is not None else pd.DataFrame()
+    status, code = file_status(entry, read, len(staged), len(superseded), (recap_staged, len(recap_rejected), 0))
     winners = sorted(set(superseded["superseded_by"])) if len(superseded) else []
     sheets = read.sheets
     registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
@@ -184,7 +200,9 @@ def feedback_from_dry_run(read, result) -> FileFeedback:
         unknown_headers=sorted({h for hs in registers.get("unknown_headers", []) for h in _as_list(hs)}),
         personal_columns_dropped=sorted({h for hs in registers.get("personal_headers", []) for h in _as_list(hs)}),
         modified_at=pd.Timestamp(int(entry.mtime), unit="s"), size_bytes=entry.size, sha256=entry.sha256,
-        sheets=sheets, rejected=rejected, warnings=warnings, staged=staged, superseded=superseded, dry_run=True,
+        sheets=sheets, rejected=rejected, warnings=warnings, staged=staged, superseded=superseded,
+        recap_rejected=recap_rejected, recap_cells=len(read.recap), recap_cells_staged=recap_staged,
+        recap_cells_rejected=len(recap_rejected), dry_run=True,
     )
 
 
@@ -197,6 +215,7 @@ class FeedbackInput:
     months: pd.DataFrame
     yoy: pd.DataFrame
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reconciliation: pd.DataFrame = field(default_factory=pd.DataFrame)  # marts.recap_reconciliation, differing
 
 
 def gather_feedback(con, agency: Agency | str) -> FeedbackInput:
@@ -208,8 +227,8 @@ def gather_feedbacks(con, agencies: list[Agency | str]) -> list[FeedbackInput]:
     """gather_feedback for several agencies, with one query per table for all of them."""
     ags = [a if isinstance(a, Agency) else get_agency(a) for a in agencies]
     codes = [a.code for a in ags]
-    frames, (months, yoy, flags) = load_agencies_frames(con, codes), _marts(con, codes)
-    return [FeedbackInput(a, frames[a.code], months[a.code], yoy[a.code], flags[a.code]) for a in ags]
+    frames, (months, yoy, flags, recon) = load_agencies_frames(con, codes), _marts(con, codes)
+    return [FeedbackInput(a, frames[a.code], months[a.code], yoy[a.code], flags[a.code], recon[a.code]) for a in ags]
 
 
 # The marts an agency's summary page shows, each with its agencies as {}.
@@ -219,12 +238,15 @@ _MART_QUERIES = {
     "yoy": "SELECT * FROM marts.yoy_by_region WHERE agency IN ({}) ORDER BY agency, year",
     "flags": 'SELECT agency, year, month, "check", severity, message, status, note FROM marts.dq_flags '
              'WHERE agency IN ({}) ORDER BY agency, year, month NULLS FIRST, "check"',
+    "reconciliation": "SELECT agency, year, measure, recap_count, staged_count, difference, rows_rejected, "
+                      "rows_superseded, rows_other_year FROM marts.recap_reconciliation "
+                      "WHERE agency IN ({}) AND difference <> 0 ORDER BY agency, year, measure",
 }
 
 
 def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], ...]:
-    """Each agency's months (coverage_status), year-on-year rows and data-quality flags (empty
-    before the marts are built)."""
+    """Each agency's months (coverage_status), year-on-year rows, data-quality flags and the years
+    where a recap and the register differ (empty before the marts are built)."""
     import duckdb
 
     marks = ", ".join("?" * len(agencies))
@@ -233,9 +255,9 @@ def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], ...]:
     except duckdb.CatalogException:  # marts not built yet
         empty = pd.DataFrame(columns=["year", "month", "coverage_status", "victims"])
         return ({a: empty for a in agencies}, {a: pd.DataFrame() for a in agencies},
-                {a: pd.DataFrame() for a in agencies})
-    months, yoy, flags = found
+                {a: pd.DataFrame() for a in agencies}, {a: pd.DataFrame() for a in agencies})
+    months, yoy, flags, recon = found
     return (_per_agency(months, agencies, keep_agency=False), _per_agency(yoy, agencies),
-            _per_agency(flags, agencies, keep_agency=False))
+            _per_agency(flags, agencies, keep_agency=False), _per_agency(recon, agencies, keep_agency=False))
 
 

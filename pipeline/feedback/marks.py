@@ -96,3 +96,21 @@ def sheet_marks(fb: FileFeedback, sheet: str, find) -> SheetMarks:
     return marks
 
 
+def _cell(name: str) -> tuple[int, int]:
+    """An Excel cell name to (row, 0-based column): "C7" -> (7, 2)."""
+    letters = name.rstrip("0123456789")
+    col = 0
+    for ch in letters.upper():
+        col = col * 26 + ord(ch) - 64
+    return int(name[len(letters):]), col - 1
+
+
+def recap_marks(fb: FileFeedback, sheet: str) -> SheetMarks:
+    """The marks of a recap sheet, cell by cell: rejected counts and totals that differ from their parts."""
+    marks = SheetMarks()
+    for where, reasons in _rows_of_sheet(fb.recap_rejected, sheet, ["_source_cell", "reasons"]):
+        marks.cells.setdefault(_cell(str(where)), []).append(Mark("reject", str(reasons or "")))
+    for where, message in _rows_of_sheet(fb.warnings, sheet, ["_source_cell", "message"]):
+        if _str(where):
+            marks.cells.setdefault(_cell(str(where)), []).append(Mark("warning", str(message or "")))
+    return marks

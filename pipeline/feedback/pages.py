@@ -113,9 +113,11 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
 
 
 def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dict[str, str]],
-                 months: pd.DataFrame, yoy: pd.DataFrame, updated: object, flags: pd.DataFrame | None = None) -> str:
-    """The summary page: totals, the month grid, year-on-year, the data-quality flags, and every
-    file ever sent. The statuses, numbers and words are the mart's, as in the report."""
+                 months: pd.DataFrame, yoy: pd.DataFrame, updated: object, flags: pd.DataFrame | None = None,
+                 reconciliation: pd.DataFrame | None = None) -> str:
+    """The summary page: totals, the month grid, year-on-year, the years where a recap and the
+    register differ (marts.recap_reconciliation), the data-quality flags, and every file ever
+    sent. The statuses, numbers and words are the mart's, as in the report."""
     t = texts()
     x = t["index"]
     live = [f for f in files if f.status not in ("removed", "ignored")]
@@ -137,6 +139,9 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
 
     parts.append(f"<h2>{esc(x['yoy'])}</h2>")
     parts.append(_yoy_table(yoy))
+    if reconciliation is not None and len(reconciliation):
+        parts.append(f"<h2>{esc(x['reconciliation'])}</h2><p>{esc(x['reconciliation_intro'])}</p>")
+        parts.append(_reconciliation_table(reconciliation, x))
 
     parts.append(f"<h2>{esc(x['flags'])}</h2><p>{esc(x['flags_intro'])}</p>")
     parts.append(_flags_table(flags if flags is not None else pd.DataFrame()))
@@ -276,3 +281,15 @@ def _flags_table(flags: pd.DataFrame) -> str:
                     f"<td class=\"{esc(r['status'])}\">{esc(review_words(r['status'], r.get('note')))}</td></tr>")
     head = "".join(f"<th>{esc(c)}</th>" for c in x["flags_columns"])
     return f"<table class=\"flags\"><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _reconciliation_table(frame: pd.DataFrame, x: dict) -> str:
+    head = "".join(f"<th>{esc(c)}</th>" for c in x["reconciliation_columns"])
+    body = []
+    for r in frame.to_dict("records"):
+        numbers = [r[k] for k in ("recap_count", "staged_count")] + [
+            fmt_num(r["difference"], sign=True)] + [r[k] for k in ("rows_rejected", "rows_superseded", "rows_other_year")]
+        body.append(f"<tr><td>{int(r['year'])}</td><td>{esc(x['reconciliation_measures'].get(r['measure'], r['measure']))}"
+                    "</td>" + "".join(f"<td class=\"n\">{v if isinstance(v, str) else fmt_num(v)}</td>"
+                                      for v in numbers) + "</tr>")
+    return f"<table class=\"files\"><tr>{head}</tr>{''.join(body)}</table>"

@@ -110,16 +110,22 @@ def _write_summary(ws: Sheet, fb: FileFeedback, agency: Agency, copy_notes: list
         text(note)
 
     registers = bool(len(fb.sheets)) and bool(fb.sheets["is_register"].astype(bool).any())
-    if not registers:  # nothing was read row by row: the message above is the whole story
+    recaps = bool(fb.recap_cells)
+    if not registers and not recaps:  # nothing was read row by row: the message above is the whole story
         heading(s["next_steps"])
         text(s["next_steps_file"])
         if len(fb.sheets):
             _sheet_lines(fb, count, heading, s)
         return
 
-    heading(s["counts"])
-    for key in ("data_rows", "rows_staged", "rows_rejected", "rows_superseded", "rows_warned"):
-        count(s[key], int(getattr(fb, key)))
+    if registers:
+        heading(s["counts"])
+        for key in ("data_rows", "rows_staged", "rows_rejected", "rows_superseded", "rows_warned"):
+            count(s[key], int(getattr(fb, key)))
+    if recaps:
+        heading(s["recap_counts"])
+        for key in ("recap_cells", "recap_cells_staged", "recap_cells_rejected"):
+            count(s[key], int(getattr(fb, key)))
 
     rules = _rule_counts(fb)
     heading(s["reasons"], s["reasons_columns"] if rules else None)
@@ -158,6 +164,8 @@ def _write_summary(ws: Sheet, fb: FileFeedback, agency: Agency, copy_notes: list
     text(s["legend_loaded"].format(status_header=status_header, note_header=note_header), GREEN,
          t["row_status"]["loaded"])
     text(s["legend_superseded"], BLUE, t["row_status"]["superseded"])
+    if recaps:
+        text(s["legend_recap"].format(note_header=note_header))
 
     heading(s["next_steps"])
     text(s["next_steps_text"])
@@ -173,6 +181,9 @@ def _sheet_lines(fb: FileFeedback, count, heading, s: dict) -> None:
             what = (s["sheet_register_two_rows"].format(upper=hr - 1, row=hr) if n == 2
                     else s["sheet_register"].format(row=hr))
             rows = _int(sheet.get("data_rows"))
+        elif sheet.get("is_recap") in (True, 1):
+            what = s["sheet_recap"].format(row=_int(sheet.get("header_row")), cells=_int(sheet.get("recap_cells")))
+            rows = None
         else:
             what = render(sheet.get("reason") or "sheet_not_register", sheet=sheet["sheet"])
             rows = None
@@ -183,7 +194,7 @@ def _sheet_lines(fb: FileFeedback, count, heading, s: dict) -> None:
 
 def _rule_counts(fb: FileFeedback) -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
-    for rules in fb.rejected.get("rules", []):
+    for rules in [*fb.rejected.get("rules", []), *fb.recap_rejected.get("rules", [])]:
         for code in _as_list(rules):
             counts[code] = counts.get(code, 0) + 1
     order = list(catalogue())

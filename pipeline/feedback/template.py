@@ -159,6 +159,58 @@ def _nil_sheet(wb, ag: Agency, t: dict, headers: list[str]) -> None:
     _print_setup(ws, landscape=True)
 
 
+def write_recap_template(agency: Agency | str, path: Path) -> Path:
+    """A blank recap sheet (data contract, section 9): months down the side; victims by sex, by
+    age class and by form, and the totals of victims and cases across the top, in a two-row
+    header that the pipeline reads as it reads an agency's own recap."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    ag = agency if isinstance(agency, Agency) else get_agency(agency)
+    t = texts()["recap_template"]
+    h = t["headers"]
+    data = yaml.safe_load((SCHEMAS_DIR / "contract.yaml").read_text(encoding="utf-8"))
+    forms = [str(labels[0]).title() for labels in data["vocabularies"]["violence_forms"].values()]
+    groups = [(t["month"], [None]), (t["sex"], [h["L"], h["P"]]), (t["age"], [h["ANAK"], h["DEWASA"]]),
+              (t["forms"], forms), (h["victims"], [None]), (h["cases"], [None])]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = t["sheet_name"]
+    put(ws, 1, 1, t["title"]).font = Font(bold=True, size=14)
+    put(ws, 2, 1, ag.name).font = Font(bold=True, size=12)
+    put(ws, 3, 1, t["note"]).alignment = Alignment(wrap_text=False)
+    upper, lower, fill = 5, 6, PatternFill("solid", fgColor="DDEBF7")
+    c = 1
+    for group, names in groups:
+        cell = put(ws, upper, c, group)
+        if names == [None]:  # one column: its header over both rows
+            ws.merge_cells(start_row=upper, start_column=c, end_row=lower, end_column=c)
+        else:
+            ws.merge_cells(start_row=upper, start_column=c, end_row=upper, end_column=c + len(names) - 1)
+            for i, name in enumerate(names):
+                put(ws, lower, c + i, name)
+        cell.font, cell.fill = Font(bold=True), fill
+        c += len(names)
+    last_col = c - 1
+    for col in range(1, last_col + 1):
+        ws.cell(row=lower, column=col).font = Font(bold=True)
+        ws.cell(row=lower, column=col).alignment = Alignment(wrap_text=True, vertical="center")
+        ws.column_dimensions[_letter(col)].width = 14 if col == 1 else 11
+    for r, number in enumerate(sorted(data["months"], key=int), lower + 1):
+        put(ws, r, 1, str(data["months"][number][0]).title())
+    dv = DataValidation(type="whole", operator="between", formula1="0", formula2="100000", allow_blank=True,
+                        showErrorMessage=True, errorStyle="stop", showInputMessage=True,
+                        prompt=t["prompt"][:255], error=t["prompt"][:255])
+    dv.add(f"B{lower + 1}:{_letter(last_col)}{lower + 12}")
+    ws.add_data_validation(dv)
+    ws.freeze_panes = ws.cell(row=lower + 1, column=2)
+    _print_setup(ws, landscape=True)
+    path = Path(path)
+    _atomic_save_workbook(wb, path)
+    return path
+
+
 def contract_header(column: str) -> str:
     """The first header synonym of a column in contract.yaml, capitalised."""
     data = yaml.safe_load((SCHEMAS_DIR / "contract.yaml").read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipeline.contract import load_contract, norm_header
 from pipeline.feedback.gather import FileFeedback, _as_list
-from pipeline.feedback.marks import column_finder, header_names, sheet_marks
+from pipeline.feedback.marks import column_finder, header_names, recap_marks, sheet_marks
 from pipeline.feedback.sheet import (
     BOLD,
     RED,
@@ -93,28 +93,21 @@ def write_feedback_workbook(fb: FileFeedback, source: Path | None, target: Path,
                 ws.put(row, status_col, t["row_status"][status], fills[status], fonts[status])
                 if note:
                     notes.setdefault(row, []).append(note)
-            for (row, col), items in sorted(marks.cells.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
-                has_marks = True
-                text = "\n".join(
-                    f"{t['cell_reject_prefix'] if m.severity == 'reject' else t['cell_warning_prefix']}: {m.text}"
-                    for m in items)
-                warned = [f"{t['cell_warning_prefix']}: {m.text}" for m in items if m.severity == "warning"]
-                notes.setdefault(row, []).extend(warned)  # reasons of a reject are in the row's note already
-                if col is None:  # the sheet has no such column: the comment goes on the status cell
-                    ws.comment(row, status_col, text, t["comment_author"])
-                else:
-                    ws.put(row, col + 1, None, _fill(RED if any(m.severity == "reject" for m in items) else YELLOW))
-                    ws.comment(row, col + 1, text, t["comment_author"])
-            for row, parts in notes.items():
-                note = "; ".join(parts)
-                ws.put(row, note_col, note, WRAP)
-                ws.heights[row] = _height((note, NOTE_WIDTH - 4))
-                for c in range(1, status_col + 1):  # a tall row reads from the top
-                    ws.put(row, c, None, TOP)
+            has_marks = _mark_cells(ws, marks, notes, status_col, t, reject_notes=False)
+            _write_notes(ws, notes, note_col, status_col)
             _mark_headers(ws, meta, names, header_row, t)
             has_marks = has_marks or bool(marks.row_status)
             ws.frozen_rows = header_row
             ws.title_rows = (header_row - header_rows + 1, header_row)
+        elif meta is not None and meta.get("is_recap") in (True, 1) and not pd.isna(meta.get("header_row")):
+            header_row, note_col = int(meta["header_row"]), width + 1
+            ws.rows = _without_personal(rows, {}, 0, set(), t)  # counts and labels; a NIK typed in is masked
+            ws.put(header_row, note_col, t["added_note_header"], BOLD)
+            ws.widths[note_col] = NOTE_WIDTH
+            notes = {}
+            has_marks = _mark_cells(ws, recap_marks(fb, label), notes, note_col, t, reject_notes=True)
+            _write_notes(ws, notes, note_col, note_col - 1)
+            ws.frozen_rows = header_row
         else:  # not a register: nothing says which of its cells are personal, so none is copied
             ws.rows = []
             ws.put(1, 1, t["sheet_not_copied"].format(sheet=src.name))
@@ -178,6 +171,35 @@ def _without_personal(rows: list[list], names: dict[int, str], header_row: int, 
                 copied[c] = new
         out.append(copied or line)
     return out
+
+
+def _mark_cells(ws: Sheet, marks, notes: dict[int, list[str]], fallback_col: int, t: dict,
+                reject_notes: bool) -> bool:
+    """Colour and comment each marked cell (red: rejected, yellow: warned), and gather the row
+    notes: the warnings, and the rejects where the row has no status of its own
+    (`reject_notes`, a recap's cells). A mark without a column goes on `fallback_col`."""
+    for (row, col), items in sorted(marks.cells.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
+        text = "\n".join(
+            f"{t['cell_reject_prefix'] if m.severity == 'reject' else t['cell_warning_prefix']}: {m.text}"
+            for m in items)
+        notes.setdefault(row, []).extend(
+            f"{t['cell_reject_prefix'] if m.severity == 'reject' else t['cell_warning_prefix']}: {m.text}"
+            for m in items if m.severity == "warning" or reject_notes)
+        if col is None:  # the sheet has no such column: the comment goes on the status cell
+            ws.comment(row, fallback_col, text, t["comment_author"])
+        else:
+            ws.put(row, col + 1, None, _fill(RED if any(m.severity == "reject" for m in items) else YELLOW))
+            ws.comment(row, col + 1, text, t["comment_author"])
+    return bool(marks.cells)
+
+
+def _write_notes(ws: Sheet, notes: dict[int, list[str]], note_col: int, last_col: int) -> None:
+    for row, parts in notes.items():
+        note = "; ".join(parts)
+        ws.put(row, note_col, note, WRAP)
+        ws.heights[row] = _height((note, NOTE_WIDTH - 4))
+        for c in range(1, last_col + 1):  # a tall row reads from the top
+            ws.put(row, c, None, TOP)
 
 
 def _mark_headers(ws: Sheet, meta: dict, names: dict[int, str], header_row: int, t: dict) -> None:

@@ -275,16 +275,20 @@ def describe(start: dt.date | None, end: dt.date | None, contract: Contract, lan
 
 def add_to_sheets(sheets: pd.DataFrame, results: list, file_name: str, mtime: float, timezone: str,
                   now: dt.datetime, contract: Contract) -> pd.DataFrame:
-    """meta.sheets records (one per sheet, in the workbook's order) with each register sheet's coverage."""
+    """meta.sheets records (one per sheet, in the workbook's order) with each register sheet's coverage,
+    and each recap sheet's stated period (its months come from its lines: staging/recap.py)."""
     modified = dt.datetime.fromtimestamp(int(mtime), ZoneInfo(timezone)).date()
     values: dict[str, list] = {c: [] for c in SHEET_FIELDS}
     for sheet in results:
         cover = None
-        if sheet.is_register:
+        if sheet.is_register or sheet.recap is not None:
             column = sheet.header.columns.get("report_date") if sheet.header else None
             dates = [row.values.get("report_date") for row in sheet.rows] if column is not None else []
             cover = sheet_coverage(contract, title=sheet.title, sheet_name=sheet.name, file_name=file_name,
                                    report_dates=dates, modified=modified, today=now.date())
+            if sheet.recap is not None:  # what a recap sheet states of itself; no month is covered by it
+                cover = Coverage(source=cover.source if cover.stated else None, export_date=cover.export_date,
+                                 export_source=cover.export_source, stated=cover.stated)
         for name, value in _fields(cover, sheet).items():
             values[name].append(value)
     out = sheets.copy()
@@ -307,7 +311,7 @@ def _fields(cover: Coverage | None, sheet) -> dict[str, object]:
             "coverage_start": cover.start, "coverage_end": cover.end, "coverage_source": cover.source,
             "coverage_months": cover.months, "export_date": cover.export_date,
             "export_date_source": cover.export_source, "rows_outside_period": cover.rows_outside,
-            "nil_rows": sheet.nil_rows, "nil_report": not sheet.rows and bool(cover.months)}
+            "nil_rows": sheet.nil_rows, "nil_report": not sheet.rows and bool(cover.months) and sheet.is_register}
 
 
 def _registers(sheets: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ def dry_run(path: Path, agency: Agency | str, contract=None):
     from pipeline.ingest.dropfolder import FileEntry, sha256_file
     from pipeline.ingest.read import Limits, read_file
     from pipeline.names import escape
+    from pipeline.staging.recap import stage_recaps
     from pipeline.staging.stage import StagingResult, stage_agency
 
     ag = agency if isinstance(agency, Agency) else get_agency(agency)
@@ -38,6 +39,9 @@ def dry_run(path: Path, agency: Agency | str, contract=None):
                                    pd.DataFrame(columns=["_source_file"]), pd.DataFrame(columns=["_source_file"]))
     headers = {(entry.rel, s["sheet"]): json.loads(s["columns"])
                for s in read.sheets.to_dict("records") if s["is_register"] and s["columns"]}
-    result = stage_agency(read.raw, ag, headers, {entry.rel: (0, entry.rel)},
-                          dt.datetime.now(ZoneInfo(ag.timezone)).date(), contract)
+    rank = {entry.rel: (0, entry.rel)}
+    result = stage_agency(read.raw, ag, headers, rank, dt.datetime.now(ZoneInfo(ag.timezone)).date(), contract)
+    result.recap = stage_recaps(read.recap, ag, read.sheets, rank, contract)
+    if len(result.recap.warnings):
+        result.warnings = pd.concat([w for w in (result.warnings, result.recap.warnings) if len(w)], ignore_index=True)
     return read, result

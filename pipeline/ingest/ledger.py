@@ -20,8 +20,11 @@ def _ts(value: float | None) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(int(value), unit="s")
 
 
-def file_status(entry: FileEntry, read: FileRead | None, staged: int, superseded: int) -> tuple[str, str | None]:
-    """A file's status and reason code from what it gave: one rule for the ledger and the dry run."""
+def file_status(entry: FileEntry, read: FileRead | None, staged: int, superseded: int,
+                recap: tuple[int, int, int] = (0, 0, 0)) -> tuple[str, str | None]:
+    """A file's status and reason code from what it gave: one rule for the ledger and the dry run.
+    `recap`: its recap cells staged, rejected and superseded."""
+    recap_staged, _, recap_superseded = recap
     if read is not None and not read.error_code and staged == 0 and coverage.is_nil_report(read.sheets):
         return "nil_report", "nil_report"
     if entry.ignored:
@@ -32,10 +35,12 @@ def file_status(entry: FileEntry, read: FileRead | None, staged: int, superseded
         return "erased", "file_erased"
     if read.error_code:
         return "rejected", read.error_code
-    if staged > 0:
+    if staged > 0 or recap_staged > recap_superseded:
         return "loaded", None
-    if superseded > 0:
+    if superseded > 0 or recap_superseded > 0:
         return "superseded", "superseded"
+    if len(read.raw) == 0 and len(read.recap):
+        return "rejected", "all_recap_cells_rejected"
     return "rejected", "no_data_rows" if len(read.raw) == 0 else "all_rows_rejected"
 
 
@@ -59,6 +64,10 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
         return frame.groupby("_source_file").size().to_dict() if len(frame) else {}
 
     staged, rejected, superseded = per_file(result.staged), per_file(result.rejected), per_file(result.superseded)
+    recap = result.recap
+    recap_staged = per_file(recap.staged) if recap is not None else {}
+    recap_rejected = per_file(recap.rejected) if recap is not None else {}
+    recap_superseded = per_file(recap.staged[recap.staged["superseded_by"].notna()]) if recap is not None else {}
     warned = result.warnings.groupby("_source_file")["_source_row"].nunique().to_dict() if len(result.warnings) else {}
     sup_by: dict[str, list[str]] = {}
     if len(result.superseded):
@@ -80,9 +89,12 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
     for entry in entries:
         read = reads.get(entry.rel)
         counts = (staged.get(entry.rel, 0), rejected.get(entry.rel, 0), superseded.get(entry.rel, 0))
-        status, code = file_status(entry, read, counts[0], counts[2])
+        recaps = (recap_staged.get(entry.rel, 0), recap_rejected.get(entry.rel, 0), recap_superseded.get(entry.rel, 0))
+        status, code = file_status(entry, read, counts[0], counts[2], recaps)
         sheets = read.sheets if read is not None else _empty(SHEET_COLUMNS)
         registers = sheets[sheets["is_register"].astype(bool)] if len(sheets) else sheets
+        read_sheets = sheets[sheets["is_register"].astype(bool) | sheets["is_recap"].fillna(False).astype(bool)] \
+            if len(sheets) else sheets
         detail = read.error_detail if read else ""
         period, period_en = coverage.file_period(registers)
         masked = read.raw["_pii_masked"].dropna() if read is not None else pd.Series(dtype=object)
@@ -98,14 +110,16 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
             "rows_warned": warned.get(entry.rel, 0), "rows_erased": read.rows_erased if read is not None else 0,
             "superseded_by": sup_by.get(entry.rel, []),
             "supersedes": sorted(supersedes.get(entry.rel, [])),
-            "sheets_read": registers["sheet"].tolist(),
+            "sheets_read": read_sheets["sheet"].tolist(),
             "sheets_skipped": [f"{s}: {r}" for s, r in zip(sheets["sheet"], sheets["reason"]) if r],
-            "unknown_headers": sorted({h for hs in registers["unknown_headers"] for h in hs}),
+            "unknown_headers": sorted({h for hs in read_sheets["unknown_headers"] for h in hs}),
             "personal_columns_dropped": sorted({h for hs in registers["personal_headers"] for h in hs}),
             "cells_masked": int(sum(len(m.split(",")) for m in masked)),
             "parsed": read.parsed if read is not None else False,
             "archived_as": read.archived_as if read is not None else None, "run_id": run_id,
             **coverage.of_file(registers),
+            "recap_cells": len(read.recap) if read is not None else 0, "recap_cells_staged": recaps[0],
+            "recap_cells_rejected": recaps[1], "recap_cells_superseded": recaps[2],
         })
     seen = {e.rel for e in entries}
     if prev is not None:
@@ -113,7 +127,8 @@ def ledger_frame(agency: str, entries: list[FileEntry], reads: dict[str, FileRea
             record = row.to_dict()
             record.update(path=path, status="removed", reason_code="removed", message=render("removed"),
                           message_en=render("removed", "en"), rows_staged=0, rows_rejected=0, rows_superseded=0,
-                          rows_warned=0, rows_erased=0, superseded_by=[], supersedes=[], parsed=False, run_id=run_id)
+                          rows_warned=0, rows_erased=0, superseded_by=[], supersedes=[], parsed=False, run_id=run_id,
+                          recap_cells_staged=0, recap_cells_rejected=0, recap_cells_superseded=0)
             records.append(record)
     return pd.DataFrame.from_records(records, columns=LEDGER_COLUMNS)
 
@@ -137,7 +152,13 @@ def first_seen_times(entries: list[FileEntry], previous: pd.DataFrame, now: dt.d
 
 
 def accounting_errors(ledger: pd.DataFrame) -> pd.DataFrame:
-    """Files where data rows != staged + rejected + superseded."""
+    """Files where data rows != staged + rejected + superseded, or, for recap sheets, where
+    recap cells != staged + rejected (a superseded recap cell is staged, not counted)."""
     live = ledger[ledger["status"] != "removed"]
     total = live["rows_staged"] + live["rows_rejected"] + live["rows_superseded"]
-    return live.loc[live["data_rows"] != total, ["path", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]]
+    cells = live["recap_cells"].fillna(0) if "recap_cells" in live else 0
+    recap = (live["recap_cells_staged"].fillna(0) + live["recap_cells_rejected"].fillna(0)
+             if "recap_cells" in live else 0)
+    shown = ["path", "data_rows", "rows_staged", "rows_rejected", "rows_superseded"]
+    shown += [c for c in ("recap_cells", "recap_cells_staged", "recap_cells_rejected") if c in live]
+    return live.loc[(live["data_rows"] != total) | (cells != recap), shown]

@@ -21,6 +21,7 @@ from pipeline.ingest.dropfolder import FileEntry, _changed, _fingerprint, scan_f
 from pipeline.ingest.erased import Erased
 from pipeline.ingest.ledger import first_seen_times, ledger_frame
 from pipeline.ingest.read import (
+    RECAP_COLUMNS,
     SHEET_COLUMNS,
     FileRead,
     Limits,
@@ -34,6 +35,7 @@ from pipeline.ingest.read import (
 )
 from pipeline.ingest.slices import _load_state
 from pipeline.registry import Agency
+from pipeline.staging.recap import stage_recaps
 from pipeline.staging.stage import StagingResult, stage_agencies
 
 
@@ -53,8 +55,13 @@ def load_agencies(tasks: list[LoadTask], contract: Contract | None = None) -> li
     folders = [_read_folder(t, contract) for t in tasks]
     results = stage_agencies([(f.raw, t.agency, f.headers, f.file_rank, t.load_date) for t, f in zip(tasks, folders)],
                              contract)
-    for folder, result in zip(folders, results):  # rows dated outside their sheet's stated period
+    for task, folder, result in zip(tasks, folders, results):
+        # rows dated outside their sheet's stated period
         result.warnings = coverage.with_mismatch_warnings(result.warnings, result.staged, folder.sheets)
+        result.recap = stage_recaps(folder.recap, task.agency, folder.sheets, folder.file_rank, contract)
+        if len(result.recap.warnings):
+            result.warnings = pd.concat([w for w in (result.warnings, result.recap.warnings) if len(w)],
+                                        ignore_index=True)
     loads = []
     for task, folder, result in zip(tasks, folders, results):
         code = task.agency.code
@@ -70,6 +77,9 @@ def load_agencies(tasks: list[LoadTask], contract: Contract | None = None) -> li
             "meta.ingest_log": ledger,
             "meta.agency_loads": _load_state(task.agency, folder.entries, task.limits, folder.reads, result,
                                              task.load_date, task.run_id, task.now),
+            "raw.recap_cells": folder.recap,
+            "staging.recap_counts": result.recap.staged,
+            "staging.rejected_recap_cells": result.recap.rejected,
         }
         loads.append(AgencyLoad(code, frames, list(folder.reads.values()), result, ledger))
     return loads
@@ -84,6 +94,7 @@ class _Folder:
     raw: pd.DataFrame
     sheets: pd.DataFrame
     headers: dict
+    recap: pd.DataFrame  # raw.recap_cells of its recap sheets
     file_rank: dict[str, tuple]  # (first seen, mtime to the second, name, path): the file ranked last wins
     first_seen: dict[str, pd.Timestamp]
 
@@ -101,11 +112,13 @@ def _read_folder(task: LoadTask, contract: Contract) -> _Folder:
     raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else _raw_rows(code, None, [], task.run_id, task.now)
     sheet_parts = [r.sheets for r in reads.values() if len(r.sheets)]
     sheets = pd.concat(sheet_parts, ignore_index=True) if sheet_parts else _empty(SHEET_COLUMNS)
+    recap_parts = [r.recap for r in reads.values() if len(r.recap)]
+    recap = pd.concat(recap_parts, ignore_index=True) if recap_parts else _empty(RECAP_COLUMNS)
     headers = {(p, s): json.loads(c) for p, s, c, reg in
                zip(sheets["path"], sheets["sheet"], sheets["columns"], sheets["is_register"]) if reg and c}
     first_seen = first_seen_times(entries, task.previous.ledger, task.now)
     file_rank = {e.rel: (first_seen[e.rel], int(e.mtime), e.rel.rsplit("/", 1)[-1], e.rel) for e in entries}
-    return _Folder(entries, reads, raw, sheets, headers, file_rank, first_seen)
+    return _Folder(entries, reads, raw, sheets, headers, recap, file_rank, first_seen)
 
 
 def _read_entry(entry: FileEntry, task: LoadTask, contract: Contract) -> FileRead:

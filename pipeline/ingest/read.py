@@ -24,6 +24,7 @@ from pipeline.warehouse import tables
 
 RAW_COLUMNS = tables.CASE_ROWS.names
 SHEET_COLUMNS = tables.SHEETS.names
+RECAP_COLUMNS = tables.RECAP_CELLS.names
 
 
 def parser_version() -> str:
@@ -43,6 +44,7 @@ class FileRead:
     parsed: bool = True  # False when rows were reused from an earlier read of the same bytes
     archived_as: str | None = None
     rows_erased: int = 0  # rows of erased cases left out (meta.erasures)
+    recap: pd.DataFrame = field(default_factory=lambda: _empty(RECAP_COLUMNS))  # raw.recap_cells of its recap sheets
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Previous:
     ledger: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=tables.INGEST_LOG.names))
     raw: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RAW_COLUMNS))
     sheets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SHEET_COLUMNS))
+    recap: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RECAP_COLUMNS))
 
 
 @dataclass
@@ -91,10 +94,13 @@ def refusal(entry: FileEntry, limits: Limits) -> FileRead | None:
 
 
 def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits, run_id: str,
-              now: dt.datetime, source: Path | None = None, timezone: str = "UTC") -> FileRead:
-    """Read one workbook into raw rows and sheet records. `source`: the bytes to read, when
-    not the file itself (its archived copy, whose content is the hash in the ledger);
-    `timezone`: the agency's, for the export date taken from the file's modification time."""
+              now: dt.datetime, source: Path | None = None, timezone: str = "UTC",
+              registry: tuple | None = None) -> FileRead:
+    """Read one workbook into raw rows, recap cells and sheet records. `source`: the bytes to
+    read, when not the file itself (its archived copy, whose content is the hash in the
+    ledger); `timezone`: the agency's, for the export date taken from the file's modification
+    time; `registry`: the agencies a file in the wrong folder is matched against (by default
+    the registry's). A file that belongs to another agency gives nothing but its refusal."""
     if entry.path.suffix.lower() not in excel.READABLE_SUFFIXES:
         return _failed(entry, "format_unsupported", entry.path.suffix or "(tanpa ekstensi)")
     refused = refusal(entry, limits)
@@ -106,12 +112,19 @@ def read_file(entry: FileEntry, agency: str, contract: Contract, limits: Limits,
                                         limits.reader_timeout_s)
     except excel.UnreadableFile as exc:
         return _failed(entry, exc.code, exc.detail)
+    from pipeline.ingest.agency_match import wrong_agency
+    from pipeline.registry import load_registry
+
+    other = wrong_agency(workbook.sheets, agency, registry or load_registry(), contract)
+    if other is not None:  # nothing of it loads (contract section 10)
+        return _failed(entry, "wrong_agency", other.detail)
     labels = sheet_labels([sheet.name for sheet in workbook.sheets])
     raw = _raw_rows(agency, entry, workbook.sheets, run_id, now, labels)
     sheets = _sheet_rows(agency, entry, workbook.sheets, run_id, labels)
     sheets = coverage.add_to_sheets(sheets, workbook.sheets, entry.path.name, entry.mtime, timezone, now, contract)
-    code = None if workbook.registers else "no_register_sheet"
-    return FileRead(entry, raw, sheets, code)
+    recap = _recap_cells(agency, entry, workbook.sheets, run_id, now, labels)
+    code = None if workbook.registers or len(recap) else "no_register_sheet"
+    return FileRead(entry, raw, sheets, code, recap=recap)
 
 
 def sheet_labels(sheet_names: list[str]) -> list[str]:
@@ -162,18 +175,40 @@ def _sheet_rows(agency: str, entry: FileEntry, sheets: list[excel.SheetResult], 
                 labels: list[str]) -> pd.DataFrame:
     records = []
     for index, (sheet, label) in enumerate(zip(sheets, labels)):
-        h = sheet.header
+        h, recap = sheet.header, sheet.recap
         records.append({
             "agency": agency, "path": entry.rel, "sha256": entry.sha256, "sheet": label, "sheet_index": index,
-            "visible": sheet.visible, "is_register": sheet.is_register, "reason": sheet.reason or None,
-            "header_row": h.row if h else None, "header_rows": h.rows if h else None,
+            "visible": sheet.visible, "is_register": sheet.is_register, "is_recap": recap is not None,
+            "reason": sheet.reason or None,
+            "header_row": h.row if h else recap.header_row if recap else None,
+            "header_rows": h.rows if h else recap.header_rows if recap else None,
             "columns": json.dumps(h.written, ensure_ascii=False) if h else None,
-            "unknown_headers": _masked(h.unknown) if h else [], "personal_headers": _masked(h.personal) if h else [],
+            "unknown_headers": _masked(h.unknown) if h else recap.unknown if recap else [],
+            "personal_headers": _masked(h.personal) if h else [],
             "duplicate_headers": _masked(h.duplicates) if h else [], "data_rows": len(sheet.rows),
             "total_rows": sheet.total_rows, "blank_rows": sheet.blank_rows, "parser_version": parser_version(),
-            "run_id": run_id,
+            "run_id": run_id, "recap_axis": recap.axis if recap else None,
+            "recap_turned": recap.turned if recap else None, "recap_cells": recap.cells if recap else None,
         })
     return pd.DataFrame.from_records(records, columns=SHEET_COLUMNS)
+
+
+def _recap_cells(agency: str, entry: FileEntry | None, sheets: list[excel.SheetResult], run_id: str,
+                 now: dt.datetime, labels: list[str]) -> pd.DataFrame:
+    """raw.recap_cells: every count cell of the recap sheets, as written (masked by the reader)."""
+    from pipeline.ingest.recap import cell_name
+
+    file, sha = (entry.rel, entry.sha256) if entry else (None, None)
+    records = [(agency, t.axis, t.turned, t.label_header, line.label, line.label_cell, line.group, line.total,
+                column.header, column.group,
+                column.dimension, column.category, column.measure, text, file, sha, label, row, cell_name(row, col),
+                run_id, now)
+               for sheet, label in zip(sheets, labels) if (t := sheet.recap) is not None
+               for line in t.lines for column, (text, row, col) in zip(t.columns, line.cells)]
+    frame = pd.DataFrame.from_records(records, columns=RECAP_COLUMNS)
+    frame["_source_row"] = frame["_source_row"].astype("int64")
+    frame["_ingested_at"] = pd.to_datetime(frame["_ingested_at"]).astype("datetime64[us]")
+    return frame
 
 
 def cached_read(entry: FileEntry, previous: Previous, run_id: str) -> FileRead | None:
@@ -188,7 +223,10 @@ def cached_read(entry: FileEntry, previous: Previous, run_id: str) -> FileRead |
     sheets = sheets[sheets["path"] == source].assign(path=entry.rel, run_id=run_id)
     raw = previous.raw[(previous.raw["_source_sha256"] == entry.sha256) & (previous.raw["_source_file"] == source)]
     raw = raw.assign(_source_file=entry.rel, _load_id=run_id)
-    code = None if sheets["is_register"].any() else "no_register_sheet"
-    return FileRead(entry, raw.reset_index(drop=True), sheets.reset_index(drop=True), code, parsed=False)
+    recap = previous.recap[(previous.recap["_source_sha256"] == entry.sha256) & (previous.recap["_source_file"] == source)]
+    recap = recap.assign(_source_file=entry.rel, _load_id=run_id)
+    code = None if sheets["is_register"].any() or len(recap) else "no_register_sheet"
+    return FileRead(entry, raw.reset_index(drop=True), sheets.reset_index(drop=True), code, parsed=False,
+                    recap=recap.reset_index(drop=True))
 
 

@@ -41,6 +41,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 # what a reply may hold besides plain values (str, int, float, bool, None, lists, tuples, dicts)
 _RESULT_CLASSES = {(f"{__package__}.workbook", n) for n in ("WorkbookResult", "SheetResult")} | {
     (f"{__package__}.rows", n) for n in ("Header", "DataRow")} | {
+    (f"{__package__}.recap", n) for n in ("RecapTable", "RecapColumn", "RecapLine")} | {
     ("datetime", n) for n in ("datetime", "date", "time", "timedelta")}
 
 

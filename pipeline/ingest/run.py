@@ -95,7 +95,7 @@ def plan_tasks(con: duckdb.DuckDBPyConnection, run: LoadRun, kept: list[str]) ->
             kept.append(code)
             continue
         previous = Previous(*(query_df(con, f"SELECT * FROM {t} WHERE agency = ?", [code])
-                              for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets"))
+                              for t in ("meta.ingest_log", "raw.case_rows", "meta.sheets", "raw.recap_cells"))
                             ) if code in present else Previous()
         yield LoadTask(agency, run.raw_dir, previous, run.run_id, run.now, load_date, run.limits, run.archive_dir,
                        run.debug, gone)
@@ -127,6 +127,10 @@ class SliceWriter:
         staged = frames["staging.case_victims"]
         if len(staged):  # one pandera call per batch: its cost is mostly per call
             self.failures.append(contract_failures(staged, self.run.registered))
+        if len(frames["staging.recap_counts"]):
+            from pipeline.staging.recap_rules import recap_contract_failures
+
+            self.failures.append(recap_contract_failures(frames["staging.recap_counts"], self.run.registered))
         try:
             replace_agency_slices(self.con, names if len(names) > 1 else names[0], frames)
         except Exception as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline.contract import Contract, load_contract
 from pipeline.ingest.container import check_file
 from pipeline.ingest.limits import SafetyLimits, UnreadableFile, check_area
+from pipeline.ingest.recap import RecapTable, cell_name, find_recap
 from pipeline.ingest.rows import (
     HEADER_SCAN_ROWS,
     MAX_CELL_CHARS,
@@ -38,6 +39,7 @@ class SheetResult:
     empty: bool = False  # the sheet holds no value at all
     title: list[str] = field(default_factory=list)  # the title block above the header, a line per row
     nil_rows: int = 0  # rows saying NIHIL / "Tidak ada kasus": a nil report, not data
+    recap: RecapTable | None = None  # a recap sheet's table of counts (ingest/recap.py)
 
 
 @dataclass
@@ -164,6 +166,14 @@ def read_sheet(name: str, visible: bool, rows: Iterable[list[object]], contract:
     empty = not any(cell_text(v) is not None for r in head for v in r)
     header = find_header(head, contract)
     if header is None:
+        recap = None
+        if not empty and find_recap(head, contract, merges) is not None:  # the whole sheet only for a recap
+            recap = find_recap(head + list(rows), contract, merges)
+        if recap is not None:
+            formulas = [cell_name(r, c) for line in recap.lines for _, r, c in line.cells
+                        if (r - 1, c - 1) in (uncached or ())]
+            return SheetResult(name, visible, False, recap=recap, uncached=formulas,
+                               title=title_lines(head[:recap.header_row - recap.header_rows]))
         if empty:
             empty = not any(cell_text(v) is not None for r in rows for v in r)
         return SheetResult(name, visible, False, reason="sheet_not_register", empty=empty)

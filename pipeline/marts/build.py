@@ -14,7 +14,8 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from pipeline.marts import completeness, quality
+from pipeline.marts import completeness, quality, reconciliation
+from pipeline.marts.recaps import COUNTED_CELLS, recap_months, recap_years
 from pipeline.marts.sql import ALL_MARTS, COVERED_MONTHS, FORM_TOTALS, MARTS, STAGED_MONTHS, USAGE_WARNING
 from pipeline.registry import Agency, population_series
 from pipeline.warehouse import tables
@@ -59,10 +60,16 @@ def registry_frames(agencies: tuple[Agency, ...], years: list[int]) -> tuple[pd.
             pd.DataFrame(pop_rows, columns=tables.POPULATIONS.names), kecamatan)
 
 
-def _completeness(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> pd.DataFrame:
+def _completeness(con: duckdb.DuckDBPyConnection, now: dt.datetime, recaps: pd.DataFrame) -> pd.DataFrame:
     return completeness.completeness_frame(
         query_df(con, "SELECT agency, timezone, report_due_day FROM meta.agencies ORDER BY agency"),
-        query_df(con, STAGED_MONTHS), query_df(con, COVERED_MONTHS), now)
+        query_df(con, STAGED_MONTHS), query_df(con, COVERED_MONTHS), now, recaps)
+
+
+def _reconciliation(con: duckdb.DuckDBPyConnection, recap: pd.DataFrame) -> pd.DataFrame:
+    return reconciliation.reconciliation_frame(
+        recap, query_df(con, reconciliation.STAGED), query_df(con, reconciliation.REJECTED),
+        query_df(con, reconciliation.SUPERSEDED), query_df(con, reconciliation.OTHER_YEAR))
 
 
 def _region_year(con: duckdb.DuckDBPyConnection, base: pd.DataFrame) -> pd.DataFrame:
@@ -98,31 +105,44 @@ def build_marts(con: duckdb.DuckDBPyConnection, agencies: tuple[Agency, ...],
     """Rebuild meta.agencies, meta.population and every mart in one transaction. `now` (UTC) is
     the time of the run: it decides which months are due."""
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    lo_hi = con.execute("SELECT min(year), max(year) FROM staging.case_victims").fetchall()[0]
+    cells = query_df(con, COUNTED_CELLS)
+    recap, forms = recap_years(cells)
+    lo_hi = con.execute("SELECT min(year), max(year) FROM (SELECT year FROM staging.case_victims "
+                        "UNION ALL SELECT unnest(?::INTEGER[]))", [recap["year"].astype(int).tolist()]).fetchall()[0]
     years = list(range(lo_hi[0], lo_hi[1] + 1)) if lo_hi[0] is not None else []
-    agency_df, pop_df, kecamatan_df = registry_frames(agencies, years)
+    registry = registry_frames(agencies, years)
     counts: dict[str, int] = {}
-    with transaction(con):
-        for table, frame in zip(tables.REGISTRY, (agency_df, pop_df, kecamatan_df)):
-            con.execute(table.ddl(replace_table=True))
-            insert_frame(con, table.name, frame)
-        for name in ORDER:
-            declared = tables.mart(name)
-            frame = None
-            if name == "reporting_completeness":
-                frame = _completeness(con, now)
-            elif name == "dq_flags":
-                frame = _dq_flags(con, agencies)
-            else:
-                con.execute(f"CREATE OR REPLACE TABLE {declared.name} AS {MARTS[name]}")
-                if name in FINISH:
-                    frame = FINISH[name](con, query_df(con, f"SELECT * FROM {declared.name}"))
-            if frame is not None:
-                con.execute(declared.ddl(replace_table=True))
-                insert_frame(con, declared.name, completeness.as_nullable(frame[declared.names]))
-            check_columns(con, declared)
-            con.execute(f"COMMENT ON TABLE {declared.name} IS {sql_literal(declared.description + ' ' + USAGE_WARNING)}")
-            counts[name] = con.execute(f"SELECT count(*) FROM {declared.name}").fetchall()[0][0]
+    # the recaps' years and forms, as the SQL of the marts reads them (marts/sql.py)
+    con.register("recap_years", recap.drop(columns="source_files"))
+    con.register("recap_forms", forms)
+    try:
+        with transaction(con):
+            for table, frame in zip(tables.REGISTRY, registry):
+                con.execute(table.ddl(replace_table=True))
+                insert_frame(con, table.name, frame)
+            for name in ORDER:
+                declared = tables.mart(name)
+                frame = None
+                if name == "reporting_completeness":
+                    frame = _completeness(con, now, recap_months(cells))
+                elif name == "recap_reconciliation":
+                    frame = _reconciliation(con, recap)
+                elif name == "dq_flags":
+                    frame = _dq_flags(con, agencies)
+                else:
+                    con.execute(f"CREATE OR REPLACE TABLE {declared.name} AS {MARTS[name]}")
+                    if name in FINISH:
+                        frame = FINISH[name](con, query_df(con, f"SELECT * FROM {declared.name}"))
+                if frame is not None:
+                    con.execute(declared.ddl(replace_table=True))
+                    insert_frame(con, declared.name, completeness.as_nullable(frame[declared.names]))
+                check_columns(con, declared)
+                con.execute(f"COMMENT ON TABLE {declared.name} IS "
+                            f"{sql_literal(declared.description + ' ' + USAGE_WARNING)}")
+                counts[name] = con.execute(f"SELECT count(*) FROM {declared.name}").fetchall()[0][0]
+    finally:
+        con.unregister("recap_years")
+        con.unregister("recap_forms")
     return counts
 
 

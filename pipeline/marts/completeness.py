@@ -62,17 +62,24 @@ def on_time(state: str, first_reported_at, due: dt.date, timezone: str) -> bool 
 
 
 def completeness_frame(agencies: pd.DataFrame, staged: pd.DataFrame, covered: pd.DataFrame,
-                       now: dt.datetime) -> pd.DataFrame:
+                       now: dt.datetime, recaps: pd.DataFrame | None = None) -> pd.DataFrame:
     """marts.reporting_completeness: one row per registered agency and month, from January of
-    the first year with data (rows or coverage) to each agency's month of the run.
+    the first year with data (rows, coverage or recaps) to each agency's month of the run.
 
     agencies: agency, timezone, report_due_day. staged: agency, month_start, victims,
     rows_staged, source_files. covered: agency, month_start, first_reported_at (the months
-    current files cover). now: the run's time (UTC).
+    current files cover). now: the run's time (UTC). recaps: agency, month_start, victims,
+    reported, first_reported_at (the months recaps cover, marts/recaps.py): a recap's month is
+    reported where its count is above zero, reported_zero where it is zero (data contract,
+    section 9); in a year with no case row its victims are the recap's (null when the recap's
+    period is longer than the month).
     """
     columns = ["agency", "year", "month", "month_start", "has_data", "victims", "rows_staged", "file_count",
-               "source_files", "coverage_status", "due_date", "first_reported_at", "on_time"]
-    starts = pd.concat([pd.to_datetime(staged["month_start"]), pd.to_datetime(covered["month_start"])])
+               "source_files", "coverage_status", "due_date", "first_reported_at", "on_time", "source"]
+    recaps = recaps if recaps is not None else pd.DataFrame(columns=["agency", "month_start", "victims", "reported",
+                                                                     "first_reported_at"])
+    starts = pd.concat([pd.to_datetime(f["month_start"]) for f in (staged, covered, recaps) if len(f)] or
+                       [pd.Series(dtype="datetime64[ns]")])
     if starts.dropna().empty:
         return pd.DataFrame(columns=columns)
     first = dt.date(starts.min().year, 1, 1)
@@ -80,6 +87,11 @@ def completeness_frame(agencies: pd.DataFrame, staged: pd.DataFrame, covered: pd
     covered = covered.assign(month_start=pd.to_datetime(covered["month_start"]).dt.date)
     staged_at = staged.set_index(["agency", "month_start"]) if len(staged) else None
     covered_at = covered.set_index(["agency", "month_start"])["first_reported_at"].to_dict()
+    recap_at = {(a, pd.Timestamp(m).date()): (v, bool(r), f) for a, m, v, r, f in
+                recaps[["agency", "month_start", "victims", "reported", "first_reported_at"]].itertuples(index=False)}
+    for key, (_, _, seen) in recap_at.items():  # a recap's month is covered from when its file came
+        covered_at[key] = seen if covered_at.get(key) is None else min(covered_at[key], seen)
+    case_years = {(a, m.year) for a, m in staged_at.index} if staged_at is not None else set()
     records = []
     for agency, tz, due_day in agencies[["agency", "timezone", "report_due_day"]].itertuples(index=False):
         today = local_date(now, tz)
@@ -88,15 +100,21 @@ def completeness_frame(agencies: pd.DataFrame, staged: pd.DataFrame, covered: pd
             got = staged_at.loc[key] if staged_at is not None and key in staged_at.index else None
             rows = int(got["rows_staged"]) if got is not None else 0
             due = due_date(month.year, month.month, int(due_day))
-            state = status(key in covered_at, rows, due, today)
+            recap_victims, recap_reported, _ = recap_at.get(key, (None, False, None))
+            state = status(key in covered_at, rows + recap_reported, due, today)
             first_seen = covered_at.get(key)
             files = list(got["source_files"]) if got is not None else []
+            victims = int(got["victims"]) if got is not None else 0
+            source = "cases" if got is not None else None
+            if (agency, month.year) not in case_years and key in recap_at:  # the recap is the year's source
+                victims = None if recap_victims is None or pd.isna(recap_victims) else int(recap_victims)
+                source = "recap"
             records.append({
                 "agency": agency, "year": month.year, "month": month.month, "month_start": month,
-                "has_data": got is not None, "victims": int(got["victims"]) if got is not None else 0,
+                "has_data": got is not None or recap_reported, "victims": victims,
                 "rows_staged": rows, "file_count": len(files), "source_files": files, "coverage_status": state,
                 "due_date": due, "first_reported_at": first_seen if state in REPORTED else None,
-                "on_time": on_time(state, first_seen, due, tz)})
+                "on_time": on_time(state, first_seen, due, tz), "source": source})
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -127,8 +145,10 @@ def silent_agencies(months: pd.DataFrame, last_files: pd.DataFrame) -> pd.DataFr
 def year_stats(by_year: pd.DataFrame) -> pd.DataFrame:
     """Intervals and stability of each agency-year (victims_by_region_year): exact Poisson
     intervals for the count and the rate per 100,000, `unstable` for counts under 20. Only
-    agency-years with data (`with_data`) carry them."""
+    agency-years with data (`with_data`) and a count of victims (a recap may give only cases)
+    carry them."""
     out = by_year.copy()
+    out["with_data"] = [bool(w) and not pd.isna(v) for w, v in zip(out["with_data"], out["victims"])]
     low, high, rate_low, rate_high = [], [], [], []
     for victims, population, with_data in zip(out["victims"], out["population"], out["with_data"]):
         if not with_data:
@@ -169,6 +189,9 @@ def yoy_stats(yoy: pd.DataFrame, months: pd.DataFrame, population: pd.DataFrame)
             now_n.append(None), prev_n.append(None), pct.append(None), p_values.append(None), significant.append(None)
             continue
         same = sorted(set(this) & set(before))
+        if any(pd.isna(this[m]) or pd.isna(before[m]) for m in same):  # a recap of a longer period: no months
+            now_n.append(None), prev_n.append(None), pct.append(None), p_values.append(None), significant.append(None)
+            continue
         a, b = sum(this[m] for m in same), sum(before[m] for m in same)
         now_n.append(a if same else None), prev_n.append(b if same else None)
         pct.append(round((a - b) * 100.0 / b, 1) if same and b > 0 else None)

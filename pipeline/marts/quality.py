@@ -78,7 +78,8 @@ def open_flags(flags: pd.DataFrame) -> pd.DataFrame:
 def outlier_flags(months: pd.DataFrame) -> list[dict]:
     """Outlier months: months is reporting_completeness (agency, year, month, victims, coverage_status)."""
     flags = []
-    covered = months[months["coverage_status"].isin(REPORTED)]
+    # a month of a recap of a longer period (a year by kecamatan) has no count of its own
+    covered = months[months["coverage_status"].isin(REPORTED) & months["victims"].notna()]
     for agency, group in covered.groupby("agency", sort=True):
         index = (group["year"] * 12 + group["month"] - 1).to_numpy()
         victims = group["victims"].astype(float).to_numpy()
@@ -117,18 +118,22 @@ def consistency_flags(yoy: pd.DataFrame) -> list[dict]:
 
 
 def internal_flags(by_year: pd.DataFrame, form_totals: pd.DataFrame) -> list[dict]:
-    """cases <= victims, female + male <= victims, victims by form >= victims, per agency-year."""
+    """cases <= victims, female + male <= victims, victims by form >= victims, per agency-year.
+    A year taken from a recap is checked on what the recap gives (its forms need not cover
+    every victim: a recap may count forms only for some)."""
     flags = []
     forms = {(a, y): n for a, y, n in form_totals[["agency", "year", "form_victims"]].itertuples(index=False)}
     for r in by_year.to_dict("records"):
+        if pd.isna(r["victims"]):
+            continue
         agency, year, victims = r["agency"], int(r["year"]), int(r["victims"])
-        if r["cases"] > victims:
+        if not pd.isna(r["cases"]) and r["cases"] > victims:
             flags.append(_flag(agency, year, None, "cases_over_victims", r["cases"], victims, "error"))
-        if r["victims_female"] + r["victims_male"] > victims:
-            flags.append(_flag(agency, year, None, "sex_over_victims", r["victims_female"] + r["victims_male"],
-                               victims, "error"))
+        sexes = r["victims_female"] + r["victims_male"]
+        if not pd.isna(sexes) and sexes > victims:
+            flags.append(_flag(agency, year, None, "sex_over_victims", sexes, victims, "error"))
         by_form = forms.get((agency, year), 0)
-        if victims > 0 and by_form < victims:
+        if r.get("source") != "recap" and victims > 0 and by_form < victims:
             flags.append(_flag(agency, year, None, "forms_under_victims", by_form, victims, "error"))
     return flags
 

@@ -23,6 +23,17 @@ USAGE_WARNING = (
 )
 
 VICTIMS = "(SELECT * FROM staging.case_victims WHERE is_victim)"
+
+
+def _kept(column: str) -> str:
+    """A count of the year's source: 0 for a year without data, null where a recap does not give it
+    (data contract, section 9: never 0 for what a recap cannot give)."""
+    return f"CASE WHEN agg.source = 'recap' THEN agg.{column} ELSE coalesce(agg.{column}, 0) END"
+
+
+_COUNTS = ",\n               ".join(
+    f"({_kept(c)})::INTEGER AS {c}" for c in ("cases", "victims", "victims_female", "victims_male", "child_victims",
+                                              "adult_female_victims"))
 FORM_SUMS = ", ".join(f'sum({column}::INT) AS "{code}"' for code, column in FORM_FLAGS.items())
 FORM_NAMES = ", ".join(f'"{code}"' for code in FORM_FLAGS)
 
@@ -31,7 +42,9 @@ FORM_NAMES = ", ".join(f'"{code}"' for code in FORM_FLAGS)
 MARTS: dict[str, str] = {
     "victims_by_region_year": f"""
         WITH v AS {VICTIMS},
-        bounds AS (SELECT min(year) AS lo, max(year) AS hi FROM v),
+        recap AS (SELECT * FROM recap_years r
+                  WHERE NOT EXISTS (SELECT 1 FROM staging.case_victims c WHERE c.agency = r.agency AND c.year = r.year)),
+        bounds AS (SELECT min(year) AS lo, max(year) AS hi FROM (SELECT year FROM v UNION ALL SELECT year FROM recap)),
         years AS (SELECT unnest(range(lo, hi + 1)) AS year FROM bounds WHERE lo IS NOT NULL),
         grid AS (SELECT a.agency, a.kabkota_code, a.region_name, y.year FROM meta.agencies a CROSS JOIN years y),
         agg AS (
@@ -41,21 +54,22 @@ MARTS: dict[str, str] = {
                    sum((victim_sex = 'P')::INT) AS victims_female,
                    sum((victim_sex = 'L')::INT) AS victims_male,
                    sum(is_child::INT) AS child_victims,
-                   sum((victim_sex = 'P' AND NOT is_child)::INT) AS adult_female_victims
+                   sum((victim_sex = 'P' AND NOT is_child)::INT) AS adult_female_victims,
+                   'cases' AS source
             FROM v GROUP BY agency, year
+            UNION ALL
+            SELECT agency, year::INTEGER, cases, victims, victims_female, victims_male, child_victims,
+                   NULL AS adult_female_victims, 'recap' AS source
+            FROM recap
         )
         SELECT g.agency, g.kabkota_code, g.region_name, g.year::INTEGER AS year,
-               coalesce(agg.cases, 0)::INTEGER AS cases,
-               coalesce(agg.victims, 0)::INTEGER AS victims,
-               coalesce(agg.victims_female, 0)::INTEGER AS victims_female,
-               coalesce(agg.victims_male, 0)::INTEGER AS victims_male,
-               coalesce(agg.child_victims, 0)::INTEGER AS child_victims,
-               coalesce(agg.adult_female_victims, 0)::INTEGER AS adult_female_victims,
+               {_COUNTS},
                p.population, p.population_estimated,
-               round(coalesce(agg.victims, 0) * 100000.0 / p.population, 2) AS victims_per_100k,
+               round({_kept("victims")} * 100000.0 / p.population, 2) AS victims_per_100k,
                p.children AS child_population, p.children_estimated AS child_population_estimated,
-               round(coalesce(agg.child_victims, 0) * 100000.0 / p.children, 2) AS child_victims_per_100k_children,
-               agg.victims IS NOT NULL AS has_data
+               round({_kept("child_victims")} * 100000.0 / p.children, 2) AS child_victims_per_100k_children,
+               agg.source IS NOT NULL AS has_data,
+               agg.source
         FROM grid g
         LEFT JOIN agg USING (agency, year)
         LEFT JOIN meta.population p USING (agency, year)
@@ -93,8 +107,13 @@ MARTS: dict[str, str] = {
         WITH v AS {VICTIMS},
         counted AS (SELECT agency, year, count(*) AS all_victims, {FORM_SUMS} FROM v GROUP BY agency, year)
         SELECT agency, year::INTEGER AS year, violence_form, victims::INTEGER AS victims,
-               round(victims * 100.0 / all_victims, 1) AS share_pct
+               round(victims * 100.0 / all_victims, 1) AS share_pct, 'cases' AS source
         FROM counted UNPIVOT INCLUDE NULLS (victims FOR violence_form IN ({FORM_NAMES}))
+        UNION ALL
+        SELECT agency, year::INTEGER, violence_form, victims::INTEGER, round(victims * 100.0 / all_victims, 1),
+               'recap'
+        FROM recap_forms r
+        WHERE NOT EXISTS (SELECT 1 FROM staging.case_victims c WHERE c.agency = r.agency AND c.year = r.year)
         ORDER BY agency, year, violence_form
         """,
 }
@@ -171,9 +190,11 @@ MARTS.update({
         """,
 })
 
-# Every mart in build order (a mart may read the ones before it): reporting_completeness and
-# dq_flags are built in Python (marts/build.py), the others by the SQL above.
-ALL_MARTS = ("reporting_completeness", *MARTS, "dq_flags")
-# The marts published with small counts suppressed. The data-quality review stays internal:
-# its values and messages quote the counts that suppression hides.
-PUBLISHED = tuple(name for name in ALL_MARTS if name != "dq_flags")
+# Every mart in build order (a mart may read the ones before it): reporting_completeness,
+# recap_reconciliation and dq_flags are built in Python (marts/build.py), the others by the SQL
+# above. The SQL reads the recaps' years and forms as `recap_years` and `recap_forms`
+# (marts/recaps.py), which the build registers beside the warehouse's tables.
+ALL_MARTS = ("reporting_completeness", *MARTS, "recap_reconciliation", "dq_flags")
+# The marts published with small counts suppressed. The data-quality review and the recaps'
+# reconciliation stay internal: they quote counts (and differences of counts) that suppression hides.
+PUBLISHED = tuple(name for name in ALL_MARTS if name not in ("dq_flags", "recap_reconciliation"))

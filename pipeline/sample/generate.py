@@ -48,6 +48,7 @@ from pipeline.sample.truth import (
     SAMPLE_MISSING_MONTHS,
     SAMPLE_NIL_REPORTS,
     SAMPLE_SPIKES,
+    WRONG_FOLDER,
     YEARS,
     AgencyProfile,
     FileInfo,
@@ -133,12 +134,37 @@ def generate_agency(out_dir: Path, agency_code: str, years: Iterable[int],
     manifest.personal_values = log
     manifest.today = today
     manifest.spikes = {(agency_code, y, m) for y, m in (spikes or {})}
+    recap_months = _recap_truth(manifest, agency_code, builds)
     for y in years:
         for m in range(1, 13 if y < data_end.year else data_end.month + 1):
             key = (agency_code, y, m)
             manifest.coverage[key] = ("missing" if (y, m) in gaps else
-                                      "reported" if manifest.month_rows.get(key) else "reported_zero")
+                                      "reported" if manifest.month_rows.get(key) or recap_months.get((y, m))
+                                      else "reported_zero")
     return manifest
+
+
+def _recap_truth(manifest: SampleManifest, agency: str, builds: list[_Build]) -> dict[tuple[int, int], int]:
+    """Record what the agency's recaps count; (year, month) -> the victims its recaps give the month
+    (a recap's month is reported where its count is above zero: contract section 9)."""
+    months: dict[tuple[int, int], int] = {}
+    for b in builds:
+        r = b.recap
+        if r is None:
+            continue
+        key = (agency, r["year"])
+        manifest.recap_victims[key] = r["victims"]
+        if r.get("cases") is not None:
+            manifest.recap_cases[key] = r["cases"]
+        manifest.recap_rejects[b.rel] = set(r.get("rejects", ()))
+        manifest.recap_mismatches[b.rel] = set(r.get("mismatches", ()))
+        if r.get("only"):
+            manifest.recap_only.add(key)
+            manifest.recap_detail[key] = r["detail"]
+            manifest.recap_forms.update({(agency, r["year"], form): n for form, n in r["forms"].items() if n})
+        for month, n in r["months"].items():
+            months[(r["year"], month)] = months.get((r["year"], month), 0) + n
+    return months
 
 
 def _add_bad_rows(gen: _Gen, lay: _Layout, cases: dict[int, list[_Case]], years: list[int]) -> None:
@@ -319,7 +345,21 @@ def generate_sample(out_dir: Path, seed: int = DEFAULT_SEED, today: date = DEFAU
                                gaps=SAMPLE_GAPS.get(code, ()), nil_reports=SAMPLE_NIL_REPORTS.get(code, ()),
                                spikes=SAMPLE_SPIKES.get(code))
         manifest.merge(part)
+    _wrong_folder(Path(out_dir), manifest)
     return manifest
+
+
+def _wrong_folder(out_dir: Path, manifest: SampleManifest) -> None:
+    """A Kutim register dropped into PPU's folder (contract section 10): rejected as wrong_agency,
+    nothing of it counted."""
+    source = manifest.file(WRONG_FOLDER[0])
+    target = out_dir / WRONG_FOLDER[1]
+    target.write_bytes((out_dir / source.path).read_bytes())
+    ts = source.mtime.timestamp()
+    os.utime(target, (ts, ts))
+    manifest.files.append(FileInfo(path=WRONG_FOLDER[1], agency="ppu", kind="wrong_agency", layout="ppu",
+                                   mtime=source.mtime, sheets=list(source.sheets),
+                                   hidden_sheets=list(source.hidden_sheets)))
 
 
 def _generated_files(raw_dir: Path) -> list[Path]:

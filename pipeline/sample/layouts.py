@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pipeline.sample.cases import _Case
 from pipeline.sample.layout import _id_date_long, _Layout, _local
 from pipeline.sample.people import UNKNOWN_KECAMATAN
-from pipeline.sample.truth import MONTHS_ABBR, MONTHS_ID, ROMAN, WEEKDAYS_ID, Victim
+from pipeline.sample.truth import MONTHS_ABBR, MONTHS_ID, RECAP_ONLY, ROMAN, WEEKDAYS_ID, Victim
 from pipeline.sample.writers import _Build, _excel_lock, _fake_encrypted_xlsx, _Sheet
 
 
@@ -105,7 +105,8 @@ class KukarLayout(_Layout):
         return builds
 
     def _rekap(self, year: int, cases: list[_Case], rng: random.Random) -> _Build:
-        """A pivot by kecamatan with a chart: a workbook that is not a case register."""
+        """A recap by kecamatan with a chart (contract section 9): the year's victims in the region's
+        kecamatan (not those from outside it or with no kecamatan), beside the register."""
         counts: dict[str, list[int]] = {names[0]: [0, 0] for _, names in self.g.p.kecamatan}
         for v in self.rows_of(cases):
             if not v.reasons and v.child_role != "PELAKU" and v.kecamatan in dict(self.g.p.kecamatan):
@@ -124,8 +125,10 @@ class KukarLayout(_Layout):
         chart = _Sheet("Grafik")
         chart.add([f"Grafik korban per kecamatan {year}"])
         chart.chart = ("Rekap", first, last)
-        return _Build(f"{self.g.p.code}/rekap_grafik_{year}.xlsx", "not_register",
-                      self.export_time(year, rng, days_after=3), sheets=[sh, chart])
+        total = sum(sum(c) for c in counts.values())
+        return _Build(f"{self.g.p.code}/rekap_grafik_{year}.xlsx", "recap",
+                      self.export_time(year, rng, days_after=3), sheets=[sh, chart],
+                      recap={"year": year, "victims": total, "months": {m: total for m in range(1, 13)}})
 
 
 class KutimLayout(_Layout):
@@ -233,7 +236,8 @@ class PpuLayout(_Layout):
                     "SEKOLAH": ("Sekolah",), "FASILITAS_UMUM": ("Fasum", "Fasilitas Umum"),
                     "LEMBAGA_PENDIDIKAN_KILAT": ("Lembaga Pendidikan Kilat",), "LAINNYA": ("Lainnya",)}
     empty_labels = (None, None, "-")
-    patterns = ("register_ppu_*.xlsx", "register_ppu_*.ods", ".~lock.register_ppu_*", "laporan_kasus_*_dikunci.xlsx")
+    patterns = ("register_ppu_*.xlsx", "register_ppu_*.ods", ".~lock.register_ppu_*", "laporan_kasus_*_dikunci.xlsx",
+                "data_kasus_kekerasan_*.xlsx")  # the last: a Kutim register in the wrong folder
 
     def case_id(self, year, n, month):
         return f"{year % 100:02d}.{month:02d}.{n:03d}"
@@ -415,7 +419,8 @@ class BontangLayout(_Layout):
 
 
 class BatamLayout(_Layout):
-    """The largest volume; no victim-number column, a Ranah column, extra columns, an .xlsm."""
+    """The largest volume; no victim-number column, a Ranah column, extra columns, an .xlsm;
+    SIMFONI-PPA recaps: the only export of its first year, and one beside a register."""
     name = "batam"
     columns = [
         ("No", None, "no"), ("No Kasus", None, "case_id"), ("Tanggal Lapor", None, "report_date"),
@@ -458,8 +463,12 @@ class BatamLayout(_Layout):
         years = sorted(years_cases)
         code = self.g.p.code
         builds = []
+        only = RECAP_ONLY.get(code) if len(years) > 2 else None
         for y in years:
             rows = self.rows_of(years_cases[y])
+            if y == only:  # this year only SIMFONI's recap was kept
+                builds.append(self._simfoni(y, rows, self.export_time(y, rng)))
+                continue
             if y == years[-1] and len(years) > 1:
                 # a new head of office in mid-year: the second half comes as a macro workbook
                 first = [v for v in rows if v.report_date.month <= 6]
@@ -476,16 +485,76 @@ class BatamLayout(_Layout):
                                  sheets=[self.sheet(f"DATA KORBAN {y}", rows)]))
         if len(years) >= 2:
             y = years[-2]
-            lines = ["Bulan;Perempuan;Anak;Jumlah"]
-            for m in range(1, 13):
-                vs = [v for v in self.rows_of(years_cases[y])
-                      if v.report_date.month == m and not v.reasons and v.child_role != "PELAKU"]
-                kids = sum(v.is_child for v in vs)
-                lines.append(f"{MONTHS_ID[m - 1]};{len(vs) - kids};{kids};{len(vs)}")
+            # SIMFONI's monthly count beside the register: it counts every victim entered, also
+            # those whose register row is rejected, so the two differ by those rows
+            per_month = [sum(1 for v in self.rows_of(years_cases[y]) if v.report_date.month == m
+                             and v.child_role != "PELAKU") for m in range(1, 13)]
+            sh = _Sheet(f"Rekap {y}")
+            sh.add([f"REKAP JUMLAH KORBAN SIMFONI-PPA KOTA BATAM TAHUN {y}"], bold=True)
+            sh.add(["Bulan", "Jumlah Korban"], bold=True)
+            for m, n in enumerate(per_month, 1):
+                sh.add([MONTHS_ID[m - 1], n])
+            sh.add(["JUMLAH", sum(per_month)], bold=True)
+            builds.append(_Build(f"{code}/export_simfoni_{y}.xlsx", "recap", self.export_time(y, rng, days_after=20),
+                                 sheets=[sh], recap={"year": y, "victims": sum(per_month),
+                                                     "months": dict(enumerate(per_month, 1))}))
+        if len(years) >= 3:  # an older export saved as CSV and renamed .xlsx: unreadable
+            y = years[-3]
+            written = self.rows_of(years_cases[y])
+            lines = ["Bulan;Jumlah"] + [f"{MONTHS_ID[m - 1]};{sum(v.report_date.month == m for v in written)}"
+                                        for m in range(1, 13)]
             builds.append(_Build(f"{code}/export_simfoni_{y}.xlsx", "renamed_csv",
                                  self.export_time(y, rng, days_after=20), fmt="raw",
                                  raw=("\r\n".join(lines) + "\r\n").encode("utf-8")))
         return builds
+
+    def _simfoni(self, year: int, rows: list[Victim], when) -> _Build:
+        """SIMFONI-PPA's monthly recap of a year (contract section 9): months down the side under a
+        two-row header (sex, age class, forms, victims, cases), a JUMLAH line, "-" for zero. One
+        month's victims are miswritten (recap_total_mismatch: L + P is used) and one form cell
+        holds text (rejected, the rest loads)."""
+        forms = list(self.form_labels)
+        sh = _Sheet(f"SIMFONI {year}")
+        sh.add(["REKAPITULASI KORBAN KEKERASAN TERHADAP PEREMPUAN DAN ANAK (SIMFONI-PPA)"], bold=True)
+        sh.add([f"KOTA BATAM TAHUN {year}"], bold=True)
+        sh.add([])
+        groups = ["Bulan", "Jenis Kelamin", None, "Usia", None, "Jenis Kekerasan"] + [None] * (len(forms) - 1)
+        sh.add(groups + ["Jumlah Korban", "Jumlah Kasus"], bold=True)
+        sh.add([None, "L", "P", "Anak", "Dewasa"] + [self.form_labels[f][0] for f in forms] + [None, None], bold=True)
+        ncol = 7 + len(forms)
+        sh.merges += [(4, 1, 5, 1), (4, 2, 4, 3), (4, 4, 4, 5), (4, 6, 4, 5 + len(forms)),
+                      (4, ncol - 1, 5, ncol - 1), (4, ncol, 5, ncol)]
+        victims = [v for v in rows if not v.reasons and v.child_role != "PELAKU"]
+        bad_month, text_month = 3, 5  # the miswritten total, the form cell with text
+        totals = [0] * (ncol - 1)
+        detail = {"victims_female": 0, "victims_male": 0, "child_victims": 0}
+        form_counts = {f: 0 for f in forms}
+        months = {}
+        for m in range(1, 13):
+            vs = [v for v in victims if v.report_date.month == m]
+            line = [sum(v.sex == "L" for v in vs), sum(v.sex == "P" for v in vs), sum(v.is_child for v in vs),
+                    sum(not v.is_child for v in vs), *[sum(f in v.forms for v in vs) for f in forms], len(vs),
+                    len({v.case_id for v in vs})]
+            months[m] = len(vs)
+            totals = [a + b for a, b in zip(totals, line)]
+            detail["victims_male"] += line[0]
+            detail["victims_female"] += line[1]
+            detail["child_victims"] += line[2]
+            shown: list = ["-" if n == 0 else n for n in line]
+            if m == bad_month:
+                shown[-2] = len(vs) + 2
+            if m == text_month:
+                shown[4] = f"{line[4]} org"
+            for f, n in zip(forms, line[4:4 + len(forms)]):
+                form_counts[f] += 0 if m == text_month and f == forms[0] else n
+            sh.add([MONTHS_ID[m - 1], *shown])
+        sh.add(["JUMLAH", *totals], bold=True)
+        first = 6  # the Excel row of January
+        cells = {"rejects": {f"F{first + text_month - 1}"},
+                 "mismatches": {f"{_col(ncol - 1)}{first + bad_month - 1}"}}
+        return _Build(f"{self.g.p.code}/export_simfoni_{year}.xlsx", "recap", when, sheets=[sh],
+                      recap={"year": year, "victims": totals[-2], "cases": totals[-1], "months": months,
+                             "only": True, "detail": detail, "forms": form_counts, **cells})
 
 
 _LAYOUTS: dict[str, type[_Layout]] = {
@@ -495,3 +564,11 @@ _LAYOUTS: dict[str, type[_Layout]] = {
 
 # --------------------------------------------------------------------------- one agency
 
+
+def _col(n: int) -> str:
+    """A column's letters: 1 -> A, 28 -> AB."""
+    out = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out

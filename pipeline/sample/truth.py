@@ -50,6 +50,10 @@ SAMPLE_GAPS = {"ppu": ((2024, 5),)}
 SAMPLE_NIL_REPORTS = {"ppu": ((2023, 8),)}
 # Extra victims in one month, an outlier for the data-quality review (a group case, say).
 SAMPLE_SPIKES = {"batam": {(2024, 9): 40}}
+# A Kutim register dropped into PPU's folder (contract section 10): (the file, its copy).
+WRONG_FOLDER = ("kutim/data_kasus_kekerasan_2023.xlsx", "ppu/data_kasus_kekerasan_2023.xlsx")
+# The year Batam's only export is SIMFONI's monthly recap (contract section 9: the marts take it).
+RECAP_ONLY = {"batam": 2019}
 
 MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
              "September", "Oktober", "November", "Desember")
@@ -145,7 +149,8 @@ class RowInfo:
 class FileInfo:
     path: str                       # relative to out_dir, posix
     agency: str
-    kind: str                       # register, corrected, not_register, lock, encrypted, renamed_csv, partial
+    kind: str                       # register, corrected, not_register, recap, wrong_agency, lock, encrypted,
+                                    # renamed_csv, partial
     layout: str
     mtime: datetime                 # aware, UTC
     sheets: list[str] = field(default_factory=list)
@@ -201,6 +206,16 @@ class SampleManifest:
     coverage: dict[tuple[str, int, int], str] = field(default_factory=dict)
     # (agency, year, month) of the planted outlier months
     spikes: set[tuple[str, int, int]] = field(default_factory=set)
+    # recaps (contract section 9): (agency, year) -> what the year's recap counts (victims, cases when
+    # it gives them); the years that only a recap covers (their marts take the recap); per file the
+    # cells a correct pipeline rejects and the totals it warns about (recap_total_mismatch)
+    recap_victims: dict[tuple[str, int], int] = field(default_factory=dict)
+    recap_cases: dict[tuple[str, int], int] = field(default_factory=dict)
+    recap_only: set[tuple[str, int]] = field(default_factory=set)
+    recap_detail: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)  # female, male, child
+    recap_forms: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    recap_rejects: dict[str, set[str]] = field(default_factory=dict)
+    recap_mismatches: dict[str, set[str]] = field(default_factory=dict)
 
     def merge(self, other: "SampleManifest") -> None:
         self.expected_victims.update(other.expected_victims)
@@ -213,9 +228,29 @@ class SampleManifest:
         self.month_rows.update(other.month_rows)
         self.coverage.update(other.coverage)
         self.spikes |= other.spikes
+        for name in ("recap_victims", "recap_cases", "recap_detail", "recap_forms", "recap_rejects",
+                     "recap_mismatches"):
+            getattr(self, name).update(getattr(other, name))
+        self.recap_only |= other.recap_only
 
     def file(self, path: str) -> FileInfo:
         return next(f for f in self.files if f.path == path)
+
+    def year_victims(self) -> dict[tuple[str, int], int]:
+        """Victims per agency-year as the marts show them: the case rows, or the recap of a year
+        that only a recap covers."""
+        return {**self.expected_victims, **{k: self.recap_victims[k] for k in self.recap_only}}
+
+    def reconciliation(self) -> dict[tuple[str, int, str], tuple[int, int]]:
+        """(agency, year, measure) -> (recap count, recap count - staged count) where both exist."""
+        out = {}
+        for key, n in self.recap_victims.items():
+            if key in self.expected_victims:
+                out[(*key, "victims")] = (n, n - self.expected_victims[key])
+        for key, n in self.recap_cases.items():
+            if key in self.expected_cases:
+                out[(*key, "cases")] = (n, n - self.expected_cases[key])
+        return out
 
 
 def age_group(age: int) -> str:

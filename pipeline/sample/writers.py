@@ -47,6 +47,7 @@ class _Build:
     sheets: list[_Sheet] = field(default_factory=list)
     raw: bytes | None = None
     truncate_of: str | None = None      # a copy of another build, cut short
+    recap: dict | None = None           # a recap's truth: year, victims, cases, months, detail, forms, cells
 
 
 def _fixed_zip(data: bytes, when: datetime, core_modified: datetime | None = None,

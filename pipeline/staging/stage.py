@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from pipeline.registry import Agency
 from pipeline.staging import values as V
 from pipeline.staging.rules import candidate_schema, victim_mask
 from pipeline.warehouse import tables
+
+if TYPE_CHECKING:
+    from pipeline.staging.recap import RecapResult
 
 SOURCE_COLUMNS = tables.SOURCE_NAMES
 LINEAGE = [c.name for c in tables.LINEAGE]
@@ -40,6 +44,7 @@ class StagingResult:
     # the last day of the run that gives this same result: the day before the earliest report
     # date after the day of the run (rejected as in the future until then); None: every later day
     valid_until: dt.date | None = None
+    recap: RecapResult | None = None  # the agency's recap cells staged (staging/recap.py)
 
 
 def _memo(series: pd.Series, fn) -> pd.Series:

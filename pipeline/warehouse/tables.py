@@ -78,6 +78,8 @@ LINEAGE = (
     _c("_ingested_at", TS, "Lineage: when the row was first read (UTC).", False),
 )
 _SOURCE_FILE, _SHA, _SHEET, _ROW, _LOAD_ID, _INGESTED_AT = LINEAGE
+SOURCE_CELL = _c("_source_cell", TEXT, "Lineage: the cell, as Excel names it (C7).", False)
+RECAP_LINEAGE = (_SOURCE_FILE, _SHA, _SHEET, _ROW, SOURCE_CELL, _LOAD_ID, _INGESTED_AT)
 ROW_REF = (_SOURCE_FILE, _SHEET, _ROW)  # where a row sits: file, sheet, row
 MESSAGE = _c("message", TEXT, "Message in Bahasa Indonesia.")
 MESSAGE_EN = _c("message_en", TEXT, "Message in English.")
@@ -120,6 +122,9 @@ COVERAGE_STATUS = _c("coverage_status", TEXT, "reported (a current file covers t
                                               "reported_zero (a current file covers it and holds no case: zero, not "
                                               "missing), missing (no current file covers it and its due date has "
                                               "passed), not_due (no file yet, and not yet due).")
+DATA_SOURCE = _c("source", TEXT, "Where the counts come from: cases (staged case rows) or recap (an agency-year with no "
+                            "case row that a recap covers: columns the recap cannot give are null, never 0); null "
+                            "for a year without data.")
 SEVERITY = _c("severity", TEXT, "warning (read the numbers with care) or info.")
 
 # The canonical columns of the contract (section 3), as staged.
@@ -200,6 +205,35 @@ CASE_ROWS = Table(
                             "cut to it before it was read; each has a cell_text_cut warning."),
      *LINEAGE))
 
+RECAP_LABEL = _c("label", TEXT, "The line's label as the file wrote it: a month, a year, a kecamatan, JUMLAH.")
+RECAP_HEADER = _c("header", TEXT, "The count column's header as the file wrote it (of a table read turned: the "
+                                  "label of the count's line).")
+RECAP_DIMENSION = _c("dimension", TEXT, "What the count is broken down by: total, violence_form, victim_sex, age_class "
+                                        "(ANAK / DEWASA) or kecamatan_code.", False)
+RECAP_CATEGORY = _c("category", TEXT, "The category's code (L, P, ANAK, DEWASA, a form, a kecamatan code); null for "
+                                      "the total.")
+RECAP_MEASURE = _c("measure", TEXT, "victims, or cases when the column's header says 'kasus'.", False)
+TOTAL_LINE = _c("total_line", BOOL, "True for a JUMLAH / TOTAL line: the sum of the lines above it.", False)
+
+RECAP_CELLS = Table(
+    "raw.recap_cells",
+    "The count cells of recap sheets (tables of counts, data contract section 9) as the file wrote them, with the "
+    "category their column's header names. Personal data typed into a cell is masked.",
+    (AGENCY,
+     _c("axis", TEXT, "What the table's lines are: period (months, years, quarters) or kecamatan.", False),
+     _c("turned", BOOL, "True when the periods ran across the top and the table was read turned.", False),
+     _c("label_header", TEXT, "The header of the column that labels the lines, as written (e.g. 'Bulan')."),
+     RECAP_LABEL,
+     _c("label_cell", TEXT, "Where the line's label is (B7)."),
+     _c("label_group", TEXT, "The group label over the line's label (of a table read turned: the cell above a "
+                             "month, such as its year)."),
+     TOTAL_LINE, RECAP_HEADER,
+     _c("header_group", TEXT, "The group label over the column's header in a two-row header (e.g. 'Jenis Kelamin')."),
+     _c("dimension", TEXT, "What the column counts by: total, violence_form, victim_sex or age_class.", False),
+     RECAP_CATEGORY, RECAP_MEASURE,
+     _c("value", TEXT, "The cell as written, as text; empty when blank."),
+     *RECAP_LINEAGE))
+
 # ---------------------------------------------------------------- staging
 
 CASE_VICTIMS = Table(
@@ -235,13 +269,49 @@ CELL_WARNINGS = Table(
      _c("header", TEXT, "The column's header as the agency wrote it."),
      _c("value", TEXT, "The cell's value as written (personal data masked)."),
      _c("code", TEXT, "Message code (pipeline/schemas/messages.yaml).", False),
-     MESSAGE.required(), MESSAGE_EN.required(), _LOAD_ID))
+     MESSAGE.required(), MESSAGE_EN.required(), _LOAD_ID,
+     _c("_source_cell", TEXT, "The cell of a recap's warning (C7); null for a register row's.")))
 
 SUPERSEDED_ROWS = Table(
     "staging.superseded_rows",
     "Rows replaced by the same case and victim in a file received later.",
     (AGENCY, CASE_ID.required(), VICTIM_SEQ.required(), _SOURCE_FILE, _SHA, _SHEET, _ROW, _LOAD_ID, _INGESTED_AT,
      _c("superseded_by", TEXT, "The file whose row replaced this one.", False)))
+
+RECAP_COUNTS = Table(
+    "staging.recap_counts",
+    "Recap counts (data contract, section 9): one row per count cell of a recap sheet, typed, with its period, "
+    "measure and category. A JUMLAH that differs from the sum of its parts is taken as that sum (warning "
+    "recap_total_mismatch). The marts sum the cells that are `counted`.",
+    (AGENCY,
+     _c("period_start", DATE, "First day of the period the count is for (the line's month or year, or the sheet's "
+                              "period for a table by kecamatan).", False),
+     _c("period_end", DATE, "Last day of that period.", False),
+     RECAP_MEASURE, RECAP_DIMENSION, RECAP_CATEGORY,
+     _c("count", INT, "The count, a whole number ≥ 0 (a blank or '-' is 0); for a total that differs from the sum of "
+                      "its parts, that sum.", False),
+     _c("kecamatan_code", TEXT, "For a cell of a table by kecamatan and another category (sex, age class, form): the "
+                                "line's kecamatan (LUAR_WILAYAH, or TIDAK_DIKETAHUI when the name is not one of the "
+                                "region's); null otherwise."),
+     TOTAL_LINE,
+     _c("counted", BOOL, "True for the cells that add up, without overlap, to the recap's counts for the whole region: "
+                         "the lines of a table by period (not its JUMLAH line); the JUMLAH line of a table by "
+                         "kecamatan, else its kecamatan; and for each period, measure and category one recap, the "
+                         "file received last. The marts sum these.", False),
+     _c("superseded_by", TEXT, "The file of a recap received later that covers the same period, measure and category: "
+                               "this cell is not counted. Null when it is in use."),
+     RECAP_LABEL, RECAP_HEADER, *RECAP_LINEAGE))
+
+REJECTED_RECAP_CELLS = Table(
+    "staging.rejected_recap_cells",
+    "Recap cells that broke a rule of the recap contract (a count that is not a whole number ≥ 0, a line whose "
+    "period is not known), with every reason; the rest of the sheet still loads.",
+    (AGENCY, _SOURCE_FILE, _SHEET, _ROW, SOURCE_CELL, RECAP_LABEL, RECAP_HEADER,
+     _c("value", TEXT, "The cell as written (personal data masked)."),
+     _c("rules", LIST, "Rule ids the cell broke (see pipeline/schemas/messages.yaml).", False),
+     _c("reasons", TEXT, "Every reason, in Bahasa Indonesia.", False),
+     _c("reasons_en", TEXT, "The same reasons in English.", False),
+     _SHA, _LOAD_ID, _INGESTED_AT))
 
 # ---------------------------------------------------------------- meta: the ledger and the agency slices
 
@@ -254,6 +324,7 @@ SHEETS = Table(
      _c("visible", BOOL, "False for hidden sheets."),
      _c("is_register", BOOL, "True when the sheet's header names a case id, a report date and the victim's sex or "
                              "age.", False),
+     _c("is_recap", BOOL, "True when the sheet is a recap: a table of counts (data contract, section 9)."),
      _c("reason", TEXT, "Why a sheet was skipped (message code)."),
      _c("header_row", INT, "Excel row number of the (lower) header row."),
      _c("header_rows", INT, "1 or 2 (a two-row merged header)."),
@@ -279,6 +350,9 @@ SHEETS = Table(
      _c("nil_rows", INT, "Rows saying NIHIL, 'Tidak ada kasus' or '0 kasus': a nil report, not data."),
      _c("nil_report", BOOL, "True when the register sheet covers a period and holds no data row (laporan nihil): "
                             "its months are reported with zero victims."),
+     _c("recap_axis", TEXT, "For a recap sheet: what its lines are, period or kecamatan."),
+     _c("recap_turned", BOOL, "For a recap sheet: true when the periods ran across the top (read turned)."),
+     _c("recap_cells", INT, "For a recap sheet: the count cells read (each staged or rejected)."),
      RUN_ID))
 
 INGEST_LOG = Table(
@@ -290,10 +364,11 @@ INGEST_LOG = Table(
      _c("first_seen", TS, "When the pipeline first saw this file's content in the folder, under any name "
                                 "(UTC): when it was received.", False),
      _c("last_seen", TS, "When the pipeline last saw this path (UTC).", False),
-     _c("status", TEXT, "loaded (≥1 row staged), nil_report (every register sheet covers a period and holds no "
-                        "case: a report of zero), superseded (every row replaced by a newer file), rejected "
-                        "(unreadable, not a register, or no row staged), ignored (lock or hidden file), removed (no "
-                        "longer in the folder), erased (its content was erased, ppa erase: not read again).", False),
+     _c("status", TEXT, "loaded (≥1 row or recap cell staged), nil_report (every register sheet covers a period and "
+                        "holds no case: a report of zero), superseded (every row replaced by a newer file), rejected "
+                        "(unreadable, not a register or recap, another agency's file (reason wrong_agency), or nothing "
+                        "staged), ignored (lock or hidden file), removed (no longer in the folder), erased (its "
+                        "content was erased, ppa erase: not read again).", False),
      _c("reason_code", TEXT, "Why the file has its status (message code)."),
      MESSAGE, MESSAGE_EN,
      _c("error", TEXT, "Technical detail for files that could not be read (never a cell value)."),
@@ -306,7 +381,7 @@ INGEST_LOG = Table(
      _c("superseded_by", LIST, "The file(s) received later whose rows replaced this one's (the message names "
                                       "the rule that decided)."),
      _c("supersedes", LIST, "The older file(s) whose rows this file replaced."),
-     _c("sheets_read", LIST, "Register sheets read."),
+     _c("sheets_read", LIST, "Register and recap sheets read."),
      _c("sheets_skipped", LIST, "Sheets skipped, with the reason."),
      UNKNOWN_HEADERS,
      _c("personal_columns_dropped", LIST, "Personal-data columns dropped as the file was read (names only)."),
@@ -317,7 +392,13 @@ INGEST_LOG = Table(
      COVERAGE_START, COVERAGE_END,
      _c("months_covered", INT, "Months its register sheets cover (see meta.sheets.coverage_months)."),
      EXPORT_DATE,
-     RUN_ID))
+     RUN_ID,
+     _c("recap_cells", INT, "Count cells of its recap sheets read: recap_cells = recap_cells_staged + "
+                            "recap_cells_rejected (row accounting for recaps)."),
+     _c("recap_cells_staged", INT, "Recap cells loaded into staging.recap_counts (counted or superseded)."),
+     _c("recap_cells_rejected", INT, "Recap cells rejected (staging.rejected_recap_cells)."),
+     _c("recap_cells_superseded", INT, "Recap cells staged but not counted: a recap received later covers the same "
+                                       "period.")))
 
 AGENCY_LOADS = Table(
     "meta.agency_loads",
@@ -416,7 +497,10 @@ MARTS = (
                                "following month, in the agency's time zone."),
           _c("first_reported_at", TS, "When the pipeline first saw a current file covering the month (UTC)."),
           _c("on_time", BOOL, "Whether the month was first reported by its due date (in the agency's time zone); "
-                              "null when missing or not due.")),
+                              "null when missing or not due."),
+          _c("source", TEXT, "Where the month's victims come from: cases (staged rows), recap (a year with no case "
+                             "row that a recap covers: null victims where the recap's period is longer than the "
+                             "month), or null for a month without either.")),
     _mart("victims_by_region_year", "Victims and cases per agency and report year, with rates per 100,000 people "
                                     "and per 100,000 children.",
           _A, KABKOTA_CODE, REGION_NAME, YEAR, CASES, VICTIMS,
@@ -432,7 +516,7 @@ MARTS = (
           HAS_DATA, CI_LOW, CI_HIGH,
           _c("victims_per_100k_ci_low", DBL, "Lower bound of the 95% interval of victims_per_100k."),
           _c("victims_per_100k_ci_high", DBL, "Upper bound of the 95% interval of victims_per_100k."),
-          UNSTABLE),
+          UNSTABLE, DATA_SOURCE),
     _mart("yoy_by_region", "Year-on-year change in victims and cases per agency; change_pct is null when the "
                            "previous year has no data or zero. `incomplete` marks a year with a missing month; a year "
                            "in progress is compared over the same months of the year before "
@@ -468,7 +552,7 @@ MARTS = (
     _mart("victims_by_form", "Victims per form of violence, agency and year; a victim with two forms counts under "
                              "each, so shares add up to more than 100.",
           _A, YEAR, _c("violence_form", TEXT, "One form of violence (a victim with two forms counts under each)."),
-          VICTIMS, SHARE_PCT),
+          VICTIMS, SHARE_PCT, DATA_SOURCE),
     _mart("victims_by_age_sex", "Victims per agency, year, age group and sex (TIDAK_DIKETAHUI where not recorded).",
           _A, YEAR, VICTIM_AGE_GROUP, VICTIM_SEX,
           _c("age_class", TEXT, "ANAK (under 18), DEWASA (18+), TIDAK_DIKETAHUI."), VICTIMS),
@@ -489,6 +573,24 @@ MARTS = (
                                                "are not counted in any victim mart.",
           _A, YEAR, _c("child_perpetrator_records", INT, "Records of children in conflict with the law as "
                                                          "perpetrators (ABH).")),
+    _mart("recap_reconciliation", "Where an agency-year has both staged case rows and a recap (data contract, section "
+                                  "9): the recap's count, the staged count and their difference per measure, with "
+                                  "the rows that explain it.",
+          _A, YEAR, _c("measure", TEXT, "victims or cases."),
+          _c("recap_count", INT, "What the recap counts for the year (its counted cells: the months, or the JUMLAH "
+                                 "line of a table by kecamatan)."),
+          _c("staged_count", INT, "What the staged case rows give: victims, or distinct cases (as "
+                                  "victims_by_region_year)."),
+          _c("difference", INT, "recap_count − staged_count."),
+          _c("rows_rejected", INT, "Rejected register rows of that year: on sheets whose stated period lies in it, "
+                                   "or dated in it. A recap made from the register counts them; staging does not."),
+          _c("rows_superseded", INT, "Register rows replaced by the same victim in a file received later, whose "
+                                     "kept row is dated in that year."),
+          _c("rows_other_year", INT, "Staged victims on register sheets of that year dated in another year, minus "
+                                     "victims dated in that year on sheets of another year: what moves between "
+                                     "years when a recap counts by sheet and staging by report date."),
+          _c("source_files", LIST, "The recap files the count comes from (warehouse only; not in the analytics "
+                                   "copy).")),
     _mart("dq_flags", "Data-quality review in the style of the WHO Data Quality Review: outlier months, years that "
                       "jump against the three before, internal consistency, completeness and timeliness. Flags, "
                       "never rejects; an analyst's review (meta.dq_reviews) is kept across runs.",
@@ -506,7 +608,7 @@ MARTS = (
 
 # The tables that hold one agency's slice, rewritten together in one transaction.
 AGENCY_SLICE = (CASE_ROWS, CASE_VICTIMS, REJECTED_ROWS, CELL_WARNINGS, SUPERSEDED_ROWS, SHEETS, INGEST_LOG,
-                AGENCY_LOADS)
+                AGENCY_LOADS, RECAP_CELLS, RECAP_COUNTS, REJECTED_RECAP_CELLS)
 REGISTRY = (AGENCIES, POPULATIONS, KECAMATAN)
 KEPT = (DQ_REVIEWS, ERASURES)  # tables a run never rebuilds: what people decided
 TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, *KEPT)}

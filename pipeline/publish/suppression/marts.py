@@ -206,7 +206,9 @@ def _read_completeness(r: _Reader, mart: str, df: pd.DataFrame) -> None:
     r.follows(mart, "coverage_status", [(c,) for c in rows])
     _month_sums(r, keys, victims)
     perpetrators = [("perpetrator_records_month", *key) for key in keys]   # latent: rows_staged - victims
-    r.table.add_sums(zip(rows, zip(victims, perpetrators)))
+    # a month whose victims a recap gives has no staged rows behind them
+    from_rows = (df["source"] != "recap").tolist() if "source" in df else [True] * len(keys)
+    r.table.add_sums((row, (v, p)) for row, v, p, ok in zip(rows, victims, perpetrators, from_rows) if ok)
     groups: dict[tuple, list] = defaultdict(list)
     for (a, y, _), cell in zip(keys, perpetrators):
         groups[(a, y)].append(cell)
