@@ -17,6 +17,7 @@ from pipeline.ingest.read import Limits
 from pipeline.ingest.run import LoadRun, load_run, not_read
 from pipeline.parallel import worker_count
 from pipeline.privacy import check_secret
+from pipeline.progress import done_line
 from pipeline.registry import agency_codes
 
 RAW = dg.AssetKey(["raw", "case_rows"])
@@ -85,7 +86,8 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         # one connection (and the writer lock) for the whole step: opening and closing DuckDB per
         # agency costs a checkpoint each time
         with warehouse.connect() as con:
-            outcome = load_run(con, run, context.log.info)
+            outcome = load_run(con, run, context.log.info,
+                               lambda codes: context.log.info(done_line(context.op_def.name, codes)))
         if outcome.kept:
             kept = outcome.kept
             context.log.info(f"{len(kept)} of {len(keys)} agencies unchanged since their last load: slices kept "
