@@ -43,7 +43,8 @@ def _describe_dry_run(read, result) -> int:
 
     say = common.say
     if read.error_code and read.error_code != "no_register_sheet":
-        say(f"  DITOLAK / REJECTED: {render(read.error_code, detail=read.error_detail)}")
+        detail = f" ({read.error_detail})" if read.error_detail else ""
+        say(f"  DITOLAK / REJECTED: {render(read.error_code, detail=read.error_detail)}{detail}")
         return 1
     for sheet in read.sheets.itertuples():
         if not sheet.is_register:

@@ -60,12 +60,20 @@ class FileFeedback:
 
     @property
     def has_problems(self) -> bool:
-        """Worth a feedback workbook: rejects, warnings, unknown headers, a rejected or superseded file."""
+        """Worth a feedback workbook: something to fix (needs_action), or a file or rows replaced
+        by a later file."""
         if self.status in ("ignored", "removed"):
             return False
-        return bool(self.status in ("rejected", "superseded") or self.rows_rejected or self.rows_warned
-                    or self.rows_superseded or len(self.rejected) or len(self.warnings) or len(self.superseded)
-                    or self.unknown_headers or self.duplicate_headers)
+        return self.needs_action or bool(self.status == "superseded" or self.rows_superseded or len(self.superseded))
+
+    @property
+    def needs_action(self) -> bool:
+        """Something for the staff to fix, which makes a file "dengan catatan": a refused file,
+        rejected rows, unrecognised labels, headers not read. Replaced files or rows need nothing."""
+        if self.status in ("ignored", "removed", "superseded"):
+            return False
+        return bool(self.status == "rejected" or self.rows_rejected or self.rows_warned or len(self.rejected)
+                    or len(self.warnings) or self.unknown_headers or self.duplicate_headers)
 
 
 def _as_list(value: object) -> list:

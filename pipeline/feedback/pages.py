@@ -84,9 +84,9 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
         parts.append(f"<p>{esc(s['superseded_by'].format(other=', '.join(_short(p) for p in fb.superseded_by)))}</p>")
     if fb.supersedes:
         parts.append(f"<p>{esc(s['supersedes'].format(other=', '.join(_short(p) for p in fb.supersedes)))}</p>")
-    if feedback_name:
-        parts.append(f"<p class=\"warn\">{esc(r['feedback_link'])} "
-                     f"<a href=\"{_href(feedback_name)}\">{esc(feedback_name)}</a></p>")
+    if feedback_name:  # what to fix, or only what to know (a file replaced by a later one)
+        kind, text = ("warn", r["feedback_link"]) if fb.needs_action else ("small", r["feedback_link_info"])
+        parts.append(f"<p class=\"{kind}\">{esc(text)} <a href=\"{_href(feedback_name)}\">{esc(feedback_name)}</a></p>")
     elif fb.status == "loaded":
         parts.append(f"<p>{esc(r['no_problems'])}</p>")
     parts.append(f"<p class=\"small\"><a href=\"{INDEX_FILE}\">{esc(r['back'])}</a></p>")
@@ -107,7 +107,7 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
     totals = [(x["totals_files"], len(live)), (x["totals_staged"], sum(f.rows_staged for f in live)),
               (x["totals_rejected"], sum(f.rows_rejected for f in live)),
               (x["totals_superseded"], sum(f.rows_superseded for f in live)),
-              (x["totals_problem_files"], sum(1 for f in live if f.has_problems))]
+              (x["totals_problem_files"], sum(1 for f in live if f.needs_action))]
     parts.append(f"<h2>{esc(x['totals'])}</h2><table class=\"tot\"><tr>"
                  + "".join(f"<th>{esc(k)}</th>" for k, _ in totals) + "</tr><tr>"
                  + "".join(f"<td>{fmt_num(v)}</td>" for _, v in totals) + "</tr></table>")
