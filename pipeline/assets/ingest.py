@@ -29,6 +29,9 @@ INGEST_LOG = dg.AssetKey(["meta", "ingest_log"])
 SHEETS = dg.AssetKey(["meta", "sheets"])
 POOL = "warehouse"
 RELOAD_TAG = "ppa/reload"  # a run tagged "true" reads every agency again, as PPA_RELOAD=1 does
+TABLES = ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
+          (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
+          (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets"))
 
 
 def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -93,9 +96,19 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             context.log.info(f"{len(kept)} of {len(keys)} agencies unchanged since their last load: slices kept "
                              f"({', '.join(kept[:10])}{' …' if len(kept) > 10 else ''}); "
                              f"the run tag {RELOAD_TAG}=true or PPA_RELOAD=1 reads them again")
+        for (key, agency), rows in partition_row_counts(outcome.book).items():
+            context.add_asset_metadata({"dagster/row_count": rows}, asset_key=key, partition_key=agency)
         yield from _results(outcome.book, outcome.failures, strays)
 
     return agency_load
+
+
+def partition_row_counts(book: LoadBook) -> dict[tuple[dg.AssetKey, str], int]:
+    """Each agency's own row count per table: a range run's materialization event of each
+    partition gets its agency's count, not the run's total."""
+    agencies = book.frames()[0]
+    return {(key, agency): int(counts[table]) for key, table in TABLES
+            for agency, counts in zip(agencies["agency"], agencies["counts"])}
 
 
 def _results(book: LoadBook, failures: pd.DataFrame, strays: list[str] = ()):
@@ -106,11 +119,9 @@ def _results(book: LoadBook, failures: pd.DataFrame, strays: list[str] = ()):
     many = len(agencies) > 20
     if many:  # the agencies with the most rejected rows first, rather than the first 20
         summary = summary.sort_values(["rejected", "agency"], ascending=[False, True])
-    for key, table in ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
-                       (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
-                       (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets")):
-        rows = sum(counts[table] for counts in agencies["counts"])
-        metadata = {"dagster/row_count": rows, "dagster/table_name": table, "agencies": markdown(summary),
+    for key, table in TABLES:
+        rows = sum(counts[table] for counts in agencies["counts"])  # each partition's own: partition_row_counts
+        metadata = {"rows_in_run": rows, "dagster/table_name": table, "agencies": markdown(summary),
                     "agencies_kept": int(agencies["reused"].sum())}
         if key == CASE_VICTIMS:
             metadata["preview"] = preview(previewed)
