@@ -31,7 +31,7 @@ SLICE = ("ingest", "staging", "warehouse", "config.py", "contract.py", "messages
 # (feedback reads files again and stages a dry run for a file not yet dropped)
 FEEDBACK = ("feedback", "ingest", "staging", "warehouse", "config.py", "contract.py", "messages.py", "names.py",
             "privacy.py", "registry.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml",
-            "schemas/feedback_messages.yaml")
+            "schemas/feedback_messages.yaml", "marts/__init__.py", "marts/data_end.py")
 
 
 def files_of(sources: Iterable[str]) -> list[Path]:

@@ -310,7 +310,7 @@ def test_index_lists_every_ledger_file_and_the_missing_months(world):
         assert esc(path.split("/", 1)[1]) in page, path
     assert "catatan &lt;b&gt;&amp;.xlsx" in page and "catatan <b>" not in page
     months = world["months"]
-    missing = months[~months["has_data"]]
+    missing = months[months["coverage_status"] == "missing"]  # due, and no file covers it
     assert len(missing) > 0
     names = texts()["months"]
     for r in missing.to_dict("records"):
@@ -550,3 +550,26 @@ def test_a_workbook_is_made_again_only_when_what_it_shows_changed(isolated_env, 
     assert run_pipeline(AGENCY).success
     assert made == ["a.xlsx"]
     assert openpyxl.load_workbook(out / "a.umpan-balik.xlsx").sheetnames[0] == texts()["summary"]["sheet_name"]
+
+
+def test_index_says_where_the_data_end_in_the_agency_time_zone():
+    import pandas as pd
+
+    from pipeline.feedback.pages import render_index
+    from pipeline.registry import get_agency
+
+    def month(year, m, state):
+        return {"year": year, "month": m, "has_data": state == "reported", "victims": 3 if state == "reported" else 0,
+                "coverage_status": state}
+
+    months = pd.DataFrame([month(2025, m, "reported" if m <= 11 else "missing") for m in range(1, 13)]
+                          + [month(2026, m, "missing" if m < 12 else "not_due") for m in range(1, 13)])
+    yoy = pd.DataFrame([{"year": 2025, "victims": 33, "victims_prev_year": None, "change_abs": None,
+                         "change_pct": None, "cases": 30, "months_reported": 11, "months_expected": 12}])
+    agency = get_agency(AGENCY)
+    page = render_index(agency, [], {}, months, yoy, dt.datetime(2026, 12, 4, 23, 30))  # naive UTC, as the ledger
+    assert "5 Desember 2026 pukul 07.30 WITA" in page
+    assert "Data terakhir (bulan pengaduan): <b>November 2025</b>" in page
+    assert "Data terakhir yang dimuat adalah bulan November 2025" in page  # long before the page's date
+    assert "data s.d. bulan November" in page and "tahun berjalan" not in page
+    assert page.count('class="miss"') == 12  # December 2025 and January to November 2026; December 2026 not due

@@ -2,7 +2,8 @@
 
 The dataset (write_registers) is small enough to count by hand:
 - kutim 2023: one case per month, March has two victims -> 13 victims, 12 cases; 11 Seksual, 2 Fisik+Psikis.
-- kutim 2024: one case per month except June -> 11 victims, 11 cases, incomplete year.
+- kutim 2024: one case per month except June -> 11 victims, 11 cases; the file covers the year, so June is
+  a reported zero (data contract, section 8), not a missing month.
 - batam 2023: one case per month -> 12 victims; batam 2024: two cases per month -> 24 victims.
 """
 
@@ -12,6 +13,7 @@ import datetime as dt
 import html
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import run_pipeline
@@ -159,9 +161,43 @@ def test_report_has_warning_and_build_date(report_html: str, analytics: Path) ->
     assert 'class="warning"' in report_html
     # the warning comes before the first table
     assert report_html.index('class="warning"') < report_html.index("<table")
-    built = views.built_at(analytics)
-    assert f"{built.day} {views.MONTHS_ID[built.month - 1]} {built.year}" in report_html
-    assert "Data dibangun" in report_html
+    # in the agencies' time zones (registry): four in WITA first, Batam's WIB beside it; never UTC
+    built = views.built_at(analytics).astimezone(ZoneInfo("Asia/Makassar"))
+    line = re.search(r"Data dibangun: <strong>([^<]*)</strong>", report_html).group(1)
+    assert line == (f"{built.day} {views.MONTHS_ID[built.month - 1]} {built.year}, pukul {built:%H.%M} WITA "
+                    f"({built.astimezone(ZoneInfo('Asia/Jakarta')):%H.%M} WIB)")
+    assert "UTC" not in line
+
+
+def test_report_says_where_the_data_end_and_that_it_is_long_ago(report_html: str) -> None:
+    assert "Januari 2023 s.d. Desember 2024 (bulan terakhir yang berisi data)" in report_html
+    # the data end in 2024, years before the report: a visible note says so, per region
+    note = re.search(r'<p class="stale"[^>]*>([^<]*)</p>', report_html).group(1)
+    assert "Kutai Timur: Desember 2024" in note and "Batam: Desember 2024" in note
+
+
+def test_a_year_is_in_progress_only_where_its_data_end():
+    import pandas as pd
+
+    def comp(agency, last, year=2025):  # months of `year` up to `last` with data; the rest missing
+        return [{"agency": agency, "year": year, "month": m, "has_data": m <= last, "victims": int(m <= last),
+                 "coverage_status": "reported" if m <= last else "missing"} for m in range(1, 13)]
+
+    frames = {"completeness": pd.DataFrame(comp("kutim", 11) + comp("batam", 12) + comp("batam", 0, 2026))}
+    assert views.data_end(frames) == {"kutim": (2025, 11), "batam": (2025, 12)}
+    notes = views.year_notes(frames)
+    assert notes[("kutim", 2025)] == "TIDAK LENGKAP: tanpa data bulan Desember; data s.d. November"
+    assert notes[("batam", 2025)] == ""  # a whole year, though the calendar has moved on
+    flags = views.year_flags(frames).set_index(["agency", "year"])
+    assert flags.loc[("kutim", 2025), "partial"] and not flags.loc[("batam", 2025), "partial"]
+
+
+def test_times_in_the_agencies_zones():
+    when = dt.datetime(2026, 12, 4, 23, 30, tzinfo=dt.UTC)
+    assert views.date_in_zones(when, ["Asia/Makassar"]) == "5 Desember 2026, pukul 07.30 WITA"
+    assert views.date_in_zones(when, ["Asia/Jakarta", "Asia/Makassar", "Asia/Makassar"]) == \
+        "5 Desember 2026, pukul 07.30 WITA (06.30 WIB)"
+    assert views.date_in_zones(when, ["Asia/Jayapura"]) == "5 Desember 2026, pukul 08.30 WIT"
 
 
 def test_report_has_the_numbers(report_html: str) -> None:
@@ -177,11 +213,13 @@ def test_report_has_the_numbers(report_html: str) -> None:
     # forms: kutim 2023, 11 of 13 sexual, 2 of 13 physical
     assert f"11 ({views.fmt_id(11 * 100 / 13, 1)}%)" in cells
     assert f"2 ({views.fmt_id(2 * 100 / 13, 1)}%)" in cells
-    # completeness: June 2024 missing for Kutai Timur, clearly marked
-    assert "TIDAK ADA DATA" in cells
-    assert "Kutai Timur: Juni 2024" in report_html
-    assert "TIDAK LENGKAP: tanpa data bulan Juni" in text
-    assert "11 dari 12" in cells
+    # completeness as the marts have it (data contract, section 8): June 2024 of Kutai Timur is in a file
+    # that covers the year, so a reported zero; the months after the data, long past due, are missing
+    section = report_html[report_html.index('id="kelengkapan"'):]
+    row_2024 = re.search(r"<tr[^>]*><td>Kutai Timur</td><td>2024</td>(.*?)</tr>", section).group(1)
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row_2024) == ["1"] * 5 + ["0"] + ["1"] * 6 + ["12 dari 12"]
+    assert "TIDAK ADA DATA" in cells and "Kutai Timur: Januari 2025" in report_html
+    assert "Kutai Timur: Juni 2024" not in report_html and "tanpa data bulan Juni" not in text
     # every section is there, with its explanation
     for section in ("1. Korban per wilayah dan tahun", "2. Perubahan dari tahun sebelumnya", "3. Bentuk kekerasan",
                     "4. Kelengkapan data per bulan"):

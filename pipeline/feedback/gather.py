@@ -227,12 +227,13 @@ def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], dict[str,
 
     marks = ", ".join("?" * len(agencies))
     try:
-        months = con.execute("SELECT agency, year, month, has_data, victims FROM marts.reporting_completeness "
+        months = con.execute("SELECT agency, year, month, has_data, victims, coverage_status "
+                             "FROM marts.reporting_completeness "
                              f"WHERE agency IN ({marks}) ORDER BY agency, year, month", agencies).df()
         yoy = con.execute(f"SELECT * FROM marts.yoy_by_region WHERE agency IN ({marks}) ORDER BY agency, year",
                           agencies).df()
     except duckdb.CatalogException:  # marts not built yet
-        empty = pd.DataFrame(columns=["year", "month", "has_data", "victims"])
+        empty = pd.DataFrame(columns=["year", "month", "has_data", "victims", "coverage_status"])
         return {a: empty for a in agencies}, {a: pd.DataFrame() for a in agencies}
     return _per_agency(months, agencies, keep_agency=False), _per_agency(yoy, agencies)
 

@@ -12,7 +12,8 @@ import pandas as pd
 
 from pipeline.feedback.files import INDEX_FILE
 from pipeline.feedback.gather import FileFeedback, _int
-from pipeline.feedback.words import _short, _size, fmt_num, local_time, status_explained, texts
+from pipeline.feedback.words import _short, _size, fmt_num, local_time, local_timestamp, status_explained, texts
+from pipeline.marts.data_end import STALE_MONTHS, last_month_with_data, months_between
 from pipeline.registry import Agency
 
 # ---------------------------------------------------------------- HTML (receipts and the summary page)
@@ -99,10 +100,16 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
     t = texts()
     x = t["index"]
     live = [f for f in files if f.status not in ("removed", "ignored")]
+    end = last_month_with_data(months)
+    shown_end = f"{t['months'][end[1] - 1]} {end[0]}" if end else x["data_end_none"]
     parts = [f"<h1>{esc(x['title'])}</h1>",
              f"<p class=\"sub\"><b>{esc(agency.name)}</b> &middot; {esc(x['updated'])}: "
-             f"{esc(local_time(updated, agency.timezone))}</p>",
-             f"<p>{esc(x['intro'])}</p>"]
+             f"{esc(local_time(updated, agency.timezone))} &middot; {esc(x['data_end'])}: <b>{esc(shown_end)}</b></p>"]
+    if end and updated is not None and not pd.isna(updated):
+        now = local_timestamp(updated, agency.timezone)
+        if months_between(end, (now.year, now.month)) > STALE_MONTHS:
+            parts.append(f"<p class=\"warn\">{esc(x['stale'].format(month=shown_end, n=STALE_MONTHS))}</p>")
+    parts.append(f"<p>{esc(x['intro'])}</p>")
 
     totals = [(x["totals_files"], len(live)), (x["totals_staged"], sum(f.rows_staged for f in live)),
               (x["totals_rejected"], sum(f.rows_rejected for f in live)),
@@ -116,7 +123,7 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
     parts.append(_month_grid(months))
 
     parts.append(f"<h2>{esc(x['yoy'])}</h2>")
-    parts.append(_yoy_table(yoy))
+    parts.append(_yoy_table(yoy, end))
 
     parts.append(f"<h2>{esc(x['files'])}</h2>")
     if files:
@@ -144,10 +151,10 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
 
 
 def missing_months(months: pd.DataFrame) -> list[tuple[int, int]]:
-    """(year, month) without data in marts.reporting_completeness rows of one agency."""
+    """(year, month) missing (due, and no file covers it) in marts.reporting_completeness rows of one agency."""
     if months.empty:
         return []
-    gone = months[~months["has_data"].astype(bool)]
+    gone = months[months["coverage_status"] == "missing"]
     return [(int(y), int(m)) for y, m in zip(gone["year"], gone["month"])]
 
 
@@ -165,16 +172,16 @@ def _month_grid(months: pd.DataFrame) -> str:
         cells, filled, missing = [], 0, []
         for m in range(1, 13):
             r = by_key.get((year, m))
-            if r is None:
+            if r is None or r["coverage_status"] == "not_due":
                 cells.append(f"<td class=\"fut\" title=\"{esc(x['month_not_yet'])}\">·</td>")
-            elif bool(r["has_data"]):
+            elif r["coverage_status"] != "missing":  # reported, or reported as zero
                 filled += 1
                 cells.append(f"<td class=\"has\">{fmt_num(r['victims'])}</td>")
             else:
                 missing.append(t["months"][m - 1])
                 cells.append(f"<td class=\"miss\" title=\"{esc(t['months'][m - 1])} {year}\">"
                              f"{esc(x['month_missing_cell'])}</td>")
-        expected = sum(1 for m in range(1, 13) if (year, m) in by_key)
+        expected = sum(1 for m in range(1, 13) if (year, m) in by_key and by_key[(year, m)]["coverage_status"] != "not_due")
         rows.append(f"<tr><td class=\"y\">{year}</td>{''.join(cells)}<td>{filled}/{expected}</td>"
                     f"<td class=\"note\">{esc(', '.join(missing)) if missing else '–'}</td></tr>")
     gone = missing_months(months)
@@ -189,7 +196,7 @@ def _month_grid(months: pd.DataFrame) -> str:
     return f"<table class=\"grid\">{head}{''.join(rows)}</table>{legend}<p>{summary}</p>"
 
 
-def _yoy_table(yoy: pd.DataFrame) -> str:
+def _yoy_table(yoy: pd.DataFrame, end: tuple[int, int] | None) -> str:
     t = texts()
     x = t["index"]
     if yoy.empty:
@@ -201,8 +208,8 @@ def _yoy_table(yoy: pd.DataFrame) -> str:
         notes = []
         if reported is not None and expected is not None and not pd.isna(reported) and int(reported) < int(expected):
             notes.append(x["yoy_incomplete"])
-        if expected is not None and not pd.isna(expected) and int(expected) < 12:
-            notes.append(x["yoy_in_progress"].format(months=t["months"][int(expected) - 1]))
+        if end is not None and int(r["year"]) == end[0] and end[1] < 12:  # in progress as far as the data go
+            notes.append(x["yoy_in_progress"].format(months=t["months"][end[1] - 1]))
         months_cell = (f"{_int(reported)}/{_int(expected)}" if expected is not None and not pd.isna(expected) else "–")
         rows.append(
             f"<tr><td>{int(r['year'])}</td><td class=\"n\">{fmt_num(r.get('victims'))}</td>"

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from pipeline.marts.data_end import STALE_MONTHS, months_between
 from pipeline.marts.sql import USAGE_WARNING
 from pipeline.publish.charts import figures, png_bytes
 from pipeline.publish.views import (
@@ -18,7 +20,8 @@ from pipeline.publish.views import (
     WARNING_ID,
     built_at,
     comparable_years,
-    date_id,
+    data_end,
+    date_in_zones,
     esc,
     fmt_id,
     is_missing,
@@ -26,6 +29,7 @@ from pipeline.publish.views import (
     read_analytics,
     region_names,
     year_notes,
+    zones_by_use,
 )
 
 REPORT_FILE = "laporan.html"
@@ -46,6 +50,7 @@ th{background:#f0f0f0;text-align:left} td.n{text-align:right;white-space:nowrap}
 tr.bad td{background:#fff1e6} tr td.nodata,tr.bad td.nodata{background:#d62728;color:#fff;font-weight:bold;text-align:center}
 td.later{background:#eee;color:#999;text-align:center} td.ok{text-align:center} td.warn{color:#b00020;font-weight:bold}
 .explain{background:#f7f9fc;border-left:4px solid #4a7ab5;padding:.4rem .8rem;max-width:60rem}
+.stale{border-left:6px solid #c9a000;background:#fff8dc;padding:.6rem 1rem;font-weight:bold}
 .legend{font-size:.85rem;color:#444} img{max-width:100%;height:auto;border:1px solid #eee}
 nav ul{columns:2} footer{margin-top:3rem;color:#666;font-size:.85rem}
 """
@@ -169,22 +174,25 @@ def _section_completeness(frames, notes, names, figs) -> str:
         by_month = group.set_index("month")
         cells = [(names.get(agency, agency), ""), (str(int(year)), "")]
         for m in range(1, 13):
-            if m not in by_month.index:
+            state = by_month.loc[m, "coverage_status"] if m in by_month.index else "not_due"
+            if state == "not_due":
                 cells.append(("belum", "later"))
-            elif bool(by_month.loc[m, "has_data"]):
-                cells.append((fmt_id(by_month.loc[m, "victims"]), "ok"))
-            else:
+            elif state == "missing":
                 cells.append(("TIDAK ADA DATA", "nodata"))
                 missing_list.append(f"{names.get(agency, agency)}: {MONTHS_ID[m - 1]} {int(year)}")
-        n_data = int(group["has_data"].sum())
-        cells.append((f"{n_data} dari {len(group)}", "n"))
+            else:  # reported, or reported as zero by a file that covers the month
+                cells.append((fmt_id(by_month.loc[m, "victims"]), "ok"))
+        due = int((group["coverage_status"] != "not_due").sum())
+        n_data = int(group["coverage_status"].isin(["reported", "reported_zero"]).sum())
+        cells.append((f"{n_data} dari {due}", "n"))
         rows.append(cells)
-        classes.append("bad" if n_data < len(group) else "")
+        classes.append("bad" if n_data < due else "")
     table = _table(["Wilayah", "Tahun", *MONTHS_SHORT, "Bulan berisi data"], rows, classes)
     text = (
-        "Untuk setiap wilayah dan bulan: jumlah korban yang masuk, atau TIDAK ADA DATA (merah) bila tidak ada "
-        "satu pun catatan untuk bulan itu. Bulan tanpa data dianggap ekspor yang hilang atau terlambat sampai "
-        "terbukti sebaliknya, bukan bulan tanpa kekerasan. 'belum' = bulan setelah data terakhir."
+        "Untuk setiap wilayah dan bulan: jumlah korban yang masuk (0 bila laporan nihil), atau TIDAK ADA DATA "
+        "(merah) bila batas waktu laporannya sudah lewat tanpa satu pun catatan. Bulan tanpa data dianggap "
+        "ekspor yang hilang atau terlambat sampai terbukti sebaliknya, bukan bulan tanpa kekerasan. "
+        "'belum' = batas waktu laporan bulan itu belum lewat."
     )
     listing = ("<p><strong>Bulan tanpa data:</strong></p><ul>"
                + "".join(f"<li>{esc(item)}</li>" for item in missing_list) + "</ul>"
@@ -193,19 +201,38 @@ def _section_completeness(frames, notes, names, figs) -> str:
     return f'<h2 id="kelengkapan">4. Kelengkapan data per bulan</h2>{_explain(text)}{listing}{chart}{table}'
 
 
+def _period(frames, built, names) -> tuple[str, str]:
+    """The months the data span (first to last month with data), and a note when the data of
+    any region end long before the report was built (empty when they do not)."""
+    comp = frames["completeness"]
+    with_data = comp[comp["has_data"].astype(bool)].sort_values(["year", "month"])
+    if with_data.empty:
+        return "belum ada data", ""
+    lo, ends = with_data.iloc[0], data_end(frames)
+    hi = max(ends.values())
+    period = (f"{MONTHS_ID[int(lo['month']) - 1]} {int(lo['year'])} s.d. {MONTHS_ID[hi[1] - 1]} {hi[0]} "
+              "(bulan terakhir yang berisi data)")
+    built = built.astimezone(ZoneInfo(zones_by_use(frames["agencies"]["timezone"].dropna().tolist())[0]))
+    now = (built.year, built.month)
+    old = sorted((end, agency) for agency, end in ends.items() if months_between(end, now) > STALE_MONTHS)
+    if not old:
+        return period, ""
+    listed = "; ".join(f"{names.get(a, a)}: {MONTHS_ID[m - 1]} {y}" for (y, m), a in old)
+    return period, (f"Perhatian: data terakhir sudah lama. Data terakhir per wilayah ({listed}) lebih dari "
+                    f"{STALE_MONTHS} bulan sebelum laporan ini dibangun ({MONTHS_ID[built.month - 1]} {built.year}). "
+                    "Bulan sesudahnya kosong karena belum ada file yang dimuat, bukan karena tidak ada kasus; "
+                    "tahun terakhir hanya berisi bulan sampai data terakhir.")
+
+
 def build_html(analytics_path: Path | str) -> str:
     """The whole report as one HTML string."""
     frames = read_analytics(analytics_path)
     names = region_names(frames)
     notes = year_notes(frames)
     figs = figures(frames)
-    comp = frames["completeness"]
-    if comp.empty:
-        period = "belum ada data"
-    else:
-        ordered = comp.sort_values(["year", "month"])
-        lo, hi = ordered.iloc[0], ordered.iloc[-1]
-        period = f"{MONTHS_ID[int(lo['month']) - 1]} {int(lo['year'])} s.d. {MONTHS_ID[int(hi['month']) - 1]} {int(hi['year'])}"
+    built = built_at(analytics_path)
+    zones = frames["agencies"]["timezone"].dropna().tolist()
+    period, stale = _period(frames, built, names)
     regions = ", ".join(f"{names[a]} ({a})" for a in frames["agencies"]["agency"])
     warning = "".join(f"<li>{esc(t)}</li>" for t in WARNING_ID)
     parts = [
@@ -213,8 +240,9 @@ def build_html(analytics_path: Path | str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>Laporan Kasus Kekerasan terhadap Perempuan dan Anak</title>", f"<style>{CSS}</style></head><body>",
         "<h1>Laporan Kasus Kekerasan terhadap Perempuan dan Anak</h1>",
-        f'<p class="meta">Data dibangun: <strong>{esc(date_id(built_at(analytics_path)))}</strong><br>'
+        f'<p class="meta">Data dibangun: <strong>{esc(date_in_zones(built, zones))}</strong><br>'
         f"Periode data (tanggal pengaduan): {esc(period)}<br>Wilayah: {esc(regions)}</p>",
+        *([f'<p class="stale" role="note">{esc(stale)}</p>'] if stale else []),
         '<section class="warning" role="alert"><h2>Peringatan: baca sebelum memakai angka ini</h2>'
         f'<ul>{warning}</ul><p class="orig">{esc(USAGE_WARNING)}</p></section>',
         '<nav><strong>Isi laporan</strong><ul><li><a href="#korban">1. Korban per wilayah dan tahun</a></li>'

@@ -8,10 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
+
+from pipeline.marts.data_end import last_month_with_data
 
 FORMS = ["FISIK", "PSIKIS", "SEKSUAL", "EKSPLOITASI", "TRAFFICKING", "PENELANTARAN", "LAINNYA"]
 FORM_LABELS = {
@@ -30,7 +34,7 @@ WARNING_ID = [
     "melapor, bukan lebih banyak kekerasan.",
     "Tahun yang ditandai TIDAK LENGKAP memiliki bulan tanpa data: angkanya terlalu rendah dan perubahan "
     "dari tahun sebelumnya tidak dapat dibandingkan. Tahun terakhir hanya berisi bulan sampai data "
-    "terakhir (ditandai s.d. bulan).",
+    "terakhir (ditandai 'data s.d. <bulan>').",
     "Satu korban bisa mengalami lebih dari satu bentuk kekerasan, sehingga jumlah per bentuk tidak boleh "
     "dijumlahkan menjadi jumlah korban.",
 ]
@@ -46,12 +50,12 @@ def read_analytics(analytics_path: Path | str) -> dict[str, pd.DataFrame]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return {
-            "agencies": con.execute("SELECT agency, name, region_name FROM meta.agencies ORDER BY agency").df(),
+            "agencies": con.execute("SELECT agency, name, region_name, timezone FROM meta.agencies ORDER BY agency").df(),
             "region_year": con.execute("SELECT * FROM marts.victims_by_region_year ORDER BY agency, year").df(),
             "yoy": con.execute("SELECT * FROM marts.yoy_by_region ORDER BY agency, year").df(),
             "forms": con.execute("SELECT * FROM marts.victims_by_form ORDER BY agency, year, violence_form").df(),
             "completeness": con.execute(
-                "SELECT agency, year, month, has_data, victims FROM marts.reporting_completeness "
+                "SELECT agency, year, month, has_data, victims, coverage_status FROM marts.reporting_completeness "
                 "ORDER BY agency, year, month").df(),
         }
     finally:
@@ -97,24 +101,55 @@ def fmt_id(value: object, digits: int = 0, sign: bool = False) -> str:
 
 
 def date_id(when: dt.datetime) -> str:
-    offset = when.strftime("%z")
-    zone = f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
-    return f"{when.day} {MONTHS_ID[when.month - 1]} {when.year}, pukul {when:%H.%M} {zone}".strip()
+    """'5 Desember 2026, pukul 15.20 WITA': the zone by its name (WIB, WITA, WIT) or else its offset."""
+    return f"{when.day} {MONTHS_ID[when.month - 1]} {when.year}, pukul {when:%H.%M} {_zone(when)}".strip()
+
+
+def _zone(when: dt.datetime) -> str:
+    name, offset = when.tzname() or "", when.strftime("%z")
+    if name.isalpha():
+        return name
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
+
+
+def zones_by_use(zones: list[str]) -> list[str]:
+    """The agencies' time zones, the most common first (UTC when there is none)."""
+    return [z for z, _ in Counter(zones).most_common()] or ["UTC"]
+
+
+def date_in_zones(when: dt.datetime, zones: list[str]) -> str:
+    """The time in the agencies' time zones: the most common first, the others beside it
+    ('5 Desember 2026, pukul 15.20 WITA (14.20 WIB)')."""
+    ordered = zones_by_use(zones)
+    first = when.astimezone(ZoneInfo(ordered[0]))
+    others = [when.astimezone(ZoneInfo(z)) for z in ordered[1:]]
+    others = [f"{o:%H.%M} {_zone(o)}" for o in others if _zone(o) != _zone(first)]
+    return date_id(first) + (f" ({', '.join(dict.fromkeys(others))})" if others else "")
+
+
 
 
 # ---------------------------------------------------------------- derived views
 
+def data_end(frames: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
+    """Per agency with data: the last (year, month) with data (report date)."""
+    ends = {a: last_month_with_data(g) for a, g in frames["completeness"].groupby("agency")}
+    return {a: end for a, end in ends.items() if end is not None}
+
+
 def year_notes(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], str]:
-    """Per (agency, year): the months without data, or 's.d. <month>' for a year still running."""
-    comp = frames["completeness"]
+    """Per (agency, year): the months without data, and 'data s.d. <month>' for the year the
+    agency's data ends in before December (a year in progress as far as the data go)."""
+    comp, ends = frames["completeness"], data_end(frames)
     notes: dict[tuple[str, int], str] = {}
     for (agency, year), group in comp.groupby(["agency", "year"]):
-        missing = [MONTHS_ID[m - 1] for m in group.loc[~group["has_data"], "month"]]
+        end = ends.get(agency)
+        missing = [MONTHS_ID[m - 1] for m in group.loc[group["coverage_status"] == "missing", "month"]]
         parts = []
         if missing:
             parts.append("TIDAK LENGKAP: tanpa data bulan " + ", ".join(missing))
-        if group["month"].max() < 12:
-            parts.append(f"s.d. {MONTHS_ID[int(group['month'].max()) - 1]}")
+        if end is not None and end[0] == int(year) and end[1] < 12:
+            parts.append(f"data s.d. {MONTHS_ID[end[1] - 1]}")
         notes[(agency, int(year))] = "; ".join(parts)
     return notes
 
@@ -133,11 +168,17 @@ def comparable_years(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def year_flags(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per agency and year: incomplete (months without data) and partial (a year still running)."""
+    """Per agency and year: incomplete (a month missing: due and not reported) and partial (a year
+    still running, or the year the agency's data end in before December)."""
     comp = frames["completeness"]
     if comp.empty:
         return pd.DataFrame(columns=["agency", "year", "incomplete", "partial"])
     g = comp.groupby(["agency", "year"])
-    return pd.DataFrame({"incomplete": ~g["has_data"].all(), "partial": g["month"].max() < 12}).reset_index()
+    flags = pd.DataFrame({"incomplete": g["coverage_status"].apply(lambda s: (s == "missing").any()),
+                          "partial": g["month"].max() < 12}).reset_index()
+    ends = data_end(frames)  # the year the data end in is partial too, whatever the calendar says
+    at_end = [a in ends and ends[a][0] == y and ends[a][1] < 12 for a, y in zip(flags["agency"], flags["year"])]
+    flags["partial"] = flags["partial"].astype(bool) | pd.Series(at_end, index=flags.index, dtype=bool)
+    return flags
 
 
