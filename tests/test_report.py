@@ -274,3 +274,53 @@ def test_write_charts(analytics: Path, tmp_path: Path) -> None:
 def test_report_needs_an_analytics_copy(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="ppa run"):
         report.write_report(tmp_path / "analytics.duckdb", tmp_path / "out")
+
+
+# ---------------------------------------------------------------- types researchers get
+
+def test_readme_queries_give_integers_in_pandas(analytics: Path) -> None:
+    """Every SQL query of the README's researchers' section (```sql blocks and the con.sql calls
+    of its Python block) runs on the analytics copy, and every count comes to pandas as integers."""
+    import duckdb
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## For researchers"):readme.index("## Adding an agency")]
+    queries = re.findall(r"```sql\n(.*?)```", section, re.S)
+    queries += re.findall(r'con\.sql\("([^"]+)"\)', "".join(re.findall(r"```python\n(.*?)```", section, re.S)))
+    queries += re.findall(r'-c "([^"]+)"', section)
+    assert len(queries) >= 5
+    con = duckdb.connect(str(analytics), read_only=True)
+    try:
+        for sql in queries:
+            rel = con.sql(sql)
+            assert "HUGEINT" not in [str(t) for t in rel.types], sql
+            frame = rel.df()
+            assert len(frame), sql
+            for column in ("cases", "victims", "victims_sexual_violence"):
+                if column in frame:
+                    assert frame[column].dtype.kind == "i", (sql, column, frame[column].dtype)
+    finally:
+        con.close()
+
+
+def test_counts_in_the_analytics_copy_and_parquet_are_integers(analytics: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(analytics), read_only=True)
+    try:
+        types = con.execute("SELECT table_schema || '.' || table_name, column_name, data_type "
+                            "FROM information_schema.columns").fetchall()
+        for parquet in sorted((analytics.parent / "parquet").glob("*.parquet")) + sorted(
+                (analytics.parent / "public").glob("*.parquet")):
+            types += [(parquet.name, c, t) for c, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
+                                                                        [str(parquet)]).fetchall()]
+    finally:
+        con.close()
+    assert len({t for t, _, _ in types}) > 30
+    assert not [x for x in types if x[2] in ("HUGEINT", "UHUGEINT") or x[2].startswith("DECIMAL")]
+    counts = [x for x in types if re.search(r"(^|_)(victims|cases|records|population|children|months_\w+|"
+                                            r"file_count|rows_staged)$", x[1])
+              and not re.search(r"per_100k|_pct|_suppressed$", x[1])]
+    assert len(counts) > 40
+    assert not [x for x in counts if x[2] not in ("INTEGER", "BIGINT")], counts
+
