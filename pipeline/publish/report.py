@@ -217,8 +217,11 @@ def _period(frames, built, names) -> tuple[str, str]:
     old = sorted((end, agency) for agency, end in ends.items() if months_between(end, now) > STALE_MONTHS)
     if not old:
         return period, ""
-    listed = "; ".join(f"{names.get(a, a)}: {MONTHS_ID[m - 1]} {y}" for (y, m), a in old)
-    return period, (f"Perhatian: data terakhir sudah lama. Data terakhir per wilayah ({listed}) lebih dari "
+    by_end: dict[tuple[int, int], list[str]] = {}
+    for end, agency in old:
+        by_end.setdefault(end, []).append(names.get(agency, agency))
+    listed = "; ".join(f"{MONTHS_ID[m - 1]} {y}: {', '.join(regions)}" for (y, m), regions in by_end.items())
+    return period, (f"Perhatian: data terakhir sudah lama. Data terakhir ({listed}) lebih dari "
                     f"{STALE_MONTHS} bulan sebelum laporan ini dibangun ({MONTHS_ID[built.month - 1]} {built.year}). "
                     "Bulan sesudahnya kosong karena belum ada file yang dimuat, bukan karena tidak ada kasus; "
                     "tahun terakhir hanya berisi bulan sampai data terakhir.")
