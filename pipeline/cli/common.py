@@ -136,16 +136,6 @@ def agency(code: str | None) -> str | None:
                   suggestion_en=f" (did you mean '{close[0]}'?)" if close else "")
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
-
-
 def existing_file(path: Path, example: str = "data/raw/kutim/register_2024.xlsx") -> Path:
     """A path that names a regular file (links followed, as the user named it)."""
     try:
@@ -157,7 +147,9 @@ def existing_file(path: Path, example: str = "data/raw/kutim/register_2024.xlsx"
     except OSError as exc:
         raise Mistake("unreadable", path=path_text(path), reason=exc.strerror or type(exc).__name__) from None
     if not stat.S_ISREG(mode):
-        raise Mistake("not_a_file", path=path_text(path), kind=_kind(mode), example=example)
+        from pipeline.safefs import kind_of
+
+        raise Mistake("not_a_file", path=path_text(path), kind=kind_of(mode), example=example)
     return path
 
 
