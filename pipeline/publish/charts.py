@@ -126,11 +126,11 @@ def figures(frames: dict[str, pd.DataFrame]) -> dict[str, tuple[object, str]]:
 
         months = sorted({(int(y), int(m)) for y, m in zip(comp["year"], comp["month"])})
         agencies = sorted(comp["agency"].unique())
-        grid = [[1.0 if v else 0.0 for v in
-                 comp[comp["agency"] == a].set_index(["year", "month"]).reindex(months)["has_data"].fillna(False)]
-                for a in agencies]
+        shade = {"missing": 0.0, "not_due": 0.5}  # reported (with cases, or as zero): 1.0
+        grid = [[shade.get(v, 1.0) for v in comp[comp["agency"] == a].set_index(["year", "month"])
+                 .reindex(months)["coverage_status"].fillna("not_due")] for a in agencies]
         fig, ax = plt.subplots(figsize=(12, 0.6 * len(agencies) + 1.6))
-        ax.imshow(grid, aspect="auto", cmap=ListedColormap(["#d62728", "#9ecf9e"]), vmin=0, vmax=1,
+        ax.imshow(grid, aspect="auto", cmap=ListedColormap(["#d62728", "#dddddd", "#9ecf9e"]), vmin=0, vmax=1,
                   interpolation="nearest")
         ax.set_yticks(range(len(agencies)), [names.get(a, a) for a in agencies])
         starts = [i for i, (y, m) in enumerate(months) if m == 1]
@@ -139,9 +139,10 @@ def figures(frames: dict[str, pd.DataFrame]) -> dict[str, tuple[object, str]]:
             ax.axvline(i - 0.5, color="white", linewidth=1.5)
         for r, row in enumerate(grid):
             for c, v in enumerate(row):
-                if not v:
+                if v == 0.0:
                     ax.text(c, r, "X", ha="center", va="center", color="white", fontsize=7, fontweight="bold")
-        ax.set_title("Kelengkapan data per bulan: hijau = ada data, merah (X) = bulan tanpa data")
+        ax.set_title("Kelengkapan data per bulan: hijau = ada data (atau laporan nihil), merah (X) = bulan tanpa "
+                     "data, abu-abu = belum waktunya")
         fig.tight_layout()
         figs["kelengkapan"] = (fig, "Peta kelengkapan data per wilayah dan bulan; merah berarti bulan tanpa data")
     return figs
