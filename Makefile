@@ -40,8 +40,9 @@ server-deps:
 test-server: $(STAMP) server-deps  ## the server-mode tests: PostgreSQL, the daemon, the login proxy, the units
 	$(VENV)/bin/pytest -q -m server
 
-ui: $(STAMP)  ## the Dagster UI and daemon (sensor and schedule) on the project's instance
-	$(VENV)/bin/dagster dev -m pipeline.definitions -h 127.0.0.1 -p 3000
+PORT ?= 3000
+ui: $(STAMP)  ## the Dagster UI and daemon (sensor and schedule) on the project's instance: make ui PORT=3001
+	$(VENV)/bin/dagster dev -m pipeline.definitions -h 127.0.0.1 -p $(PORT)
 
 bench: $(STAMP)  ## benchmarks W1-W4 and baselines; prints a table, writes bench/results/latest.json
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)

@@ -71,6 +71,7 @@ class Contract:
     months: dict[str, int]
     weekdays: frozenset[str]
     nil_markers: frozenset[str] = frozenset()
+    harmless_headers: frozenset[str] = frozenset()  # row numbers and remarks: never reported as unknown
     # coverage vocabulary (contract.yaml `coverage`): kind -> words, lower case
     coverage_words: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
     recap: RecapWords | None = field(default=None, hash=False, compare=False)
@@ -104,6 +105,12 @@ def _build(data: dict) -> Contract:
     clash = personal & set(header_to_column)
     if clash:
         raise ValueError(f"headers both personal and canonical: {sorted(clash)}")
+    if not all(isinstance(h, str) for h in data.get("harmless_headers", [])):  # YAML reads a bare `no` as false
+        raise ValueError("harmless_headers must be quoted text")
+    harmless = frozenset(norm_header(h) for h in data.get("harmless_headers", []))
+    if harmless & (personal | set(header_to_column)):
+        raise ValueError(f"harmless headers that are also personal or canonical: "
+                         f"{sorted(harmless & (personal | set(header_to_column)))}")
 
     vocab: dict[str, dict[str, str]] = {}
     for column, codes in data["vocabularies"].items():
@@ -136,6 +143,7 @@ def _build(data: dict) -> Contract:
         months=months,
         weekdays=frozenset(w.lower() for w in data["weekdays"]),
         nil_markers=frozenset(norm_value(t) for t in data["coverage"]["nil_markers"]),
+        harmless_headers=harmless,
         coverage_words={kind: tuple(str(w).lower() for w in words) for kind, words in data["coverage"].items()},
         recap=_recap_words(data["recap"], data["vocabularies"]["violence_forms"]),
     )

@@ -22,7 +22,7 @@ class Message:
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, Message]:
-    data = yaml.safe_load((SCHEMAS_DIR / "messages.yaml").read_text(encoding="utf-8"))
+    data = yaml.load((SCHEMAS_DIR / "messages.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     out: dict[str, Message] = {}
     for kind in ("rules", "warnings", "files", "quality", "labels"):
         for code, spec in data[kind].items():

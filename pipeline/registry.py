@@ -66,7 +66,7 @@ def _due_day(code: str, value: object) -> int:
 
 @lru_cache(maxsize=8)
 def _load(path: Path) -> tuple[Agency, ...]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     agencies = tuple(_agency(e) for e in data["agencies"])
     codes = [a.code for a in agencies]
     if len(set(codes)) != len(codes):

@@ -34,7 +34,7 @@ SLICE = ("ingest", "staging", "warehouse", "config.py", "contract.py", "messages
 FEEDBACK = ("feedback", "ingest", "staging", "warehouse", "marts/__init__.py", "marts/completeness.py",
             "marts/quality.py", "marts/stats.py", "config.py", "contract.py", "messages.py", "names.py",
             "privacy.py", "registry.py", "safefs.py", "versions.py", "schemas/contract.yaml", "schemas/messages.yaml",
-            "schemas/feedback_messages.yaml")
+            "schemas/feedback_messages.yaml", "marts/__init__.py", "marts/data_end.py")
 
 
 def files_of(sources: Iterable[str]) -> list[Path]:

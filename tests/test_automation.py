@@ -20,7 +20,7 @@ def defs():
 
 def tick(defs, cursor=None, instance=None):
     sensor = defs.resolve_sensor_def("drop_folder_sensor")
-    resources = {"drop_folder": defs.resources["drop_folder"]}
+    resources = {"drop_folder": defs.resources["drop_folder"], "warehouse": defs.resources["warehouse"]}
     with dg.instance_for_test() as inst, dg.build_sensor_context(
             cursor=cursor, instance=instance or inst, resources=resources) as context:
         result = sensor.evaluate_tick(context)
@@ -86,6 +86,46 @@ def test_files_of_several_agencies_give_one_run(defs, isolated_env):
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) \
         == ("kutim", "batam")
     assert "umpan-balik" not in cursor
+
+
+def test_first_tick_starts_from_the_ledger_not_from_nothing(defs, isolated_env):
+    """The daemon's first start after `ppa run` does not run again over what the run loaded;
+    what changed since, and what the ledger never saw, still start a run."""
+    from helpers import run_pipeline
+
+    raw = isolated_env["raw"]
+    settled(register(raw / "kutim/a.xlsx", [row()]))
+    settled(register(raw / "kutim/b.xlsx", [row(case_id="002")]))
+    os.symlink(raw / "kutim/a.xlsx", raw / "kutim/link.xlsx")  # refused unopened: no hash in the ledger
+    assert run_pipeline("kutim").success
+    result, cursor = tick(defs)
+    assert not result.run_requests and "3 files seen" in result.skip_message
+    assert set(json.loads(cursor)["files"]) == {"kutim/a.xlsx", "kutim/b.xlsx", "kutim/link.xlsx"}
+
+    settled(register(raw / "kutim/a.xlsx", [row(), row(case_id="002")]))  # edited after the run
+    settled(register(raw / "batam/b.xlsx", [row()]))  # never loaded
+    result, _ = tick(defs)
+    [request] = result.run_requests
+    assert request.tags["ppa/agencies"] == "kutim,batam"
+
+
+def test_first_tick_waits_while_a_run_holds_the_warehouse(defs, isolated_env):
+    import subprocess
+    import sys
+
+    settled(register(isolated_env["raw"] / "kukar/a.xlsx", [row()]))
+    path = isolated_env["warehouse"] / "warehouse.duckdb"
+    writer = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"  # another process writes the warehouse
+        result, cursor = tick(defs)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert not result.run_requests and "holds the warehouse" in result.skip_message and not cursor
+    result, _ = tick(defs)  # nothing was ever loaded: every file is new
+    assert len(result.run_requests) == 1
 
 
 def test_sensor_never_parses_excel(defs, isolated_env, monkeypatch):

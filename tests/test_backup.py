@@ -158,7 +158,7 @@ def test_a_damaged_or_missing_backup_and_a_used_folder_are_refused(installed, tm
     shutil.rmtree(installed["archive"] / "ab")
 
     assert main(["backup", str(tmp_path / "b")]) == 0
-    assert "backup written / cadangan ditulis" in capsys.readouterr().out
+    assert "cadangan ditulis / backup written" in capsys.readouterr().out
     snapshot = next((tmp_path / "b").iterdir())
     assert main(["restore-backup", str(tmp_path / "b")]) == 1  # the folders are in use
     assert "is not empty" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def version_of(con: duckdb.DuckDBPyConnection, agency: str, shas: dict[str, dict
 
 # ---------------------------------------------------------------- killing ppa run
 
-# `ppa run -v` with every agency transaction announced and held open a little longer (0.1 s after
+# `ppa run -vv` with every agency transaction announced and held open a little longer (0.1 s after
 # each insert), so that kills can be aimed inside one
 SLOW_WRITER = """
 import sys, time
@@ -134,15 +134,16 @@ def announced(con, agency, frames):
 warehouse.insert_frame = slow_insert
 run.replace_agency_slices = announced
 from pipeline.cli import main
-sys.exit(main(["run", "-v"]))
+sys.exit(main(["run", "-vv"]))
 """
 
 
 class Run:
-    """`ppa run -v` in a subprocess; notes when each step (and agency transaction) starts and ends."""
+    """`ppa run -vv` (Dagster's log of every event) in a subprocess; notes when each step (and agency
+    transaction) starts and ends."""
 
     def __init__(self, slow_writer: bool = False):
-        command = [sys.executable, "-c", SLOW_WRITER] if slow_writer else [PPA, "run", "-v"]
+        command = [sys.executable, "-c", SLOW_WRITER] if slow_writer else [PPA, "run", "-vv"]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=os.environ.copy(), start_new_session=True)
         self.events: dict[str, float] = {}  # "<step> STEP_START" / "<step> STEP_SUCCESS" -> monotonic time

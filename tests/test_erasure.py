@@ -52,7 +52,7 @@ def test_an_erased_file_leaves_everything_and_does_not_come_back(isolated_env, c
 
     assert main(["erase", "--file", sha[:8], "--no-run"]) == 0
     out = capsys.readouterr().out
-    assert f"erased / dihapus: file {sha}: 6 warehouse rows, 1 archived files, 2 feedback files" in out
+    assert f"dihapus / erased: file {sha}: 6 warehouse rows, 1 archived files, 2 feedback files" in out
     assert "still in the drop folder: kukar/a.xlsx" in out
     for table in ("raw.case_rows", "staging.case_victims", "staging.rejected_rows"):
         assert query(wh, f"SELECT count(*) n FROM {table} WHERE _source_sha256 = '{sha}'")["n"][0] == 0, table
@@ -98,7 +98,7 @@ def test_an_erased_case_leaves_every_file_and_its_feedback_row(isolated_env, cap
     assert ledger.tolist() == [2, 1, 1, 1]
     assert victims(isolated_env) == 1
     assert main(["status", "--agency", "kukar"]) == 0
-    assert "1 rows of erased cases left out" in capsys.readouterr().out
+    assert "1 baris kasus yang dihapus tidak dimuat / rows of erased cases left out" in capsys.readouterr().out
     ws = openpyxl.load_workbook(raw / "kukar/umpan-balik" / f"c{FEEDBACK_SUFFIX}")["Register"]
     cells = {r[0].value: [c.value for c in r[:13]] for r in ws.iter_rows(min_row=5)}
     erased_row = [v for v in next(r for r in cells.values() if r[0] == texts()["erased"]) if v is not None]

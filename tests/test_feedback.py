@@ -147,7 +147,7 @@ def test_the_ledger_has_what_the_feedback_needs(world):
     assert ledger.loc["kukar/lama.xlsx", "status"] == "removed"
     assert ledger.loc["kukar/~$register_2024.xlsx", "status"] == "ignored"
     assert ledger.loc["kukar/catatan <b>&.xlsx", "status"] == "rejected"
-    assert list(ledger.loc["kukar/register_2024_revisi.xlsx", "unknown_headers"]) == ["Catatan", "Tgl Kjd"]
+    assert list(ledger.loc["kukar/register_2024_revisi.xlsx", "unknown_headers"]) == ["Tgl Kjd"]  # Catatan: harmless
     rules = {r for rs in world["rejected"]["rules"] for r in rs}
     assert {"victim_sex_invalid", "incident_date_unparseable", "forms_missing", "case_id_missing",
             "age_out_of_range", "report_date_unparseable"} <= rules
@@ -189,9 +189,9 @@ def test_a_missing_value_marks_the_empty_cell_of_its_column(world):
     empty_id = [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=cols["No Reg"]).comment]
     assert len(empty_id) == 1 and ws.cell(row=empty_id[0], column=cols["No Reg"]).value is None
     assert "Nomor registrasi kosong" in ws.cell(row=empty_id[0], column=cols["No Reg"]).comment.text
-    for header in ("Tgl Kjd", "Catatan"):  # unknown headers: yellow, with a comment
-        cell = ws.cell(row=4, column=cols[header])
-        assert cell.fill.fgColor.rgb.endswith(YELLOW) and f"Kolom '{header}' tidak dikenali" in cell.comment.text
+    cell = ws.cell(row=4, column=cols["Tgl Kjd"])  # an unknown header: yellow, with a comment
+    assert cell.fill.fgColor.rgb.endswith(YELLOW) and "Kolom 'Tgl Kjd' tidak dikenali" in cell.comment.text
+    assert ws.cell(row=4, column=cols["Catatan"]).comment is None  # a remarks column is harmless (contract.yaml)
     assert "tidak disimpan" in ws.cell(row=4, column=cols["NIK"]).comment.text
     assert ws.cell(row=4, column=cols["No Reg"]).comment is None
     k4 = [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=1).value == "K4"][0]
@@ -239,7 +239,7 @@ def test_the_summary_sheet_counts_rows_reasons_headers_and_other_files(world):
     labels = texts()["rule_labels"]
     for rule in ("victim_sex_invalid", "incident_date_unparseable", "forms_missing", "case_id_missing"):
         assert values[labels[rule]] == 1
-    assert "Kolom 'Tgl Kjd' tidak dikenali" in text and "Kolom 'Catatan' tidak dikenali" in text
+    assert "Kolom 'Tgl Kjd' tidak dikenali" in text and "Kolom 'Catatan'" not in text  # remarks: harmless
     assert "Kolom data pribadi 'NIK' tidak disimpan" in text
     assert "register_2024.xlsx" in text  # the file it superseded
     assert values[s["status"]] == texts()["status"]["loaded"]
@@ -313,7 +313,7 @@ def test_index_lists_every_ledger_file_and_the_missing_months(world):
         assert esc(path.split("/", 1)[1]) in page, path
     assert "catatan &lt;b&gt;&amp;.xlsx" in page and "catatan <b>" not in page
     months = world["months"]
-    missing = months[months["coverage_status"] == "missing"]
+    missing = months[months["coverage_status"] == "missing"]  # due, and no file covers it
     assert len(missing) > 0
     names = texts()["months"]
     for r in missing.to_dict("records"):
@@ -469,6 +469,33 @@ def test_dry_run_of_an_unreadable_file_still_explains(tmp_path):
     assert "DITOLAK" in text and "tidak dapat dibuka" in text
 
 
+def test_staff_read_no_exception_text_for_a_damaged_file(tmp_path):
+    whole = register(tmp_path / "utuh.xlsx", [row()]).read_bytes()
+    cut = tmp_path / "terpotong.xlsx"
+    cut.write_bytes(whole[: len(whole) // 2])
+    out = feedback_for_new_file(cut, AGENCY, tmp_path)
+    text = " ".join(str(v) for r in openpyxl.load_workbook(out)["Ringkasan"].iter_rows(values_only=True) for v in r if v)
+    assert "rusak" in text
+    assert not any(word in text for word in ("Error", "BadZip", "zip file", "Exception", "CRC")), text
+
+
+def test_row_numbers_and_remarks_are_not_problems(tmp_path):
+    from pipeline.feedback.gather import feedback_from_dry_run
+    from pipeline.ingest.dryrun import dry_run
+
+    header = ["No.", *HEADER, "Keterangan", "Ket", "Tgl Kjd"]
+    path = register(tmp_path / "register.xlsx", [[1, *row(), "dirujuk", "", "x"]], header=header)
+    fb = feedback_from_dry_run(*dry_run(path, AGENCY))
+    assert fb.unknown_headers == ["Tgl Kjd"] and fb.needs_action  # a header not read: worth a word
+    path = register(tmp_path / "bersih.xlsx", [[1, *row(), "dirujuk", ""]], header=["No.", *HEADER, "Keterangan", "Ket"])
+    fb = feedback_from_dry_run(*dry_run(path, AGENCY))
+    assert fb.unknown_headers == [] and not fb.needs_action and fb.status == "loaded"
+    from pipeline.feedback.gather import FileFeedback
+
+    replaced = FileFeedback(path="kukar/lama.xlsx", status="superseded", data_rows=3, rows_superseded=3)
+    assert replaced.has_problems and not replaced.needs_action  # a workbook to read, nothing to fix
+
+
 def test_output_names_keep_files_apart():
     stems = output_stems(["kukar/a.xlsx", "kukar/a.xls", "kukar/b.xlsx", "kukar/2024/b.xlsx"])
     assert stems == {"kukar/a.xlsx": "a.xlsx", "kukar/a.xls": "a.xls", "kukar/b.xlsx": "b",
@@ -617,3 +644,26 @@ def test_a_workbook_is_made_again_only_when_what_it_shows_changed(isolated_env, 
     assert run_pipeline(AGENCY).success
     assert made == ["a.xlsx"]
     assert openpyxl.load_workbook(out / "a.umpan-balik.xlsx").sheetnames[0] == texts()["summary"]["sheet_name"]
+
+
+def test_index_says_where_the_data_end_in_the_agency_time_zone():
+    import pandas as pd
+
+    from pipeline.feedback.pages import render_index
+    from pipeline.registry import get_agency
+
+    def month(year, m, state):
+        return {"year": year, "month": m, "has_data": state == "reported", "victims": 3 if state == "reported" else 0,
+                "coverage_status": state}
+
+    months = pd.DataFrame([month(2025, m, "reported" if m <= 11 else "missing") for m in range(1, 13)]
+                          + [month(2026, m, "missing" if m < 12 else "not_due") for m in range(1, 13)])
+    yoy = pd.DataFrame([{"year": 2025, "victims": 33, "victims_prev_year": None, "change_abs": None,
+                         "change_pct": None, "cases": 30, "months_reported": 11, "months_expected": 12}])
+    agency = get_agency(AGENCY)
+    page = render_index(agency, [], {}, months, yoy, dt.datetime(2026, 12, 4, 23, 30))  # naive UTC, as the ledger
+    assert "5 Desember 2026 pukul 07.30 WITA" in page
+    assert "Data terakhir (bulan pengaduan): <b>November 2025</b>" in page
+    assert "Data terakhir yang dimuat adalah bulan November 2025" in page  # long before the page's date
+    assert "data s.d. bulan November" in page and "tahun berjalan" not in page
+    assert page.count('<td class="missing"') == 12  # December 2025 and January to November 2026; December 2026 not due

@@ -79,6 +79,13 @@ def test_full_refresh_is_one_run_over_every_agency_and_builds_marts(isolated_env
     forms = query(wh, "SELECT violence_form, victims, share_pct FROM marts.victims_by_form "
                       "WHERE agency = 'batam' AND victims > 0 ORDER BY 1")
     assert forms.values.tolist() == [["FISIK", 1, 100.0], ["PSIKIS", 1, 100.0]]
+    # each partition's event counts its own agency's rows; the preview reads as text, not Python
+    events = [e.materialization for e in result.get_asset_materialization_events()
+              if e.materialization.asset_key.to_user_string() == "staging/case_victims"]
+    per_agency = {e.partition: e.metadata["dagster/row_count"].value for e in events}
+    assert per_agency == {"kukar": 3, "kutim": 0, "ppu": 0, "bontang": 0, "batam": 1}
+    shown = events[0].metadata["preview"].value
+    assert "FISIK, PSIKIS" in shown and not any(t in shown for t in ("[", "nan", "None", "True"))
     # the researchers' copy holds marts and de-identified rows only
     copy = query(wh, "SELECT * FROM staging.case_victims", db="analytics.duckdb")
     assert len(copy) == 4 and not [c for c in copy.columns if c.startswith("_") or c == "case_id"]

@@ -134,7 +134,8 @@ def test_the_nightly_schedule_is_not_blocked_by_a_killed_run(defs, job, instance
 def test_the_sensor_frees_a_killed_runs_slot(defs, job, instance):
     sensor = defs.resolve_sensor_def("drop_folder_sensor")
     dead = started_run(instance, job, dead_pid(), time.time())
-    with dg.build_sensor_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]}) as ctx:
+    with dg.build_sensor_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"],
+                                                               "warehouse": defs.resources["warehouse"]}) as ctx:
         sensor.evaluate_tick(ctx)
     assert status(instance, dead) == dg.DagsterRunStatus.FAILURE and slots_held(instance) == 0
 

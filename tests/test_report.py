@@ -2,7 +2,8 @@
 
 The dataset (write_registers) is small enough to count by hand:
 - kutim 2023: one case per month, March has two victims -> 13 victims, 12 cases; 11 Seksual, 2 Fisik+Psikis.
-- kutim 2024: one case per month except June -> 11 victims, 11 cases, incomplete year.
+- kutim 2024: one case per month except June -> 11 victims, 11 cases; the file covers the year, so June is
+  a reported zero (data contract, section 8), not a missing month.
 - batam 2023: one case per month -> 12 victims; batam 2024: two cases per month -> 24 victims.
 """
 
@@ -14,6 +15,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import query, run_pipeline
@@ -215,14 +217,45 @@ def test_report_has_warning_and_build_date(report_html: str, analytics: Path) ->
     assert 'class="warning"' in report_html
     # the warning comes before the first table
     assert report_html.index('class="warning"') < report_html.index("<table")
-    built = views.built_at(analytics)
-    assert f"{built.day} {views.MONTHS_ID[built.month - 1]} {built.year}" in report_html
-    assert "Data dibangun" in report_html
+    # in the agencies' time zones (registry): four in WITA first, Batam's WIB beside it; never UTC
+    built = views.built_at(analytics).astimezone(ZoneInfo("Asia/Makassar"))
+    line = re.search(r"Data dibangun: <strong>([^<]*)</strong>", report_html).group(1)
+    assert line == (f"{built.day} {views.MONTHS_ID[built.month - 1]} {built.year}, pukul {built:%H.%M} WITA "
+                    f"({built.astimezone(ZoneInfo('Asia/Jakarta')):%H.%M} WIB)")
+    assert "UTC" not in line
+
+
+def test_report_says_where_the_data_end_and_that_it_is_long_ago(report_html: str) -> None:
+    assert "Januari 2023 s.d. Desember 2024 (bulan terakhir yang berisi data)" in report_html
+    # the data end in 2024, years before the report: a visible note says so, per region
+    note = re.search(r'<p class="stale"[^>]*>([^<]*)</p>', report_html).group(1)
+    assert "Desember 2024: Batam, Kutai Timur" in note
+
+
+def test_a_year_is_in_progress_only_where_its_data_end():
+    import pandas as pd
+
+    def comp(agency, last, year=2025):  # months of `year` up to `last` with data; the rest missing
+        return [{"agency": agency, "year": year, "month": m, "has_data": m <= last, "victims": int(m <= last),
+                 "coverage_status": "reported" if m <= last else "missing"} for m in range(1, 13)]
+
+    frames = {"completeness": pd.DataFrame(comp("kutim", 11) + comp("batam", 12) + comp("batam", 0, 2026))}
+    assert views.data_end(frames) == {"kutim": (2025, 11), "batam": (2025, 12)}
+    notes = views.year_notes(frames)
+    assert notes[("kutim", 2025)] == "TIDAK LENGKAP: belum ada laporan bulan Desember; data s.d. November"
+    assert notes[("batam", 2025)] == ""  # a whole year, though the calendar has moved on
+
+
+def test_times_in_the_agencies_zones():
+    when = dt.datetime(2026, 12, 4, 23, 30, tzinfo=dt.UTC)
+    assert views.date_in_zones(when, ["Asia/Makassar"]) == "5 Desember 2026, pukul 07.30 WITA"
+    assert views.date_in_zones(when, ["Asia/Jakarta", "Asia/Makassar", "Asia/Makassar"]) == \
+        "5 Desember 2026, pukul 07.30 WITA (06.30 WIB)"
+    assert views.date_in_zones(when, ["Asia/Jayapura"]) == "5 Desember 2026, pukul 08.30 WIT"
 
 
 def test_report_has_the_numbers(report_html: str) -> None:
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", report_html)
-    text = " ".join(cells)
     # victims table: kutim 2023 -> 12 cases, 13 victims, rate per 100,000
     assert views.fmt_id(rate("kutim", 2023, 13), 2) in cells
     assert views.fmt_id(rate("batam", 2024, 24), 2) in cells
@@ -394,3 +427,53 @@ def test_write_charts(analytics: Path, tmp_path: Path) -> None:
 def test_report_needs_an_analytics_copy(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="ppa run"):
         report.write_report(tmp_path / "analytics.duckdb", tmp_path / "out")
+
+
+# ---------------------------------------------------------------- types researchers get
+
+def test_readme_queries_give_integers_in_pandas(analytics: Path) -> None:
+    """Every SQL query of the README's researchers' section (```sql blocks and the con.sql calls
+    of its Python block) runs on the analytics copy, and every count comes to pandas as integers."""
+    import duckdb
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## For researchers"):readme.index("## Adding an agency")]
+    queries = re.findall(r"```sql\n(.*?)```", section, re.S)
+    queries += re.findall(r'con\.sql\("([^"]+)"\)', "".join(re.findall(r"```python\n(.*?)```", section, re.S)))
+    queries += re.findall(r'-c "([^"]+)"', section)
+    assert len(queries) >= 5
+    con = duckdb.connect(str(analytics), read_only=True)
+    try:
+        for sql in queries:
+            rel = con.sql(sql)
+            assert "HUGEINT" not in [str(t) for t in rel.types], sql
+            frame = rel.df()
+            assert len(frame), sql
+            for column in ("cases", "victims", "victims_sexual_violence"):
+                if column in frame:
+                    assert frame[column].dtype.kind == "i", (sql, column, frame[column].dtype)
+    finally:
+        con.close()
+
+
+def test_counts_in_the_analytics_copy_and_parquet_are_integers(analytics: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(analytics), read_only=True)
+    try:
+        types = con.execute("SELECT table_schema || '.' || table_name, column_name, data_type "
+                            "FROM information_schema.columns").fetchall()
+        for parquet in sorted((analytics.parent / "parquet").glob("*.parquet")) + sorted(
+                (analytics.parent / "public").glob("*.parquet")):
+            types += [(parquet.name, c, t) for c, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
+                                                                        [str(parquet)]).fetchall()]
+    finally:
+        con.close()
+    assert len({t for t, _, _ in types}) > 30
+    assert not [x for x in types if x[2] in ("HUGEINT", "UHUGEINT") or x[2].startswith("DECIMAL")]
+    counts = [x for x in types if re.search(r"(^|_)(victims|cases|records|population|children|months_\w+|"
+                                            r"file_count|rows_staged)$", x[1])
+              and not re.search(r"per_100k|_pct|_suppressed$", x[1])]
+    assert len(counts) > 40
+    assert not [x for x in counts if x[2] not in ("INTEGER", "BIGINT")], counts
+

@@ -10,6 +10,7 @@ from pipeline.assets.marts import MART_KEYS
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.config import settings
 from pipeline.parallel import chunks, ordered_map, worker_count
+from pipeline.progress import done_line
 
 FEEDBACK = dg.AssetKey(["feedback", "umpan_balik"])
 GATHER_BATCH = 16  # agencies read from the warehouse with one query per table
@@ -37,7 +38,8 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         workers = worker_count(len(keys))
         debug = settings().debug
         raw_dir, archive_dir = Path(drop_folder.raw_dir), Path(drop_folder.archive_dir)
-        written, refusals = {}, {}
+        written, refusals, finished = {}, {}, []
+        report_every = max(1, len(keys) // 32)  # `ppa run`'s progress: about 32 events, whatever the count
         with warehouse.connect() as con:  # one connection for every agency of the run; workers write the files
             tasks = (FeedbackTask(given, raw_dir, archive_dir, debug)
                      for chunk in chunks(keys, GATHER_BATCH) for given in gather_feedbacks(con, chunk))
@@ -46,6 +48,12 @@ def _feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                 if refused:
                     refusals[code] = refused
                     context.log.warning(f"{code}: {refused}")
+                finished.append(code)
+                if len(finished) >= report_every:
+                    context.log.info(done_line(context.op_def.name, finished))
+                    finished = []
+        if finished:
+            context.log.info(done_line(context.op_def.name, finished))
         metadata = {"files": sum(written.values()), "agencies": len(written)}  # files written, or kept unchanged
         if refusals:  # a feedback folder that is a link: nothing written through it
             metadata["refused"] = dg.MetadataValue.json(refusals)

@@ -19,6 +19,7 @@ from pipeline.ingest.read import Limits
 from pipeline.ingest.run import LoadRun, load_run, not_read
 from pipeline.parallel import worker_count
 from pipeline.privacy import check_secret
+from pipeline.progress import done_line
 from pipeline.registry import agency_codes
 from pipeline.retention import sweep
 
@@ -34,6 +35,10 @@ RECAP_COUNTS = dg.AssetKey(["staging", "recap_counts"])
 REJECTED_RECAP = dg.AssetKey(["staging", "rejected_recap_cells"])
 POOL = "warehouse"
 RELOAD_TAG = "ppa/reload"  # a run tagged "true" reads every agency again, as PPA_RELOAD=1 does
+TABLES = ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
+          (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
+          (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets"), (RECAP_CELLS, "raw.recap_cells"),
+          (RECAP_COUNTS, "staging.recap_counts"), (REJECTED_RECAP, "staging.rejected_recap_cells"))
 
 
 def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -102,15 +107,26 @@ def build_agency_load(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             periods = replace(cfg, raw_dir=run.raw_dir, archive_dir=run.archive_dir)
             for line in sweep(con, periods, feedback=False).lines():
                 context.log.info(line)  # the retention periods (pipeline/retention.py)
-            outcome = load_run(con, run, context.log.info)
+            outcome = load_run(con, run, context.log.info,
+                               lambda codes: context.log.info(done_line(context.op_def.name, codes)))
         if outcome.kept:
             kept = outcome.kept
             context.log.info(f"{len(kept)} of {len(keys)} agencies unchanged since their last load: slices kept "
                              f"({', '.join(kept[:10])}{' …' if len(kept) > 10 else ''}); "
                              f"the run tag {RELOAD_TAG}=true or PPA_RELOAD=1 reads them again")
+        for (key, agency), rows in partition_row_counts(outcome.book).items():
+            context.add_asset_metadata({"dagster/row_count": rows}, asset_key=key, partition_key=agency)
         yield from _results(outcome.book, outcome.failures, strays)
 
     return agency_load
+
+
+def partition_row_counts(book: LoadBook) -> dict[tuple[dg.AssetKey, str], int]:
+    """Each agency's own row count per table: a range run's materialization event of each
+    partition gets its agency's count, not the run's total."""
+    agencies = book.frames()[0]
+    return {(key, agency): int(counts[table]) for key, table in TABLES
+            for agency, counts in zip(agencies["agency"], agencies["counts"])}
 
 
 def _results(book: LoadBook, failures: pd.DataFrame, strays: list[str] = ()):
@@ -121,12 +137,9 @@ def _results(book: LoadBook, failures: pd.DataFrame, strays: list[str] = ()):
     many = len(agencies) > 20
     if many:  # the agencies with the most rejected rows first, rather than the first 20
         summary = summary.sort_values(["rejected", "agency"], ascending=[False, True])
-    for key, table in ((RAW, "raw.case_rows"), (CASE_VICTIMS, "staging.case_victims"), (REJECTED, "staging.rejected_rows"),
-                       (WARNINGS, "staging.cell_warnings"), (SUPERSEDED, "staging.superseded_rows"),
-                       (INGEST_LOG, "meta.ingest_log"), (SHEETS, "meta.sheets"), (RECAP_CELLS, "raw.recap_cells"),
-                       (RECAP_COUNTS, "staging.recap_counts"), (REJECTED_RECAP, "staging.rejected_recap_cells")):
-        rows = sum(counts[table] for counts in agencies["counts"])
-        metadata = {"dagster/row_count": rows, "dagster/table_name": table, "agencies": markdown(summary),
+    for key, table in TABLES:
+        rows = sum(counts[table] for counts in agencies["counts"])  # each partition's own: partition_row_counts
+        metadata = {"rows_in_run": rows, "dagster/table_name": table, "agencies": markdown(summary),
                     "agencies_kept": int(agencies["reused"].sum())}
         if key == CASE_VICTIMS:
             metadata["preview"] = preview(previewed)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.assets.resources import DropFolderResource
+from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.automation.recovery import fail_dead_runs
 from pipeline.config import settings
 from pipeline.ingest.dropfolder import scan_folder, sha256_file, stray_items
@@ -106,6 +106,37 @@ def plan_tick(cursor: dict, files: list[FileStat], now: float, hasher: Callable[
     return TickPlan(ordered, run_key, {"generation": generation, "files": state}, sorted(changes), waiting, len(files))
 
 
+def ledger_cursor(warehouse_path: Path, files: list[FileStat], max_bytes: int) -> dict | None:
+    """The first cursor: what the ledger already holds, so that the sensor's first tick does not
+    run again over files `ppa run` loaded. A file is taken as known when the ledger has its
+    content hash (it is hashed again on the first tick, having no time in the cursor), or when it
+    was refused unopened then and is still unopenable now. None while a run holds the warehouse
+    (the next tick tries again); an empty cursor when nothing was ever loaded."""
+    import duckdb
+
+    if not warehouse_path.exists():
+        return {}
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+            if not con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = 'meta' "
+                               "AND table_name = 'ingest_log'").fetchall():
+                return {}
+            ledger = dict(con.execute("SELECT path, sha256 FROM meta.ingest_log WHERE status <> 'removed'").fetchall())
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            return None
+        raise
+    known = {}
+    for f in files:
+        if f.rel not in ledger:
+            continue
+        if ledger[f.rel]:
+            known[f.rel] = [f.size, None, ledger[f.rel], f.agency]
+        elif f.kind != "file" or f.size > max_bytes:
+            known[f.rel] = [f.size, f.mtime, content_id(f, max_bytes), f.agency]
+    return {"generation": 0, "files": known}
+
+
 def refresh_tags(agencies: list[str], order: list[str]) -> dict[str, str]:
     """One run over the agencies: the contiguous range of the registry that holds them all."""
     positions = sorted(order.index(a) for a in agencies)
@@ -124,12 +155,16 @@ def build_drop_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=settings().sensor_interval_s, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Watches data/raw/<agency>/ and starts one run for the agencies with new, changed "
                            "or deleted files. Never parses Excel.")
-    def drop_folder_sensor(context: dg.SensorEvaluationContext, drop_folder: DropFolderResource):
+    def drop_folder_sensor(context: dg.SensorEvaluationContext, drop_folder: DropFolderResource,
+                           warehouse: WarehouseResource):
         _recover(context)
         raw_dir = Path(drop_folder.raw_dir)
         order = agency_codes(Path(drop_folder.registry_path))
-        cursor = json.loads(context.cursor) if context.cursor else {}
         files = list_drop_files(raw_dir, order)
+        cursor = json.loads(context.cursor) if context.cursor else ledger_cursor(warehouse.path, files,
+                                                                                drop_folder.max_file_bytes)
+        if cursor is None:
+            return dg.SkipReason("first tick: a run holds the warehouse; the ledger is read on the next tick")
         by_rel = {f.rel: f for f in files}
         plan = plan_tick(cursor, files, time.time(), lambda rel: content_id(by_rel[rel], drop_folder.max_file_bytes),
                          order)

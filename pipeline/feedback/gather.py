@@ -67,12 +67,21 @@ class FileFeedback:
 
     @property
     def has_problems(self) -> bool:
-        """Worth a feedback workbook: rejects, warnings, unknown headers, a rejected or superseded file."""
+        """Worth a feedback workbook: something to fix (needs_action), or a file or rows replaced
+        by a later file."""
         if self.status in ("ignored", "removed", "erased"):
             return False
-        return bool(self.status in ("rejected", "superseded") or self.rows_rejected or self.rows_warned
-                    or self.rows_superseded or len(self.rejected) or len(self.warnings) or len(self.superseded)
-                    or self.recap_cells_rejected or len(self.recap_rejected)
+        return self.needs_action or bool(self.status == "superseded" or self.rows_superseded or len(self.superseded))
+
+    @property
+    def needs_action(self) -> bool:
+        """Something for the staff to fix, which makes a file "dengan catatan": a refused file,
+        rejected rows or recap cells, unrecognised labels, headers not read. Replaced files or
+        rows need nothing."""
+        if self.status in ("ignored", "removed", "superseded", "erased"):
+            return False
+        return bool(self.status == "rejected" or self.rows_rejected or self.rows_warned or len(self.rejected)
+                    or len(self.warnings) or self.recap_cells_rejected or len(self.recap_rejected)
                     or self.unknown_headers or self.duplicate_headers)
 
 
@@ -233,7 +242,7 @@ def gather_feedbacks(con, agencies: list[Agency | str]) -> list[FeedbackInput]:
 
 # The marts an agency's summary page shows, each with its agencies as {}.
 _MART_QUERIES = {
-    "months": "SELECT agency, year, month, coverage_status, victims FROM marts.reporting_completeness "
+    "months": "SELECT agency, year, month, has_data, coverage_status, victims FROM marts.reporting_completeness "
               "WHERE agency IN ({}) ORDER BY agency, year, month",
     "yoy": "SELECT * FROM marts.yoy_by_region WHERE agency IN ({}) ORDER BY agency, year",
     "flags": 'SELECT agency, year, month, "check", severity, message, status, note FROM marts.dq_flags '
@@ -253,7 +262,7 @@ def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], ...]:
     try:
         found = [con.execute(sql.format(marks), agencies).df() for sql in _MART_QUERIES.values()]
     except duckdb.CatalogException:  # marts not built yet
-        empty = pd.DataFrame(columns=["year", "month", "coverage_status", "victims"])
+        empty = pd.DataFrame(columns=["year", "month", "has_data", "coverage_status", "victims"])
         return ({a: empty for a in agencies}, {a: pd.DataFrame() for a in agencies},
                 {a: pd.DataFrame() for a in agencies}, {a: pd.DataFrame() for a in agencies})
     months, yoy, flags, recon = found

@@ -15,9 +15,10 @@ import pandas as pd
 from pipeline.contract import load_contract
 from pipeline.feedback.files import INDEX_FILE
 from pipeline.feedback.gather import FileFeedback, _int
-from pipeline.feedback.words import _short, _size, fmt_num, local_time, status_explained, texts
+from pipeline.feedback.words import _short, _size, fmt_num, local_time, local_timestamp, status_explained, texts
 from pipeline.ingest.coverage import describe
 from pipeline.marts.completeness import REPORTED, STATUS_MARKS, status_words
+from pipeline.marts.data_end import STALE_MONTHS, last_month_with_data, months_between
 from pipeline.marts.quality import review_words
 from pipeline.marts.stats import describe_change
 from pipeline.messages import render
@@ -103,9 +104,9 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
         parts.append(f"<p>{esc(s['superseded_by'].format(other=', '.join(_short(p) for p in fb.superseded_by)))}</p>")
     if fb.supersedes:
         parts.append(f"<p>{esc(s['supersedes'].format(other=', '.join(_short(p) for p in fb.supersedes)))}</p>")
-    if feedback_name:
-        parts.append(f"<p class=\"warn\">{esc(r['feedback_link'])} "
-                     f"<a href=\"{_href(feedback_name)}\">{esc(feedback_name)}</a></p>")
+    if feedback_name:  # what to fix, or only what to know (a file replaced by a later one)
+        kind, text = ("warn", r["feedback_link"]) if fb.needs_action else ("small", r["feedback_link_info"])
+        parts.append(f"<p class=\"{kind}\">{esc(text)} <a href=\"{_href(feedback_name)}\">{esc(feedback_name)}</a></p>")
     elif fb.status == "loaded":
         parts.append(f"<p>{esc(r['no_problems'])}</p>")
     parts.append(f"<p class=\"small\"><a href=\"{INDEX_FILE}\">{esc(r['back'])}</a></p>")
@@ -121,15 +122,21 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
     t = texts()
     x = t["index"]
     live = [f for f in files if f.status not in ("removed", "ignored")]
+    end = last_month_with_data(months)
+    shown_end = f"{t['months'][end[1] - 1]} {end[0]}" if end else x["data_end_none"]
     parts = [f"<h1>{esc(x['title'])}</h1>",
              f"<p class=\"sub\"><b>{esc(agency.name)}</b> &middot; {esc(x['updated'])}: "
-             f"{esc(local_time(updated, agency.timezone))}</p>",
-             f"<p>{esc(x['intro'])}</p>"]
+             f"{esc(local_time(updated, agency.timezone))} &middot; {esc(x['data_end'])}: <b>{esc(shown_end)}</b></p>"]
+    if end and updated is not None and not pd.isna(updated):
+        now = local_timestamp(updated, agency.timezone)
+        if months_between(end, (now.year, now.month)) > STALE_MONTHS:
+            parts.append(f"<p class=\"warn\">{esc(x['stale'].format(month=shown_end, n=STALE_MONTHS))}</p>")
+    parts.append(f"<p>{esc(x['intro'])}</p>")
 
     totals = [(x["totals_files"], len(live)), (x["totals_staged"], sum(f.rows_staged for f in live)),
               (x["totals_rejected"], sum(f.rows_rejected for f in live)),
               (x["totals_superseded"], sum(f.rows_superseded for f in live)),
-              (x["totals_problem_files"], sum(1 for f in live if f.has_problems))]
+              (x["totals_problem_files"], sum(1 for f in live if f.needs_action))]
     parts.append(f"<h2>{esc(x['totals'])}</h2><table class=\"tot\"><tr>"
                  + "".join(f"<th>{esc(k)}</th>" for k, _ in totals) + "</tr><tr>"
                  + "".join(f"<td>{fmt_num(v)}</td>" for _, v in totals) + "</tr></table>")
@@ -138,7 +145,7 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
     parts.append(_month_grid(months))
 
     parts.append(f"<h2>{esc(x['yoy'])}</h2>")
-    parts.append(_yoy_table(yoy))
+    parts.append(_yoy_table(yoy, end))
     if reconciliation is not None and len(reconciliation):
         parts.append(f"<h2>{esc(x['reconciliation'])}</h2><p>{esc(x['reconciliation_intro'])}</p>")
         parts.append(_reconciliation_table(reconciliation, x))
@@ -232,7 +239,7 @@ def _month_grid(months: pd.DataFrame) -> str:
     return f"<table class=\"grid\">{head}{''.join(rows)}</table>{legend}<p>{summary}</p>"
 
 
-def _yoy_table(yoy: pd.DataFrame) -> str:
+def _yoy_table(yoy: pd.DataFrame, end: tuple[int, int] | None) -> str:
     t = texts()
     x = t["index"]
     if yoy.empty:
@@ -244,8 +251,8 @@ def _yoy_table(yoy: pd.DataFrame) -> str:
         notes = []
         if bool(r.get("incomplete")):
             notes.append(x["yoy_incomplete"])
-        if bool(r.get("in_progress")) and expected is not None and not pd.isna(expected) and int(expected) > 0:
-            notes.append(x["yoy_in_progress"].format(months=t["months"][int(expected) - 1]))
+        if end is not None and int(r["year"]) == end[0] and end[1] < 12:  # in progress as far as the data go
+            notes.append(x["yoy_in_progress"].format(months=t["months"][end[1] - 1]))
         if bool(r.get("unstable")):
             notes.append(render("unstable"))
         months_cell = (f"{_int(r.get('months_reported'))}/{_int(expected)}"

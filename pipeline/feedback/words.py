@@ -41,13 +41,18 @@ def status_explained(fb: FileFeedback) -> str:
 
 # ---------------------------------------------------------------- times and numbers, the Indonesian way
 
+def local_timestamp(value: object, timezone: str) -> pd.Timestamp:
+    """A naive-UTC ledger time (or an aware one) in the agency's time zone."""
+    when = pd.Timestamp(value)
+    return (when.tz_localize("UTC") if when.tzinfo is None else when).tz_convert(ZoneInfo(timezone))
+
+
 def local_time(value: object, timezone: str, short: bool = False) -> str:
     """A naive-UTC ledger time in the agency's time zone: '24 November 2025 pukul 14.33 WITA'."""
     t = texts()
     if value is None or pd.isna(value):
         return t["receipt"]["unknown_time"]
-    when = pd.Timestamp(value)
-    when = (when.tz_localize("UTC") if when.tzinfo is None else when).tz_convert(ZoneInfo(timezone))
+    when = local_timestamp(value, timezone)
     months = t["months_short"] if short else t["months"]
     return t["time_format_short" if short else "time_format"].format(
         day=when.day, month=months[when.month - 1], year=when.year, hour=when.hour, minute=when.minute,

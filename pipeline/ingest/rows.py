@@ -118,7 +118,7 @@ def _map_header(header_rows: list[list[object]], last_index: int, contract: Cont
         if column is None:
             if privacy.is_personal_header(key, contract.personal_headers):
                 personal.append(name.strip())
-            else:
+            elif key not in contract.harmless_headers:  # a row number or a remark is not worth a word
                 unknown.append(name.strip())
         elif column in columns:
             duplicates.append(name.strip())

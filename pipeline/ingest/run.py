@@ -106,8 +106,9 @@ class SliceWriter:
     in one process; with workers, batches of agencies, so that the writer keeps up with them.
     Each batch's staged rows are checked against the staging contract (one pandera call)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run: LoadRun, book: LoadBook, log: Log):
-        self.con, self.run, self.book, self.log = con, run, book, log
+    def __init__(self, con: duckdb.DuckDBPyConnection, run: LoadRun, book: LoadBook, log: Log,
+                 done: Callable[[list[str]], None] | None = None):
+        self.con, self.run, self.book, self.log, self.done = con, run, book, log, done
         self.batch_size = 1 if run.workers == 1 else WRITE_BATCH
         self.batch: list[tuple[dict[str, pd.DataFrame], LoadSummary]] = []
         self.failures: list[pd.DataFrame] = []
@@ -142,15 +143,19 @@ class SliceWriter:
                            f"{s.superseded_rows} superseded" for _, s in batch))
         for _, summary in batch:
             self.book.add(summary)
+        if self.done is not None:
+            self.done(names)
 
 
-def load_run(con: duckdb.DuckDBPyConnection, run: LoadRun, log: Log) -> LoadOutcome:
-    """Load every agency of the run whose slice cannot be kept, and record the kept ones as seen."""
+def load_run(con: duckdb.DuckDBPyConnection, run: LoadRun, log: Log,
+             done: Callable[[list[str]], None] | None = None) -> LoadOutcome:
+    """Load every agency of the run whose slice cannot be kept, and record the kept ones as seen.
+    `done` is told the agencies of each batch written, and at the end the agencies kept."""
     for name in archive.remove_leftovers(run.archive_dir):  # left by runs killed while copying (we hold the lock)
         log(f"removed a partial archive copy left by a killed run: {name}")
     book = LoadBook({code: i for i, code in enumerate(run.agencies)})
     kept: list[str] = []
-    writer = SliceWriter(con, run, book, log)
+    writer = SliceWriter(con, run, book, log, done)
     for loaded in ordered_map(load_tasks, chunks(plan_tasks(con, run, kept), STAGE_BATCH), run.workers):
         for frames, summary in loaded:
             writer.add(frames, summary)
@@ -158,4 +163,6 @@ def load_run(con: duckdb.DuckDBPyConnection, run: LoadRun, log: Log) -> LoadOutc
     if kept:
         mark_slices_seen(con, kept, run.run_id, run.now)
         add_kept_loads(book, con, kept)
+        if done is not None:
+            done(kept)
     return LoadOutcome(book, concat(writer.failures), kept)

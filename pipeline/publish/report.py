@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pipeline.marts.completeness import REPORTED, STATUS_MARKS, status_words
+from pipeline.marts.data_end import STALE_MONTHS, months_between
 from pipeline.marts.quality import review_words
 from pipeline.marts.sql import USAGE_WARNING
 from pipeline.marts.stats import describe_change
@@ -21,7 +23,8 @@ from pipeline.publish.views import (
     MONTHS_SHORT,
     WARNING_ID,
     built_at,
-    date_id,
+    data_end,
+    date_in_zones,
     esc,
     fmt_id,
     interval,
@@ -34,6 +37,7 @@ from pipeline.publish.views import (
     same_months,
     year_flags,
     year_notes,
+    zones_by_use,
 )
 
 REPORT_FILE = "laporan.html"
@@ -67,6 +71,7 @@ td.not_due,span.not_due{background:#e7e7e7;color:#777} td.none{background:#fff}
 tr.info td{color:#666;font-size:.82rem} td.open{color:#b00020;font-weight:bold} td.explained{color:#1f4e79}
 td.confirmed{color:#8a4b00;font-weight:bold}
 .explain{background:#f7f9fc;border-left:4px solid #4a7ab5;padding:.4rem .8rem;max-width:60rem}
+.stale{border-left:6px solid #c9a000;background:#fff8dc;padding:.6rem 1rem;font-weight:bold}
 .legend{font-size:.85rem;color:#444} img{max-width:100%;height:auto;border:1px solid #eee}
 nav ul{columns:2} footer{margin-top:3rem;color:#666;font-size:.85rem}
 """
@@ -311,19 +316,41 @@ def _section_flags(frames, notes, names, figs) -> str:
     return f"{_heading('temuan')}{_explain(text)}{summary}{table}"
 
 
+def _period(frames, built, names) -> tuple[str, str]:
+    """The months the data span (first to last month with data), and a note when the data of
+    any region end long before the report was built (empty when they do not)."""
+    comp = frames["completeness"]
+    with_data = comp[comp["has_data"].astype(bool)].sort_values(["year", "month"])
+    if with_data.empty:
+        return "belum ada data", ""
+    lo, ends = with_data.iloc[0], data_end(frames)
+    hi = max(ends.values())
+    period = (f"{MONTHS_ID[int(lo['month']) - 1]} {int(lo['year'])} s.d. {MONTHS_ID[hi[1] - 1]} {hi[0]} "
+              "(bulan terakhir yang berisi data)")
+    built = built.astimezone(ZoneInfo(zones_by_use(frames["agencies"]["timezone"].dropna().tolist())[0]))
+    now = (built.year, built.month)
+    old = sorted((end, agency) for agency, end in ends.items() if months_between(end, now) > STALE_MONTHS)
+    if not old:
+        return period, ""
+    by_end: dict[tuple[int, int], list[str]] = {}
+    for end, agency in old:
+        by_end.setdefault(end, []).append(names.get(agency, agency))
+    listed = "; ".join(f"{MONTHS_ID[m - 1]} {y}: {', '.join(regions)}" for (y, m), regions in by_end.items())
+    return period, (f"Perhatian: data terakhir sudah lama. Data terakhir ({listed}) lebih dari "
+                    f"{STALE_MONTHS} bulan sebelum laporan ini dibangun ({MONTHS_ID[built.month - 1]} {built.year}). "
+                    "Bulan sesudahnya kosong karena belum ada file yang dimuat, bukan karena tidak ada kasus; "
+                    "tahun terakhir hanya berisi bulan sampai data terakhir.")
+
+
 def build_html(analytics_path: Path | str) -> str:
     """The whole report as one HTML string."""
     frames = read_analytics(analytics_path)
     names = region_names(frames)
     notes = year_notes(frames)
     figs = figures(frames)
-    comp = frames["completeness"]
-    if comp.empty:
-        period = "belum ada data"
-    else:
-        ordered = comp.sort_values(["year", "month"])
-        lo, hi = ordered.iloc[0], ordered.iloc[-1]
-        period = f"{MONTHS_ID[int(lo['month']) - 1]} {int(lo['year'])} s.d. {MONTHS_ID[int(hi['month']) - 1]} {int(hi['year'])}"
+    built = built_at(analytics_path)
+    zones = frames["agencies"]["timezone"].dropna().tolist()
+    period, stale = _period(frames, built, names)
     regions = ", ".join(f"{names[a]} ({a})" for a in frames["agencies"]["agency"])
     warning = "".join(f"<li>{esc(t)}</li>" for t in WARNING_ID)
     parts = [
@@ -331,8 +358,9 @@ def build_html(analytics_path: Path | str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>Laporan Kasus Kekerasan terhadap Perempuan dan Anak</title>", f"<style>{CSS}</style></head><body>",
         "<h1>Laporan Kasus Kekerasan terhadap Perempuan dan Anak</h1>",
-        f'<p class="meta">Data dibangun: <strong>{esc(date_id(built_at(analytics_path)))}</strong><br>'
+        f'<p class="meta">Data dibangun: <strong>{esc(date_in_zones(built, zones))}</strong><br>'
         f"Periode data (tanggal pengaduan): {esc(period)}<br>Wilayah: {esc(regions)}</p>",
+        *([f'<p class="stale" role="note">{esc(stale)}</p>'] if stale else []),
         '<section class="warning" role="alert"><h2>Peringatan: baca sebelum memakai angka ini</h2>'
         f'<ul>{warning}</ul><p class="orig">{esc(USAGE_WARNING)}</p></section>',
         "<nav><strong>Isi laporan</strong><ul>"

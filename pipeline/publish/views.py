@@ -8,13 +8,16 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
 
 from pipeline.contract import load_contract
 from pipeline.marts.completeness import REPORTED
+from pipeline.marts.data_end import last_month_with_data
 
 FORMS = load_contract().codes_in_order("violence_forms")
 FORM_LABELS = {
@@ -53,7 +56,7 @@ YOY_SQL = """
                WHERE status = 'open' AND severity <> 'info' GROUP BY ALL) f USING (agency, year)
     """
 COMPLETENESS_SQL = """
-    SELECT agency, year, month, coverage_status, victims, due_date, on_time
+    SELECT agency, year, month, has_data, coverage_status, victims, due_date, on_time
     FROM marts.reporting_completeness ORDER BY agency, year, month
     """
 FLAGS_SQL = """
@@ -72,7 +75,7 @@ def read_analytics(analytics_path: Path | str) -> dict[str, pd.DataFrame]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return {
-            "agencies": con.execute("SELECT agency, name, region_name FROM meta.agencies ORDER BY agency").df(),
+            "agencies": con.execute("SELECT agency, name, region_name, timezone FROM meta.agencies ORDER BY agency").df(),
             "region_year": con.execute("SELECT * FROM marts.victims_by_region_year ORDER BY agency, year").df(),
             "yoy": con.execute(f"{YOY_SQL} ORDER BY agency, year").df(),
             "forms": con.execute("SELECT * FROM marts.victims_by_form ORDER BY agency, year, violence_form").df(),
@@ -122,12 +125,41 @@ def fmt_id(value: object, digits: int = 0, sign: bool = False) -> str:
 
 
 def date_id(when: dt.datetime) -> str:
-    offset = when.strftime("%z")
-    zone = f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
-    return f"{when.day} {MONTHS_ID[when.month - 1]} {when.year}, pukul {when:%H.%M} {zone}".strip()
+    """'5 Desember 2026, pukul 15.20 WITA': the zone by its name (WIB, WITA, WIT) or else its offset."""
+    return f"{when.day} {MONTHS_ID[when.month - 1]} {when.year}, pukul {when:%H.%M} {_zone(when)}".strip()
+
+
+def _zone(when: dt.datetime) -> str:
+    name, offset = when.tzname() or "", when.strftime("%z")
+    if name.isalpha():
+        return name
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
+
+
+def zones_by_use(zones: list[str]) -> list[str]:
+    """The agencies' time zones, the most common first (UTC when there is none)."""
+    return [z for z, _ in Counter(zones).most_common()] or ["UTC"]
+
+
+def date_in_zones(when: dt.datetime, zones: list[str]) -> str:
+    """The time in the agencies' time zones: the most common first, the others beside it
+    ('5 Desember 2026, pukul 15.20 WITA (14.20 WIB)')."""
+    ordered = zones_by_use(zones)
+    first = when.astimezone(ZoneInfo(ordered[0]))
+    others = [when.astimezone(ZoneInfo(z)) for z in ordered[1:]]
+    others = [f"{o:%H.%M} {_zone(o)}" for o in others if _zone(o) != _zone(first)]
+    return date_id(first) + (f" ({', '.join(dict.fromkeys(others))})" if others else "")
+
+
 
 
 # ---------------------------------------------------------------- derived views
+
+def data_end(frames: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
+    """Per agency with data: the last (year, month) with data (report date)."""
+    ends = {a: last_month_with_data(g) for a, g in frames["completeness"].groupby("agency")}
+    return {a: end for a, end in ends.items() if end is not None}
+
 
 def interval(low: object, high: object, digits: int = 0, indonesian: bool = True) -> str:
     """A 95% interval as '34–61' ('12,3–14,4' with digits); '' when there is none."""
@@ -165,8 +197,10 @@ def months_with(group: pd.DataFrame, status: str) -> list[int]:
 
 def year_notes(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], str]:
     """Per (agency, year): the months past due without a report (TIDAK LENGKAP), the months
-    reported as zero, and 's.d. <month>' for a year whose later months are not due yet."""
+    reported as zero, and 'data s.d. <month>' for the year an agency's data end in before
+    December, or 's.d. <month>' for a year whose later months are not due yet."""
     notes: dict[tuple[str, int], str] = {}
+    ends = data_end(frames)
     for (agency, year), group in frames["completeness"].groupby(["agency", "year"]):
         missing, zero = months_with(group, "missing"), months_with(group, "reported_zero")
         due = group.loc[group["coverage_status"] != "not_due", "month"]
@@ -175,7 +209,10 @@ def year_notes(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], str]:
             parts.append("TIDAK LENGKAP: belum ada laporan bulan " + ", ".join(MONTHS_ID[m - 1] for m in missing))
         if zero:
             parts.append("nihil / nol kasus: " + ", ".join(MONTHS_ID[m - 1] for m in zero))
-        if len(due) and int(due.max()) < 12:
+        end = ends.get(agency)
+        if end is not None and end[0] == int(year) and end[1] < 12:  # in progress as far as the data go
+            parts.append(f"data s.d. {MONTHS_ID[end[1] - 1]}")
+        elif len(due) and int(due.max()) < 12:
             parts.append(f"s.d. {MONTHS_ID[int(due.max()) - 1]}")
         notes[(agency, int(year))] = "; ".join(parts)
     return notes

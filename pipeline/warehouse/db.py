@@ -72,6 +72,21 @@ def writer_lock(db_path: Path, timeout_s: float | None = None) -> Iterator[None]
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def writer_busy(db_path: Path) -> bool:
+    """Whether a process holds the writer lock now (without waiting for it)."""
+    try:
+        fd = os.open(f"{db_path}.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection. Writers hold the lock while connected."""

@@ -170,8 +170,8 @@ FORM_MEANINGS = {"FISIK": "physical violence", "PSIKIS": "psychological violence
 
 def _form_flags() -> tuple[Column, ...]:
     labels = FORM_MEANINGS
-    first = ("sum({column}::INT) over victims is the victims of that form; forms are never added up to give "
-             "victims.")
+    first = ("count(*) FILTER (WHERE {column}) over victims is the victims of that form (a BIGINT; "
+             "sum({column}::INT) gives a HUGEINT); forms are never added up to give victims.")
     return tuple(Column(column, BOOL, f"True when violence_forms holds {code} ({labels.get(code, code.lower())})."
                         + (" " + first.format(column=column) if i == 0 else ""), False)
                  for i, (code, column) in enumerate(form_flag_columns().items()))
@@ -182,7 +182,7 @@ COUNTING = (
                           "recorded as perpetrator is not a victim). Every victim mart counts the rows WHERE "
                           "is_victim.", False),
     _c("counts_case", BOOL, "Counting rule: true on exactly one victim row per agency, report year and case (the "
-                            "lowest victim_seq), false on every other row, so sum(counts_case::INT) over the victims "
+                            "lowest victim_seq), false on every other row, so count(*) FILTER (WHERE counts_case) over the victims "
                             "of whole agency-years (an agency-year, a province, a year, all years) is the number of "
                             "distinct cases per agency and year, the `cases` of victims_by_region_year. A case with "
                             "victims reported in two years counts once in each. Not for groups that split a case's "
