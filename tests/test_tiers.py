@@ -55,6 +55,7 @@ def test_each_reader_gets_its_own_tier_with_its_permissions(isolated_env):
 
     # an agency's analysts: only its rows, at the detail the agency has (case ids, ages, its own files)
     assert sorted(p.stem for p in (wh / "analytics").glob("*.duckdb")) == sorted(agency_codes())
+    assert (wh / "analytics" / tiers.FINGERPRINTS).is_file()
     ppu = query(wh, "SELECT * FROM staging.case_victims", db="analytics/ppu.duckdb")
     assert ppu["case_id"].tolist() == ["P1"] and ppu["_source_file"].tolist() == ["ppu/a.xlsx"]
     assert "victim_key" not in ppu.columns and ppu["victim_age"].tolist() == [12]
@@ -74,7 +75,7 @@ def test_each_reader_gets_its_own_tier_with_its_permissions(isolated_env):
     assert mode(wh) == tiers.WAREHOUSE_DIR == 0o751
     assert mode(wh / "warehouse.duckdb") == 0o600
     assert mode(wh / "analytics") == 0o700
-    assert {mode(p) for p in (wh / "analytics").iterdir()} == {0o600}
+    assert {mode(p) for p in (wh / "analytics").iterdir()} == {0o600}  # the copies and their fingerprints
     assert mode(wh / "analytics.duckdb") == 0o640
     assert mode(wh / "parquet") == 0o750 and {mode(p) for p in (wh / "parquet").iterdir()} == {0o640}
     assert mode(wh / "public") == 0o755 and {mode(p) for p in (wh / "public").iterdir()} == {0o644}
@@ -130,4 +131,13 @@ def test_the_copy_of_an_agency_no_longer_registered_is_removed(isolated_env):
     stale.write_bytes(b"")
     register(isolated_env["raw"] / "ppu/a.xlsx", [row(case_id="P1", kecamatan="Penajam")])
     assert run_pipeline("ppu").success
-    assert not stale.exists() and (isolated_env["warehouse"] / "analytics" / "ppu.duckdb").exists()
+    copies = isolated_env["warehouse"] / "analytics"
+    assert not stale.exists() and (copies / "ppu.duckdb").exists()
+    # an agency whose content did not change keeps its file; one that changed gets a new one
+    inodes = {p.name: p.stat().st_ino for p in copies.glob("*.duckdb")}
+    register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1", kecamatan="Sangatta Utara")])
+    assert run_pipeline().success
+    now = {p.name: p.stat().st_ino for p in copies.glob("*.duckdb")}
+    assert now["ppu.duckdb"] == inodes["ppu.duckdb"] and now["kutim.duckdb"] != inodes["kutim.duckdb"]
+    assert query(isolated_env["warehouse"], "SELECT case_id FROM staging.case_victims",
+                 db="analytics/kutim.duckdb")["case_id"].tolist() == ["T1"]

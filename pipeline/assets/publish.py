@@ -47,7 +47,9 @@ def analytics_copy(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(folder / "analytics.duckdb")),
                   "tables": markdown(pd.DataFrame(sorted(counts.items()), columns=["table", "rows"])),
-                  "agency_copies": len(copies), "release_disclosure": markdown(disclosure, limit=40)},
+                  "agency_copies_written": sum(copies.values()),
+                  "agency_copies_kept": len(copies) - sum(copies.values()),
+                  "release_disclosure": markdown(disclosure, limit=40)},
         check_results=[dg.AssetCheckResult(
             check_name="release_k_anonymity", passed=passed, severity=dg.AssetCheckSeverity.ERROR,
             metadata={"k_found": found["k"], "l_found": found["l"], "groups": found["groups"],
