@@ -12,12 +12,13 @@ OPS = ["agency_load", "analytics__warehouse_copy", "feedback__umpan_balik", "mar
        "marts__reporting_completeness_gx_reporting_completeness", "marts__victims_by_form_gx_victims_by_form",
        "marts__victims_by_region_year_gx_victims_by_region_year", "marts__yoy_by_region_gx_yoy_by_region",
        "meta__ingest_log_agencies_silent", "public_tables"]
-CHECKS = ["marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",
+CHECKS = ["analytics/warehouse_copy:release_k_anonymity", "marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",
           "marts/victims_by_region_year:gx_victims_by_region_year", "marts/yoy_by_region:gx_yoy_by_region",
           "meta/ingest_log:agencies_silent", "meta/ingest_log:files_rejected",
           "public/victims_by_region_year:suppression_audit", "staging/case_victims:row_accounting",
           "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
-TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.ingest_log", "meta.kecamatan", "meta.population", "meta.sheets",
+TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.ingest_log", "meta.kecamatan", "meta.population",
+          "meta.release_disclosure", "meta.sheets",
           "raw.case_rows", "staging.case_victims", "staging.cell_warnings", "staging.rejected_rows",
           "staging.superseded_rows"]
 MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "reporting_completeness", "victims_by_age_sex",
