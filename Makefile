@@ -15,8 +15,9 @@ $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(STAMP): $(UV) pyproject.toml uv.lock
+$(STAMP): $(UV) pyproject.toml uv.lock requirements-nodeps.txt
 	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
+	$(UV) pip install --quiet --python $(VENV)/bin/python --no-deps --require-hashes -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 run: $(STAMP)  ## set up, run the whole pipeline on data/raw/, print the year-on-year table

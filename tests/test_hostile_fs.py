@@ -682,7 +682,7 @@ def test_an_apostrophe_in_the_warehouse_folder(isolated_env, tmp_path, monkeypat
     monkeypatch.setenv("PPA_WAREHOUSE_DIR", str(warehouse))
     register(isolated_env["raw"] / AGENCY / "a.xlsx", [row()])
     assert run_pipeline(AGENCY).success
-    assert query(warehouse, "SELECT count(*) AS n FROM staging.case_victims", "analytics.duckdb")["n"][0] == 1
+    assert query(warehouse, "SELECT count(*) AS n FROM staging.case_victims", f"analytics/{AGENCY}.duckdb")["n"][0] == 1
     assert (warehouse / "parquet" / "yoy_by_region.parquet").is_file()
     assert (warehouse / "public" / "yoy_by_region.csv").is_file()
 

@@ -130,7 +130,9 @@ def test_checks_pass_on_the_sample(sample_run):
 def test_no_personal_value_reaches_any_table_file_or_instance(sample_run):
     manifest, paths, _ = sample_run
     pattern = trie_pattern({v for v in manifest.personal_values if len(v) >= 6})
-    sources = {db.name: duckdb_texts(db) for db in paths["warehouse"].glob("*.duckdb")}
+    # every copy: the warehouse, the researchers' and each agency's
+    sources = {str(db.relative_to(paths["warehouse"])): duckdb_texts(db) for db in paths["warehouse"].rglob("*.duckdb")}
+    assert len(sources) == 2 + len({agency for agency, _ in manifest.expected_victims})
     sources.update({p.name: parquet_texts(p) for p in (paths["warehouse"] / "parquet").glob("*.parquet")})
     assert (paths["reports"] / "laporan.html").exists()
     for folder in (paths["dagster_home"], paths["reports"]):
@@ -174,15 +176,31 @@ def test_data_dictionary_describes_every_column_and_is_current(sample_run):
     from pipeline.publish import docs
 
     _, paths, _ = sample_run
-    for db in ("warehouse.duckdb", "analytics.duckdb"):
+    for db in ("warehouse.duckdb", "analytics.duckdb", "analytics/kutim.duckdb"):
         con = duckdb.connect(str(paths["warehouse"] / db), read_only=True)
         try:
-            assert docs.missing_descriptions(con, copy=db == "analytics.duckdb") == [], db
+            assert docs.missing_descriptions(con, copy=db != "warehouse.duckdb") == [], db
             if db == "warehouse.duckdb":
                 committed = (project_root() / docs.DOC_PATH).read_text(encoding="utf-8")
                 assert docs.render(con) == committed, "run `ppa docs` after `ppa run` to refresh the page"
         finally:
             con.close()
+
+
+def test_researcher_rows_are_k_anonymous_and_l_diverse_by_pycanon(sample_run):
+    from pycanon import anonymity as canon
+
+    from pipeline.publish.anonymity import PUBLISHED_QI, SENSITIVE
+
+    _, paths, result = sample_run
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["release_k_anonymity"]
+    rows = q(paths, f"SELECT {', '.join(PUBLISHED_QI)}, array_to_string(list_sort(violence_forms), ',') AS {SENSITIVE} "
+                    "FROM staging.case_victims", db="analytics.duckdb")
+    staged = q(paths, "SELECT count(*) AS n FROM staging.case_victims")["n"][0]
+    assert 0.3 * staged < len(rows) <= staged
+    table = rows.astype(object).fillna("<null>").astype(str).reset_index(drop=True)  # pyCANON drops NaN rows
+    assert canon.k_anonymity(table, list(PUBLISHED_QI)) >= 5
+    assert canon.l_diversity(table, list(PUBLISHED_QI), [SENSITIVE]) >= 2
 
 
 def test_public_tables_suppress_small_counts_and_survive_the_audit(sample_run):

@@ -11,7 +11,7 @@ OPS = ["agency_load", "analytics__warehouse_copy", "feedback__umpan_balik", "mar
        "marts__reporting_completeness_gx_reporting_completeness", "marts__victims_by_form_gx_victims_by_form",
        "marts__victims_by_region_year_gx_victims_by_region_year", "marts__yoy_by_region_gx_yoy_by_region",
        "public_tables"]
-CHECKS = ["marts/dq_flags:dq_flags_open", "marts/recap_reconciliation:recap_differs",
+CHECKS = ["analytics/warehouse_copy:release_k_anonymity", "marts/dq_flags:dq_flags_open", "marts/recap_reconciliation:recap_differs",
           "marts/reporting_completeness:agencies_silent",
           "marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",
           "marts/victims_by_region_year:gx_victims_by_region_year", "marts/yoy_by_region:gx_yoy_by_region",
@@ -19,7 +19,7 @@ CHECKS = ["marts/dq_flags:dq_flags_open", "marts/recap_reconciliation:recap_diff
           "public/victims_by_region_year:suppression_audit", "staging/case_victims:row_accounting",
           "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
 TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.erasures", "meta.ingest_log", "meta.kecamatan",
-          "meta.population", "meta.sheets", "raw.case_rows", "raw.recap_cells", "staging.case_victims",
+          "meta.population", "meta.release_disclosure", "meta.sheets", "raw.case_rows", "raw.recap_cells", "staging.case_victims",
           "staging.cell_warnings", "staging.recap_counts", "staging.rejected_recap_cells", "staging.rejected_rows",
           "staging.superseded_rows"]
 MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "recap_reconciliation", "reporting_completeness",

@@ -4,6 +4,7 @@ face of pipeline/publish/."""
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from pipeline.assets.common import markdown
@@ -13,22 +14,46 @@ from pipeline.assets.resources import WarehouseResource
 from pipeline.config import settings
 from pipeline.marts import sql as mart_sql
 from pipeline.publish.analytics import publish
+from pipeline.publish.anonymity import L_DIVERSITY, PUBLISHED_QI, SENSITIVE, measure
+from pipeline.publish.tiers import agency_copies, set_permissions
 
 ANALYTICS = dg.AssetKey(["analytics", "warehouse_copy"])
 
 
 @dg.asset(key=ANALYTICS, group_name="analytics", deps=list(MART_KEYS.values()), pool=POOL,
-          kinds={"duckdb", "parquet"})
+          kinds={"duckdb", "parquet"},
+          check_specs=[dg.AssetCheckSpec("release_k_anonymity", asset=ANALYTICS, blocking=True,
+                                         description="Recomputes k and l on the researchers' rows as published in "
+                                                     "analytics.duckdb: every combination of quasi-identifiers has "
+                                                     "at least k rows and l distinct forms of violence.")])
 def analytics_copy(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """analytics.duckdb and marts Parquet files for researchers: the marts and de-identified
-    staging rows (no file names, case ids replaced by a keyed hash), replaced atomically so an
-    open notebook never blocks a run and never sees a half-built mart."""
+    staging rows (no file names, case ids replaced by a keyed hash, k-anonymous and l-diverse),
+    and each agency's own copy (analytics/<agency>.duckdb), replaced atomically so an open
+    notebook never blocks a run and never sees a half-built mart; then every published file
+    gets the mode of its readers."""
+    k, folder = settings().suppression_k, Path(warehouse.warehouse_dir)
     with warehouse.connect() as con:
-        counts = publish(con, Path(warehouse.warehouse_dir))
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(Path(warehouse.warehouse_dir) / "analytics.duckdb")),
-        "tables": markdown(pd.DataFrame(sorted(counts.items()), columns=["table", "rows"])),
-    })
+        counts = publish(con, folder, k)
+        copies = agency_copies(con, folder)
+        disclosure = con.execute("SELECT quasi_identifier, level, sum(rows) AS rows, sum(cells_changed) AS changed "
+                                 "FROM meta.release_disclosure GROUP BY ALL ORDER BY ALL").df()
+    set_permissions(folder, settings().archive_dir)
+    with duckdb.connect(str(folder / "analytics.duckdb"), read_only=True) as copy:
+        published = copy.execute(f"SELECT {', '.join(PUBLISHED_QI)}, array_to_string(list_sort(violence_forms), ',') "
+                                 f"AS {SENSITIVE} FROM staging.case_victims").df()
+    found = measure(published)
+    passed = published.empty or (found["k"] >= k and found["l"] >= L_DIVERSITY)
+    return dg.MaterializeResult(
+        metadata={"path": dg.MetadataValue.path(str(folder / "analytics.duckdb")),
+                  "tables": markdown(pd.DataFrame(sorted(counts.items()), columns=["table", "rows"])),
+                  "agency_copies_written": sum(copies.values()),
+                  "agency_copies_kept": len(copies) - sum(copies.values()),
+                  "release_disclosure": markdown(disclosure, limit=40)},
+        check_results=[dg.AssetCheckResult(
+            check_name="release_k_anonymity", passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"k_found": found["k"], "l_found": found["l"], "groups": found["groups"],
+                      "rows": len(published), "k_required": k, "l_required": L_DIVERSITY})])
 
 
 PUBLIC_KEYS = {name: dg.AssetKey(["public", name]) for name in mart_sql.PUBLISHED}

@@ -3,7 +3,9 @@
 Built beside the live warehouse and moved into place with os.replace, so a
 reader that has the old copy open keeps a consistent snapshot and the next
 open sees the new one. It holds the marts and de-identified staging rows:
-no file names, no row numbers, and case ids replaced by a keyed hash.
+no file names, no row numbers, case ids replaced by a keyed hash, and the rows
+k-anonymous and l-diverse over their quasi-identifiers (publish/anonymity.py),
+with what that took in meta.release_disclosure.
 It is written in DuckDB's v1.4 storage format, so older DuckDB clients (and
 the duckdb CLI installed with the project) can open it too.
 """
@@ -14,26 +16,37 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.publish import anonymity
 from pipeline.safefs import safe_dir
-from pipeline.warehouse.db import COUNTING_COLUMNS, sql_literal
+from pipeline.warehouse import tables as declared
+from pipeline.warehouse.db import COUNTING_COLUMNS, insert_frame, sql_literal, transaction
 
 STORAGE_VERSION = "v1.4.0"
-# the counting-rule flags come along, so researchers sum them instead of re-deriving the rules
-DEIDENTIFIED_SQL = f"""
-SELECT agency, case_key, victim_seq, year, month(report_date) AS report_month, victim_sex, victim_age,
-       victim_age_group, is_child, violence_forms, is_kdrt, child_role, place, perp_relation, kecamatan_code,
-       services, case_status, {", ".join(COUNTING_COLUMNS)}
-FROM staging.case_victims ORDER BY agency, year, case_key, victim_seq
+RESEARCHER_MODE = 0o640  # researchers: the group of the warehouse folder (pipeline/publish/tiers.py)
+# The researchers' rows: the quasi-identifiers as anonymity.release publishes them (the exact age
+# never; the period as year, quarter and month), then the rest. The counting-rule flags come along,
+# so researchers sum them instead of re-deriving the rules.
+RESEARCHER_COLUMNS = ("agency", "case_key", "victim_seq", "year", "report_quarter", "report_month", "victim_sex",
+                      "victim_age_group", "is_child", "violence_forms", "is_kdrt", "child_role", "place",
+                      "perp_relation", "kecamatan_code", "services", "case_status", *COUNTING_COLUMNS)
+_SOURCE_SQL = f"""
+SELECT row_number() OVER (ORDER BY agency, year, case_key, victim_seq) AS _row, agency, case_key, victim_seq, year,
+       month(report_date) AS report_month, victim_sex, victim_age_group, is_child, violence_forms, is_kdrt,
+       child_role, place, perp_relation, kecamatan_code, services, case_status, {", ".join(COUNTING_COLUMNS)},
+       array_to_string(list_sort(violence_forms), ',') AS {anonymity.SENSITIVE}
+FROM staging.case_victims
 """
 
 
-def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, int]:
-    """Write analytics.duckdb and marts Parquet files atomically; return row counts.
-    Paths reach DuckDB as parameters, never inside the SQL text."""
+def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, k: int) -> dict[str, int]:
+    """Write analytics.duckdb and marts Parquet files atomically, and meta.release_disclosure in
+    the warehouse; return row counts. Paths reach DuckDB as parameters, never inside the SQL text."""
+    released = release_rows(con, k)
     marts = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
         "AND table_catalog = current_database() ORDER BY 1").fetchall()]
-    tables = [f"marts.{name}" for name in marts] + ["meta.agencies", "meta.population", "meta.kecamatan"]
+    tables = [f"marts.{name}" for name in marts] + ["meta.agencies", "meta.population", "meta.kecamatan",
+                                                    declared.RELEASE_DISCLOSURE.name]
     selects = {table: _public_select(con, table) for table in tables}
     with safe_dir(warehouse_dir, warehouse_dir) as folder:
         for stale in folder.names():  # left by a run killed mid-copy by earlier versions (we hold the lock)
@@ -43,9 +56,10 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
         with folder.temp_path("analytics.duckdb") as tmp:
             con.execute(f"ATTACH ? AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')", [str(tmp)])
             try:
-                counts = _copy_tables(con, tables, selects)
+                counts = _copy_tables(con, tables, selects, released)
             finally:
                 con.execute("DETACH analytics")
+            tmp.chmod(RESEARCHER_MODE)
     with safe_dir(warehouse_dir / "parquet", warehouse_dir) as folder:
         folder.remove_leftovers()
         for name in marts:
@@ -54,13 +68,41 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[str, in
     return counts
 
 
-def _copy_tables(con: duckdb.DuckDBPyConnection, tables: list[str], selects: dict[str, str]) -> dict[str, int]:
-    """The tables, their comments and the de-identified rows into the attached `analytics`."""
+def release_rows(con: duckdb.DuckDBPyConnection, k: int) -> str:
+    """Protect the researchers' rows (anonymity.release) into a temporary table of this
+    connection, whose name is returned, and replace meta.release_disclosure with what it took."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _researcher_source AS {_SOURCE_SQL}")
+    frame = con.execute(f"SELECT _row, {', '.join(anonymity.INPUT)} FROM _researcher_source").df().set_index("_row")
+    result = anonymity.release(frame, k)
+    kept = result.rows.drop(columns=[anonymity.SENSITIVE]).rename_axis("_row").reset_index()
+    quasi = [c for c in anonymity.PUBLISHED_QI if c not in ("agency", "year")]
+    con.register("_released", kept)
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _researcher_rows AS
+            SELECT {", ".join(f"p.{c}::{_TYPES.get(c, 'VARCHAR')} AS {c}" if c in quasi else f"s.{c}"
+                              for c in RESEARCHER_COLUMNS)}
+            FROM _researcher_source s JOIN _released p USING (_row) ORDER BY s._row""")
+    finally:
+        con.unregister("_released")
+    con.execute("DROP TABLE _researcher_source")
+    with transaction(con):
+        con.execute(declared.RELEASE_DISCLOSURE.ddl(replace_table=True))
+        insert_frame(con, declared.RELEASE_DISCLOSURE.name, result.disclosure)
+    return "_researcher_rows"
+
+
+_TYPES = {"report_quarter": "INTEGER", "report_month": "INTEGER", "is_child": "BOOLEAN"}
+
+
+def _copy_tables(con: duckdb.DuckDBPyConnection, tables: list[str], selects: dict[str, str],
+                 researcher_rows: str) -> dict[str, int]:
+    """The tables, their comments and the researchers' rows into the attached `analytics`."""
     for schema in ("marts", "meta", "staging"):
         con.execute(f"CREATE SCHEMA analytics.{schema}")
     for table in tables:
         con.execute(f"CREATE TABLE analytics.{table} AS {selects[table]}")
-    con.execute(f"CREATE TABLE analytics.staging.case_victims AS {DEIDENTIFIED_SQL}")
+    con.execute(f"CREATE TABLE analytics.staging.case_victims AS SELECT * FROM {researcher_rows}")
+    con.execute(f"DROP TABLE {researcher_rows}")
     for table in tables:
         comment = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
                               "AND schema_name || '.' || table_name = ?", [table]).fetchall()

@@ -17,7 +17,8 @@ from pipeline.warehouse import tables
 DOC_PATH = Path("docs") / "data-dictionary.md"
 AUDIENCE = {
     "raw": "pipeline operators (lineage to files)",
-    "staging": "analysts in the agencies (lineage to files)",
+    "staging": "operators (lineage to files); each agency's analysts get their own rows in "
+               "analytics/<agency>.duckdb, researchers the protected rows in analytics.duckdb",
     "meta": "analysts and operators",
     "marts": "everyone with access to the warehouse; copied to analytics.duckdb and Parquet for researchers",
     "public": "anyone: the marts with small counts suppressed, also exported as Parquet and CSV to public/",
@@ -90,7 +91,36 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
                       "| column | type | meaning |", "|---|---|---|"]
             lines += [f"| `{c}` | {t} | {d} |" for c, t, d in rows]
             lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _copies())
+
+
+def _copies() -> list[str]:
+    """The copies made from the warehouse: the researchers' rows and each agency's copy."""
+    from pipeline.publish.analytics import RESEARCHER_COLUMNS
+    from pipeline.publish.anonymity import LEVELS
+
+    levels = "; ".join(f"`{qi}`: {' → '.join(names)}" for qi, names in LEVELS.items())
+    lines = ["## Copies for readers outside the warehouse", "",
+             "### `analytics.duckdb`: `staging.case_victims` (researchers)", "",
+             "One row per victim per case, de-identified (no file names or row numbers, the case id as a keyed "
+             "hash) and protected so that no row singles anyone out (data contract, section 12): every published "
+             "combination of the quasi-identifiers (agency, report period, age, sex, kecamatan, perpetrator "
+             "relation, place) is shared by at least k rows (`PPA_SUPPRESSION_K`, default 5), and each such group "
+             "holds at least 2 distinct forms of violence (l-diversity). The exact age is never published. Then "
+             "the report period of rows still at risk is generalised (month → quarter → year), the rarest values "
+             "of the other quasi-identifiers in groups still too small are blanked (NULL, like an unknown value), "
+             "and rows that still break it are dropped. Levels, most detailed first: " + levels + ". "
+             "`meta.release_disclosure` (in the copy too) says how many rows of each agency were published at "
+             "each level and how many were dropped. Counts come from the marts, not from these rows.", "",
+             "| column | meaning |", "|---|---|"]
+    lines += [f"| `{c}` | {describe(c) or ''} |" for c in RESEARCHER_COLUMNS]
+    lines += ["", "### `analytics/<agency>.duckdb` (the agency's own analysts)", "",
+              "One file per registered agency with only that agency's rows, at the detail the agency already has: "
+              "`staging.case_victims` as in the warehouse (case ids, exact ages, dates and lineage to its own "
+              "files; the keyed hash of the NIK apart), its marts and its rows of `meta.agencies`, "
+              "`meta.population` and `meta.kecamatan`. Readable by the operators only, who hand each agency its "
+              "own file.", ""]
+    return lines
 
 
 def write(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> Path:

@@ -466,6 +466,28 @@ KECAMATAN = Table(
     "meta.kecamatan", "Kecamatan codes and official names per agency, from the registry.",
     (AGENCY, KECAMATAN_CODE, KECAMATAN_NAME))
 
+RELEASE_DISCLOSURE = Table(
+    "meta.release_disclosure",
+    "What protecting the researchers' rows took (data contract, section 12; pipeline/publish/anonymity.py): "
+    "per agency, quasi-identifier and level, the rows of analytics.duckdb's staging.case_victims published at "
+    "that level. Every published combination of quasi-identifiers (agency, report period, age, sex, kecamatan, "
+    "perpetrator relation, place) is shared by at least k rows holding at least l distinct forms of violence. "
+    "The exact age is never published. Rebuilt with every analytics copy.",
+    (AGENCY,
+     _c("quasi_identifier", TEXT, "agency, report_period, victim_age, victim_sex, kecamatan_code, perp_relation or "
+                                  "place.", False),
+     _c("level", TEXT, "How detailed the published value is. report_period: month, quarter or year; victim_age: "
+                       "age_group, child_or_adult (is_child only) or blank; the others: value or blank. A value "
+                       "unknown in the source counts at the first level that is blank or coarse enough.", False),
+     _c("rows", BIG, "Published rows of the agency with this quasi-identifier at this level.", False),
+     _c("cells_changed", BIG, "Of those, the cells the protection generalised or blanked to this level (the rest "
+                              "were already this coarse in the source).", False),
+     _c("rows_in", BIG, "The agency's rows before protection (the same on every line of the agency).", False),
+     _c("rows_dropped", BIG, "The agency's rows dropped because no generalisation or blanking protected them (the "
+                             "same on every line of the agency).", False),
+     _c("k", INT, "Smallest number of rows sharing a published combination (PPA_SUPPRESSION_K).", False),
+     _c("l_diversity", INT, "Smallest number of distinct forms of violence (as a set) in such a group.", False)))
+
 # ---------------------------------------------------------------- marts (built by marts/sql.py)
 
 
@@ -611,7 +633,7 @@ AGENCY_SLICE = (CASE_ROWS, CASE_VICTIMS, REJECTED_ROWS, CELL_WARNINGS, SUPERSEDE
                 AGENCY_LOADS, RECAP_CELLS, RECAP_COUNTS, REJECTED_RECAP_CELLS)
 REGISTRY = (AGENCIES, POPULATIONS, KECAMATAN)
 KEPT = (DQ_REVIEWS, ERASURES)  # tables a run never rebuilds: what people decided
-TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, *KEPT)}
+TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, *KEPT, RELEASE_DISCLOSURE)}
 SCHEMAS = ("raw", "staging", "marts", "meta", "public")
 
 
@@ -620,7 +642,12 @@ def mart(name: str) -> Table:
 
 
 # Columns that only tables derived from the declared ones hold (the analytics copy).
-DERIVED_COLUMNS = (_c("report_month", INT, "Month (1-12) of the report date."),)
+DERIVED_COLUMNS = (
+    _c("report_month", INT, "Month (1-12) of the report date; in the researchers' rows null where the period is "
+                            "published as a quarter or a year only (meta.release_disclosure)."),
+    _c("report_quarter", INT, "Quarter (1-4) of the report date; null where the period is published as a year only "
+                              "(meta.release_disclosure)."),
+)
 
 
 def glossary() -> dict[str, str]:
