@@ -24,7 +24,7 @@ run: $(STAMP)  ## set up, run the whole pipeline on data/raw/, print the year-on
 	$(VENV)/bin/ppa run
 
 test: $(STAMP)  ## set up, run the whole test suite (server mode apart: make test-server)
-	$(VENV)/bin/pytest -q -m "not server"
+	$(VENV)/bin/pytest -q -m "not server" -n auto --durations=15
 
 test-fast: $(STAMP)  ## the quick inner loop: everything not marked slow
 	$(VENV)/bin/pytest -q -m "not slow and not server" -n auto

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 from helpers import query, run_pipeline
-from workbooks import register, row
+from workbooks import agency_row, register, row
 
 from pipeline.automation.backup import MANIFEST, BackupError, backup, restore
 from pipeline.cli import main
@@ -79,12 +79,12 @@ def pipeline_run() -> None:
 def test_restore_drill_run_back_up_wipe_restore_and_run_on(installed, tmp_path):
     raw, dest = installed["raw"], tmp_path / "backups"
     register(raw / "kukar/register_2024.xlsx", [row(case_id=f"K{i}") for i in range(8)])
-    register(raw / "batam/register_2024.xlsx", [row(case_id=f"B{i}") for i in range(6)])
+    register(raw / "batam/register_2024.xlsx", [agency_row("batam", case_id=f"B{i}") for i in range(6)])
     pipeline_run()
     first = backup(dest)
     assert first.copied_files == 2 and first.linked_files == 0
 
-    register(raw / "bontang/register_2024.xlsx", [row(case_id=f"T{i}") for i in range(5)])
+    register(raw / "bontang/register_2024.xlsx", [agency_row("bontang", case_id=f"T{i}") for i in range(5)])
     pipeline_run()
     second = backup(dest)  # only the new archived file is copied; the others are linked
     assert second.copied_files == 1 and second.linked_files == 2
@@ -107,7 +107,7 @@ def test_restore_drill_run_back_up_wipe_restore_and_run_on(installed, tmp_path):
     assert installed["key"].read_bytes() == key and installed["registry"].read_bytes() == registry
 
     # the restored installation runs on: unchanged agencies are kept (not parsed again), new files load
-    register(raw / "ppu/register_2024.xlsx", [row(case_id=f"P{i}") for i in range(7)])
+    register(raw / "ppu/register_2024.xlsx", [agency_row("ppu", case_id=f"P{i}") for i in range(7)])
     pipeline_run()
     ledger = query(installed["warehouse"], "SELECT agency, parsed FROM meta.ingest_log ORDER BY agency")
     assert dict(zip(ledger["agency"], ledger["parsed"])) == {"batam": False, "bontang": False, "kukar": False,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from workbooks import register, row
+from workbooks import agency_row, register, row
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -60,7 +60,7 @@ def test_daemon_sensor_loads_a_dropped_file_into_the_marts(isolated_env):
 def test_overlapping_runs_and_a_reader_never_collide(isolated_env):
     raw = isolated_env["raw"]
     for agency in ("kukar", "kutim", "batam"):
-        register(raw / f"{agency}/register_2024.xlsx", [row(case_id=f"{agency}-{i}") for i in range(30)])
+        register(raw / f"{agency}/register_2024.xlsx", [agency_row(agency, case_id=f"{agency}-{i}") for i in range(30)])
     subprocess.run([str(BIN / "ppa"), "run"], check=True, capture_output=True, timeout=300)
     analytics = isolated_env["warehouse"] / "analytics.duckdb"
     # a researcher's process holds the copy open the whole time, another queries it in a loop

@@ -17,6 +17,15 @@ def row(case_id="001/PPA/2024", report=dt.date(2024, 3, 5), incident=dt.date(202
     return [case_id, report, incident, name, nik, sex, age, forms, place, relation, kecamatan, services, status]
 
 
+def agency_row(agency: str, **values) -> list:
+    """row() with a kecamatan of `agency` (the registry's first): five or more rows of another
+    agency's kecamatan in a folder are that agency's file (wrong_agency, data contract section 10)."""
+    from pipeline.registry import get_agency
+
+    names = next(iter(get_agency(agency).kecamatan.values()), [None])
+    return row(**{"kecamatan": names[0], **values})
+
+
 def write_workbook(path: Path, sheets: dict[str, list[list]], hidden: tuple[str, ...] = (),
                    merges: dict[str, list[str]] | None = None) -> Path:
     """Write sheets of rows (lists of cell values) to an .xlsx file."""
