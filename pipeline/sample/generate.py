@@ -18,6 +18,9 @@ Conventions behind the expected counts:
 
 `generate_agency()` writes one agency in any of the five layouts, so a
 benchmark can add synthetic agencies (`kukar_07` in the kukar layout, ...).
+
+Just over 400 lines: one sample's whole story (registers, corrections, nil reports,
+recaps, the file in the wrong folder, the manifest) reads best in one place.
 """
 
 from __future__ import annotations
