@@ -25,7 +25,7 @@ import pytest
 from helpers import query, run_pipeline
 from pg import DEPLOY, pg_server, pg_url, server_home, server_yaml  # noqa: F401 (fixtures)
 from test_backup import installed  # noqa: F401 (fixture)
-from workbooks import register, row
+from workbooks import agency_row, register
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 BIN = Path(sys.executable).parent
@@ -36,7 +36,8 @@ DAGSTER_POSTGRES = "telemetry:\n  enabled: false\nstorage:\n  postgres:\n    pos
 
 def drop(raw: Path, agencies: dict[str, int], year: int = 2024) -> None:
     for agency, n in agencies.items():
-        register(raw / f"{agency}/register_{year}.xlsx", [row(case_id=f"{agency}-{year}-{i}") for i in range(n)])
+        register(raw / f"{agency}/register_{year}.xlsx",
+                 [agency_row(agency, case_id=f"{agency}-{year}-{i}") for i in range(n)])
 
 
 def victims(warehouse: Path) -> dict[str, int]:
