@@ -14,11 +14,16 @@ TEST_ARCHIVE_KEY = "test-archive-key-never-used-outside-the-tests"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def archive_key():
+def archive_key(tmp_path_factory: pytest.TempPathFactory):
     """Every test (and every process it starts) encrypts the archive with a test key, never
-    creating a key file in the project."""
+    creating or reading a key file in the project: the key file points at the same key, for a
+    process that is started without PPA_ARCHIVE_KEY."""
+    key_file = tmp_path_factory.mktemp("keys") / "archive_key"
+    key_file.write_text(TEST_ARCHIVE_KEY, encoding="utf-8")
+    key_file.chmod(0o600)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PPA_ARCHIVE_KEY", TEST_ARCHIVE_KEY)
+        mp.setenv("PPA_ARCHIVE_KEY_FILE", str(key_file))
         yield TEST_ARCHIVE_KEY
 
 
