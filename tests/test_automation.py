@@ -88,6 +88,7 @@ def test_files_of_several_agencies_give_one_run(defs, isolated_env):
     assert "umpan-balik" not in cursor
 
 
+@pytest.mark.slow
 def test_first_tick_starts_from_the_ledger_not_from_nothing(defs, isolated_env):
     """The daemon's first start after `ppa run` does not run again over what the run loaded;
     what changed since, and what the ledger never saw, still start a run."""

@@ -101,6 +101,7 @@ HOLD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_run_writing_the_warehouse(capsys, isolated_env, monkeypatch):
     """Another process holds the warehouse (its writer lock and DuckDB's own): the commands that
     read it wait a moment and then say so; those that write it wait for the lock, then say so."""
@@ -117,6 +118,7 @@ def test_a_run_writing_the_warehouse(capsys, isolated_env, monkeypatch):
         holder.wait()
 
 
+@pytest.mark.slow
 def test_the_console_script_prints_no_traceback(isolated_env, tmp_path):
     """The real `ppa`, as a user runs it; and PPA_DEBUG=1 shows the traceback of an unexpected error."""
     broken = {**os.environ, "PPA_REGISTRY": str(tmp_path / "missing.yaml")}  # an installation missing a file

@@ -303,6 +303,7 @@ def test_the_same_input_twice_gives_the_same_marts(isolated_env, monkeypatch):
     assert_same(contents(isolated_env["warehouse"] / "warehouse.duckdb"), first)
 
 
+@pytest.mark.slow
 def test_other_names_and_creation_order_give_the_same_marts(isolated_env, monkeypatch, tmp_path):
     files(isolated_env["raw"] / "kutim", ["a.xlsx", "b.xlsx", "c.xlsx", "d.xlsx"])
     assert run_pipeline("kutim").success

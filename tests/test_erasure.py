@@ -78,6 +78,7 @@ def test_an_erased_file_leaves_everything_and_does_not_come_back(isolated_env, c
     assert "erased" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_an_erased_case_leaves_every_file_and_its_feedback_row(isolated_env, capsys):
     raw, wh = isolated_env["raw"], isolated_env["warehouse"]
     register(raw / "kukar/c.xlsx", [row(case_id="C1"), row(case_id="C2", name="Ani Dihapus"),
@@ -138,6 +139,7 @@ def test_the_retention_periods(isolated_env, monkeypatch):
     assert main(["retention"]) == 0
 
 
+@pytest.mark.slow
 def test_a_run_encrypts_plain_copies_from_before(isolated_env):
     path = register(isolated_env["raw"] / "kukar/p.xlsx", [row(case_id="P1")])
     assert run_pipeline("kukar").success

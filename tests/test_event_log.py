@@ -45,6 +45,7 @@ def _history(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list, li
         return type(instance.event_log_storage).__name__, events, [status, last, materialized]
 
 
+@pytest.mark.slow
 def test_batched_event_log_records_what_dagsters_own_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     plain, batched = tmp_path / "plain", tmp_path / "batched"

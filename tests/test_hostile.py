@@ -519,6 +519,7 @@ def test_a_file_changing_while_read_is_not_loaded_and_is_read_next_run(isolated_
     assert sorted(query(wh, "SELECT case_id FROM staging.case_victims")["case_id"]) == ["S1", "S2", "W1", "W2", "W3"]
 
 
+@pytest.mark.slow
 def test_a_file_removed_while_read_does_not_stop_the_run(isolated_env, monkeypatch):
     import pipeline.ingest.load as ingest
 

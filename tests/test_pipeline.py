@@ -159,6 +159,7 @@ def test_a_failing_accounting_check_fails_the_run_and_stops_the_marts(isolated_e
     assert "marts/yoy_by_region" not in materialized
 
 
+@pytest.mark.slow
 def test_a_sixth_agency_is_a_registry_entry_and_a_folder(isolated_env, monkeypatch, tmp_path):
     import yaml
 

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import duckdb
+import pytest
 from helpers import query, run_pipeline
 from workbooks import register, row
 
@@ -42,6 +43,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
+@pytest.mark.slow
 def test_each_reader_gets_its_own_tier_with_its_permissions(isolated_env):
     raw = isolated_env["raw"]
     kukar_register(raw)
@@ -125,6 +127,7 @@ def test_permissions_are_set_without_following_links(tmp_path):
     assert mode(outside) == 0o604
 
 
+@pytest.mark.slow
 def test_the_copy_of_an_agency_no_longer_registered_is_removed(isolated_env):
     (isolated_env["warehouse"] / "analytics").mkdir()
     stale = isolated_env["warehouse"] / "analytics" / "oldagency.duckdb"
