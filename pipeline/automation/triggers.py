@@ -114,14 +114,18 @@ def ledger_cursor(warehouse_path: Path, files: list[FileStat], max_bytes: int) -
     (the next tick tries again); an empty cursor when nothing was ever loaded."""
     import duckdb
 
+    from pipeline.warehouse.locks import ReaderLockTimeout, reader_lock
+
     if not warehouse_path.exists():
         return {}
     try:
-        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        with reader_lock(warehouse_path, 0), duckdb.connect(str(warehouse_path), read_only=True) as con:
             if not con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = 'meta' "
                                "AND table_name = 'ingest_log'").fetchall():
                 return {}
             ledger = dict(con.execute("SELECT path, sha256 FROM meta.ingest_log WHERE status <> 'removed'").fetchall())
+    except ReaderLockTimeout:  # a run is writing: the next tick tries again
+        return None
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             return None

@@ -189,21 +189,27 @@ def read_only(path: Path, wait_s: float = 3.0) -> Iterator[duckdb.DuckDBPyConnec
     write: wait that long, then say so."""
     import duckdb
 
+    from pipeline.warehouse.locks import ReaderLockTimeout, reader_lock
+
     deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() > deadline:
-                raise Mistake("warehouse_busy") from None
-            time.sleep(0.1)
     try:
-        yield con
-    finally:
-        con.close()
+        with reader_lock(path, wait_s):  # a writer waits for this reader instead of failing
+            while True:
+                try:
+                    con = duckdb.connect(str(path), read_only=True)
+                    break
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower():
+                        raise
+                    if time.monotonic() > deadline:
+                        raise Mistake("warehouse_busy") from None
+                    time.sleep(0.1)
+            try:
+                yield con
+            finally:
+                con.close()
+    except ReaderLockTimeout:
+        raise Mistake("warehouse_busy") from None
 
 
 def debug() -> bool:

@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline.config import settings
 from pipeline.contract import form_flag_columns
 from pipeline.warehouse import tables
+from pipeline.warehouse.locks import WarehouseLockTimeout, reader_lock
 
 # The counting rules of the data contract (section 2) as columns of staging.case_victims, computed
 # by staging/stage.py so that the marts and researchers sum flags instead of re-deriving them:
@@ -44,10 +45,6 @@ DDL = "".join(f"CREATE SCHEMA IF NOT EXISTS {s};\n" for s in ("raw", "staging", 
 
 # The tables that hold one agency's slice, rewritten together in one transaction.
 AGENCY_TABLES = tuple(t.name for t in tables.AGENCY_SLICE)
-
-
-class WarehouseLockTimeout(RuntimeError):
-    pass
 
 
 @contextlib.contextmanager
@@ -91,11 +88,12 @@ def writer_busy(db_path: Path) -> bool:
 def connect(db_path: Path, write: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection. Writers hold the lock while connected."""
     if not write:
-        con = duckdb.connect(str(db_path), read_only=True)
-        try:
-            yield con
-        finally:
-            con.close()
+        with reader_lock(db_path, settings().lock_timeout_s):
+            con = duckdb.connect(str(db_path), read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
         return
     with writer_lock(db_path):
         # DuckDB's own memory (PPA_DUCKDB_MEMORY_LIMIT): it spills sorts and joins to <warehouse>.tmp
