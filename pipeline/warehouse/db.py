@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pandas as pd
 from pipeline.config import settings
 from pipeline.contract import form_flag_columns
 from pipeline.warehouse import tables
-from pipeline.warehouse.locks import WarehouseLockTimeout, reader_lock
+from pipeline.warehouse.locks import WarehouseLockTimeout, reader_lock, wait_for_flock
 
 # The counting rules of the data contract (section 2) as columns of staging.case_victims, computed
 # by staging/stage.py so that the marts and researchers sum flags instead of re-deriving them:
@@ -54,15 +53,7 @@ def writer_lock(db_path: Path, timeout_s: float | None = None) -> Iterator[None]
     db_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(f"{db_path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     with os.fdopen(fd, "a+") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise WarehouseLockTimeout(f"warehouse busy for more than {timeout_s:.0f}s") from None
-                time.sleep(0.1)
+        wait_for_flock(handle.fileno(), fcntl.LOCK_EX, timeout_s, WarehouseLockTimeout)
         try:
             yield
         finally:

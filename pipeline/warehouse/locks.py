@@ -26,6 +26,19 @@ class ReaderLockTimeout(WarehouseLockTimeout):
     """A writer held the warehouse for longer than a reader would wait."""
 
 
+def wait_for_flock(fd: int, mode: int, timeout_s: float, error: type[WarehouseLockTimeout]) -> None:
+    """flock(fd, mode), trying every 0.1 s for at most `timeout_s`, then raising `error`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise error(f"warehouse busy for more than {timeout_s:.0f}s") from None
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def reader_lock(db_path: Path, timeout_s: float) -> Iterator[None]:
     """A shared flock on `<db_path>.lock`, waiting at most `timeout_s` for a writer to finish. No
@@ -36,15 +49,7 @@ def reader_lock(db_path: Path, timeout_s: float) -> Iterator[None]:
         yield
         return
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise ReaderLockTimeout(f"warehouse busy for more than {timeout_s:.0f}s") from None
-                time.sleep(0.1)
+        wait_for_flock(fd, fcntl.LOCK_SH, timeout_s, ReaderLockTimeout)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
