@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import query
 from workbooks import register, row, write_workbook
 
 PPA = [str(Path(sys.executable).parent / "ppa")]
@@ -53,6 +54,28 @@ def test_ppa_run_status_validate_restore(isolated_env, tmp_path):
     restored = ppa("restore", sha[:12], "--to", str(tmp_path / "back"))
     assert restored.returncode == 0, restored.stderr
     assert (tmp_path / "back/register_2024.xlsx").exists()
+
+
+def test_ppa_run_in_a_process_uses_the_folders_set_now(isolated_env, tmp_path, monkeypatch):
+    """`pipeline.definitions.defs` is built when first imported: a run in a process whose
+    settings changed since (each test is such a change) reads and writes the folders set now."""
+    import importlib
+
+    import pipeline.definitions
+    from pipeline.cli import main
+
+    before = {name: tmp_path / "before" / name for name in ("raw", "warehouse", "archive", "reports")}
+    for name, folder in before.items():
+        folder.mkdir(parents=True)
+        monkeypatch.setenv(f"PPA_{name.upper()}_DIR", str(folder))
+    importlib.reload(pipeline.definitions)  # its defs now hold the folders of `before`
+    for name in before:
+        monkeypatch.setenv(f"PPA_{name.upper()}_DIR", str(isolated_env[name]))
+    register(isolated_env["raw"] / "kutim/a.xlsx", [row(case_id="T1")])
+    assert main(["run", "--agency", "kutim"]) == 0
+    assert query(isolated_env["warehouse"], "SELECT count(*) AS n FROM staging.case_victims")["n"][0] == 1
+    assert len(list(isolated_env["archive"].rglob("*.xlsx"))) == 1
+    assert not [p for p in (tmp_path / "before").rglob("*") if p.is_file()]
 
 
 @pytest.mark.slow

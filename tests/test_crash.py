@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -127,9 +128,9 @@ def slow_insert(con, table, frame):
     return n
 
 def announced(con, agency, frames):
-    print(f"TXN BEGIN {agency}", flush=True)
+    print(f"TXN BEGIN {agency};", flush=True)
     real_replace(con, agency, frames)
-    print(f"TXN COMMIT {agency}", flush=True)
+    print(f"TXN COMMIT {agency};", flush=True)
 
 warehouse.insert_frame = slow_insert
 run.replace_agency_slices = announced
@@ -155,12 +156,11 @@ class Run:
     def _read(self):
         for line in self.proc.stdout:
             self.output = (self.output + line)[-20000:]
-            if line.startswith("TXN "):
-                _, what, agency = line.split()
+            # stdout and stderr share the pipe: a log line may be glued to a TXN line
+            for what, agency in re.findall(r"TXN (BEGIN|COMMIT) (\w+);", line):
                 with self.changed:
                     self.events[f"txn {agency} {what}"] = time.monotonic()
                     self.changed.notify_all()
-                continue
             parts = [p.strip() for p in line.split(" - ")]
             for marker in ("STEP_START", "STEP_SUCCESS"):
                 if marker in parts[1:]:

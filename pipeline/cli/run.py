@@ -136,9 +136,11 @@ def run(agency: str | None, verbose: int, reload: bool) -> int:
 
         from pipeline.assets.ingest import RELOAD_TAG
         from pipeline.automation.recovery import fail_dead_runs
-        from pipeline.definitions import FULL_REFRESH, defs
+        from pipeline.definitions import FULL_REFRESH, build_definitions
 
-        job = defs.resolve_job_def(FULL_REFRESH)
+        # built now, from the settings as they are: the module's `defs` holds the folders of
+        # whenever it was first imported (a process that changed them since would run on those)
+        job = build_definitions().resolve_job_def(FULL_REFRESH)
     # -vv: Dagster's own log of every event; otherwise our display prints what is worth reading
     level = "DEBUG" if verbose >= 2 else "CRITICAL"
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
