@@ -56,6 +56,7 @@ def test_ppa_run_status_validate_restore(isolated_env, tmp_path):
     assert (tmp_path / "back/register_2024.xlsx").exists()
 
 
+@pytest.mark.slow
 def test_ppa_run_in_a_process_uses_the_folders_set_now(isolated_env, tmp_path, monkeypatch):
     """`pipeline.definitions.defs` is built when first imported: a run in a process whose
     settings changed since (each test is such a change) reads and writes the folders set now."""
