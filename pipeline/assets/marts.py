@@ -48,7 +48,7 @@ def build_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     agencies = load_registry(Path(drop_folder.registry_path))
     with warehouse.connect() as con:
         counts = mart_build.build_marts(con, agencies)
-        report = changes.record_changes(con, context.run_id)
+        report = changes.record_changes(con, context.run.run_id)
         yoy = query_df(con, "SELECT * FROM marts.yoy_by_region ORDER BY agency, year")
     for name, key in MART_KEYS.items():
         metadata = {"dagster/row_count": counts[name], "dagster/table_name": f"marts.{name}"}

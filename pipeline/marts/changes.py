@@ -138,6 +138,12 @@ def record_changes(con: duckdb.DuckDBPyConnection, run_id: str, now: dt.datetime
     return report
 
 
+def last_build(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run id of the last mart build (its figures are kept in meta.mart_figures)."""
+    found = con.execute("SELECT any_value(run_id) FROM meta.mart_figures").fetchall()
+    return found[0][0] if found else None
+
+
 def reports_since(con: duckdb.DuckDBPyConnection, since: dt.datetime | None = None, run_id: str | None = None,
                   agency: str | None = None) -> pd.DataFrame:
     """Rows of meta.change_reports built after `since` (or from the build of `run_id` on)."""

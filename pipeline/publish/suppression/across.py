@@ -76,29 +76,31 @@ def audit_pair(previous: Mapping[str, pd.DataFrame], new: Mapping[str, pd.DataFr
     return found
 
 
-def protect_across(marts: Mapping[str, pd.DataFrame], protect: Callable[[Collection[Cell]], dict[str, pd.DataFrame]],
+def protect_across(counts: Mapping[Cell, int], protect: Callable[[Collection[Cell], Collection[Cell]], dict],
                    previous: Mapping[str, pd.DataFrame] | None, previous_counts: Mapping[Cell, int],
                    k: int = DEFAULT_K, zeros_are_disclosive: bool = False) -> tuple[dict[str, pd.DataFrame], set]:
-    """The marts protected (`protect(force)` gives them with the cells of `force` suppressed too)
-    so that they and the `previous` release leak nothing together; returns them and the cells
-    suppressed for the pair. Without a previous release, `protect(())`."""
-    published = protect(())
+    """The marts whose counts are `counts` (true_counts), protected so that they and the
+    `previous` release leak nothing together; returns them and the cells suppressed for the
+    pair. `protect(force, keep)` gives the marts with the cells of `force` suppressed too and
+    none of `keep` chosen as a secondary suppression (protect_marts). A count unchanged since
+    the previous release keeps its fate there: suppressed if it was, never suppressed as a
+    secondary if it was shown (hiding it would protect nothing: it is public). Without a
+    previous release, `protect((), ())`."""
     if not previous:
-        return published, set()
-    same = unchanged(previous_counts, true_counts(marts))
-    hidden_before = _read(previous, published=True).flagged & same
-    force: set[Cell] = set()
+        return protect((), ()), set()
+    same = unchanged(previous_counts, counts)
+    before = _read(previous, published=True)
+    force = before.flagged & same
+    keep = {c for c, v in before.table.values.items() if v is not None and c in same} - force
     for _ in range(ROUNDS):
+        published = protect(force, keep)
         found = audit_pair(previous, published, same, k, zeros_are_disclosive)
         if not found:
             return published, force
-        more = hidden_before - force
-        if not more:
-            more = _neighbours(published, {e.cell[1] for e in found if isinstance(e.cell, tuple)}) - force
+        more = _neighbours(published, {e.cell[1] for e in found}) - force - keep
         if not more:
             break
         force |= more
-        published = protect(force)
     raise RuntimeError(f"the new release and the previous one together reveal {len(found)} suppressed count(s), "
                        f"e.g. {found[0].cell!r}, and suppressing more did not help")
 
