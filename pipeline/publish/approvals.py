@@ -177,8 +177,8 @@ def with_approvals(marts: dict[str, pd.DataFrame], approvals: pd.DataFrame) -> d
     (see the module's docstring)."""
     out = {name: frame.copy() for name, frame in marts.items()}
     for frame in out.values():
-        frame["approval_status"] = PROVISIONAL
-        frame["approval_id"] = None
+        frame["approval_status"] = pd.Series(PROVISIONAL, index=frame.index, dtype="string")
+        frame["approval_id"] = pd.Series(None, index=frame.index, dtype="string")
     pending = []
     for a in approvals[approvals["month"].notna()].to_dict("records"):  # a year's approval, below, wins
         _label_month(out, a)

@@ -59,7 +59,7 @@ def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None =
     tables, forced = protect_across(counts, lambda force, keep: protect_by_agency(load, agencies, k, force=force, keep=keep),
                                     previous.tables if previous else None, previous.counts if previous else {}, k)
     for frame in tables.values():
-        frame["release"] = release
+        frame["release"] = pd.Series(release, index=frame.index, dtype="string")
     return Publication(tables, counts, previous.version if previous else None, forced)
 
 

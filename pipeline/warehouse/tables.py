@@ -721,6 +721,14 @@ DERIVED_COLUMNS = (
                             "published as a quarter or a year only (meta.release_disclosure)."),
     _c("report_quarter", INT, "Quarter (1-4) of the report date; null where the period is published as a year only "
                               "(meta.release_disclosure)."),
+    _c("approval_status", TEXT, "In the public tables: approved (the figures the head of the agency approved, ppa "
+                                "approve), revision_pending (the approved figures, published while newer ones await "
+                                "approval; the year-on-year comparison across that year is withheld) or provisional "
+                                "(sementara: not approved)."),
+    _c("approval_id", TEXT, "In the public tables: the approval the row's period is published under "
+                            "(meta.approvals); empty when provisional."),
+    _c("release", TEXT, "In the public tables: the release the row belongs to (ppa release); empty in the tables "
+                        "refreshed by every run between releases."),
 )
 
 
