@@ -63,7 +63,14 @@ def test_changes_approvals_and_releases_through_two_runs(isolated_env, capsys):
 
     # a corrected 2023 export replaces the file of the same name: two more victims
     register(raw / "ppu/register_2023.xlsx", rows("ppu", 2023, 32), title=False)
-    assert run_pipeline().success
+    result = run_pipeline()
+    assert result.success
+    shown = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("marts")}
+    assert shown["victims_by_region_year"]["figures_changed"].value >= 2
+    assert "ppu/register_2023.xlsx diganti" in shown["victims_by_region_year"]["change_report"].value
+    page = (raw / "ppu/umpan-balik/index.html").read_text(encoding="utf-8")
+    assert "Angka yang berubah" in page and "Jumlah korban 2023 berubah dari 30 menjadi 32 karena file " in page
+    assert "Angka yang berubah" not in (raw / "kutim/umpan-balik/index.html").read_text(encoding="utf-8")
     report = query(wh, "SELECT * FROM meta.change_reports WHERE measure = 'victims'")
     assert report[["agency", "year", "value_before", "value_after"]].values.tolist() == [["ppu", 2023, 30, 32]]
     assert report["message"][0] == ("Jumlah korban 2023 berubah dari 30 menjadi 32 karena file "
