@@ -38,7 +38,9 @@ def file_sums(folder) -> dict[str, str]:
 @pytest.mark.slow
 def test_changes_approvals_and_releases_through_two_runs(isolated_env, capsys):
     from pipeline.cli import main
-    from pipeline.publish.approvals import approve, states
+    from pipeline.publish.approvals import approve, sign_off, states
+    from pipeline.publish.report import build_html
+    from pipeline.publish.views import read_analytics
     from pipeline.publish.releases import ReleaseError, verify, write_release
     from pipeline.warehouse.db import connect
 
@@ -89,6 +91,14 @@ def test_changes_approvals_and_releases_through_two_runs(isolated_env, capsys):
                       ["ppu", 2024, 25, "provisional"]]
     yoy = query(wh, "SELECT year, victims_prev_year FROM public.yoy_by_region WHERE agency = 'ppu' ORDER BY year")
     assert yoy["victims_prev_year"].isna().all()  # 2024 against an approved 2023 with newer figures: withheld
+
+    # the report shows the approved figures too, and says so in its header
+    signed = sign_off(cfg.warehouse_path)
+    frames = signed.apply(read_analytics(cfg.analytics_path))
+    shown_ppu = frames["region_year"].set_index(["agency", "year"]).loc[("ppu", 2023)]
+    assert (shown_ppu["victims"], shown_ppu["approval_status"]) == (30, "revision_pending")
+    html = build_html(cfg.analytics_path, cfg.warehouse_path)
+    assert "Rilis terakhir: 2026.12.01" in html and "Revisi tertunda (angka yang disetujui ditampilkan): ppu 2023" in html
 
     assert main(["changes"]) == 0
     assert "ppu/register_2023.xlsx diganti" in capsys.readouterr().out

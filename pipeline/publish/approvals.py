@@ -170,23 +170,29 @@ def _victims(rows: dict[str, list[dict]], month: int | None) -> int | None:
     return found[0].get("victims") if found else None
 
 
-def with_approvals(marts: dict[str, pd.DataFrame], approvals: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def with_approvals(marts: dict[str, pd.DataFrame], approvals: pd.DataFrame,
+                   pending: set[str] | None = None) -> dict[str, pd.DataFrame]:
     """The marts as published: every row labelled (approval_status, approval_id), the approved rows
     of a year with a pending revision in place of the current ones (at their place: the index
     keeps the rows' order), and the year-on-year comparison across that year's edges withheld
-    (see the module's docstring)."""
+    (see the module's docstring). `pending`: the approval ids with a pending revision, when
+    known (`states`; for frames that are not every published mart), else found by hashing."""
     out = {name: frame.copy() for name, frame in marts.items()}
     for frame in out.values():
         frame["approval_status"] = pd.Series(PROVISIONAL, index=frame.index, dtype="string")
         frame["approval_id"] = pd.Series(None, index=frame.index, dtype="string")
-    pending = []
+    withheld = []  # (agency, year) published with approved rows: their year-on-year edges
     for a in approvals[approvals["month"].notna()].to_dict("records"):  # a year's approval, below, wins
-        _label_month(out, a)
+        _label_month(out, a, pending)
     for a in approvals[approvals["month"].isna()].to_dict("records"):
         agency, year = a["agency"], int(a["year"])
         approved = json.loads(a["figures"])
-        current = period_rows({n: f.drop(columns=list(LABELS)) for n, f in out.items() if n in approved}, agency, year)
-        same = content_hash(current) == a["content_sha256"]
+        if pending is None:
+            current = period_rows({n: f.drop(columns=list(LABELS)) for n, f in out.items() if n in approved},
+                                  agency, year)
+            same = content_hash(current) == a["content_sha256"]
+        else:
+            same = a["approval_id"] not in pending
         for name, frame in out.items():
             mask = (frame["agency"] == agency) & (frame["year"] == year)
             if not same and name in approved:
@@ -196,10 +202,10 @@ def with_approvals(marts: dict[str, pd.DataFrame], approvals: pd.DataFrame) -> d
             frame.loc[mask, "approval_id"] = a["approval_id"]
             out[name] = frame
         if not same:
-            pending.append((agency, year))
-    if pending and "yoy_by_region" in out:
+            withheld.append((agency, year))
+    if withheld and "yoy_by_region" in out:
         yoy = out["yoy_by_region"]
-        edges = {*pending, *((a, y + 1) for a, y in pending)}
+        edges = {*withheld, *((a, y + 1) for a, y in withheld)}
         hit = pd.Series([(a, y) in edges for a, y in zip(yoy["agency"], yoy["year"])], index=yoy.index)
         for column in COMPARISON:
             if column in yoy:
@@ -223,10 +229,13 @@ def _replaced(frame: pd.DataFrame, mask: pd.Series, rows: list[dict]) -> pd.Data
     return pd.concat([kept, new]).sort_index()
 
 
-def _label_month(out: dict[str, pd.DataFrame], a: dict) -> None:
+def _label_month(out: dict[str, pd.DataFrame], a: dict, pending: set[str] | None) -> None:
     agency, year, month = a["agency"], int(a["year"]), int(a["month"])
-    bare = {n: f.drop(columns=list(LABELS)) for n, f in out.items()}
-    same = content_hash(period_rows(bare, agency, year, month)) == a["content_sha256"]
+    if pending is None:
+        bare = {n: f.drop(columns=list(LABELS)) for n, f in out.items()}
+        same = content_hash(period_rows(bare, agency, year, month)) == a["content_sha256"]
+    else:
+        same = a["approval_id"] not in pending
     if not same:
         return  # published as provisional, with the current figures (see the module's docstring)
     for frame in out.values():
@@ -251,3 +260,58 @@ def _typed(rows: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_float_dtype(kind):
             rows[column] = rows[column].astype(float)
     return rows
+
+
+# The report's frames (publish/views.py read_analytics) that are marts, by mart
+REPORT_FRAMES = {"region_year": "victims_by_region_year", "forms": "victims_by_form",
+                 "completeness": "reporting_completeness", "yoy": "yoy_by_region"}
+
+
+@dataclass
+class SignOff:
+    """What the report says about approvals and releases, read from the warehouse."""
+    latest: pd.DataFrame  # the latest approval of every approved period
+    states: pd.DataFrame  # states()
+    release: tuple[str, dt.datetime] | None  # the latest release: version, when
+
+    def apply(self, frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The report's frames with the approved rows of years with a pending revision (with_approvals)."""
+        pending = set(self.states.loc[self.states["state"] == PENDING, "approval_id"])
+        marts = {REPORT_FRAMES[k]: f for k, f in frames.items() if k in REPORT_FRAMES}
+        done = {m: f.reset_index(drop=True) for m, f in with_approvals(marts, self.latest, pending).items()}
+        if "yoy" in frames and "region_year" in frames:  # the report's yoy rows carry their rate and flags
+            rates = ["victims_per_100k", "victims_per_100k_ci_low", "victims_per_100k_ci_high"]
+            yoy = done["yoy_by_region"].drop(columns=[*rates, "open_flags"])
+            yoy = yoy.merge(done["victims_by_region_year"][["agency", "year", *rates]], on=["agency", "year"],
+                            how="left").merge(frames["yoy"][["agency", "year", "open_flags"]], on=["agency", "year"],
+                                              how="left")
+            done["yoy_by_region"] = yoy.assign(open_flags=yoy["open_flags"].fillna(0).astype(int))
+        return {**frames, **{k: done[m] for k, m in REPORT_FRAMES.items() if m in done}}
+
+    def lines(self) -> list[str]:
+        """Sentences in Bahasa Indonesia for the report's header."""
+        out = [f"Rilis terakhir: {self.release[0]} ({self.release[1]:%Y-%m-%d}). Laporan ini memakai data terkini, "
+               "bukan isi rilis itu." if self.release else "Belum ada rilis (ppa release)."]
+        words = {APPROVED: "Disetujui", PENDING: "Revisi tertunda (angka yang disetujui ditampilkan)"}
+        for state, label in words.items():
+            found = self.states[self.states["state"] == state]
+            if len(found):
+                out.append(f"{label}: " + "; ".join(
+                    f"{r.agency} {r.year if r.month is None or r.month != r.month else f'{r.year}-{int(r.month):02d}'}"
+                    f" oleh {r.approved_by}, {r.approved_at:%Y-%m-%d}" for r in found.itertuples()) + ".")
+        out.append("Angka periode lain bersifat sementara (belum disetujui).")
+        return out
+
+
+def sign_off(db_path: Path) -> SignOff | None:
+    """Approvals and the latest release, or None without a warehouse (or one made before them)."""
+    if not db_path.exists():
+        return None
+    with connect(db_path, write=False) as con:
+        have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'meta'")
+                .fetchall()}
+        if not {"approvals", "releases", "change_reports"} <= have:
+            return None
+        release = con.execute("SELECT version, released_at FROM meta.releases ORDER BY released_at DESC "
+                              "LIMIT 1").fetchall()
+        return SignOff(latest(con), states(con), release[0] if release else None)
