@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline.publish.suppression import audit_marts, protect_marts
-from pipeline.publish.suppression.across import audit_pair, protect_across, text_cell, cell_text, true_counts
+from pipeline.publish.suppression.across import audit_pair, cell_text, protect_across, text_cell, true_counts
 
 KECAMATAN = {"A": 3, "B": 8, "C": 20}
 
@@ -47,21 +47,32 @@ def test_counts_that_changed_are_not_linked():
     assert audit_pair(before, after, same=set()) == []
 
 
+def protect(force, keep):
+    return protect_marts(marts(), force=force, keep=keep)
+
+
+def test_a_release_like_the_previous_one_needs_nothing_more():
+    counts = true_counts(marts())
+    protected, forced = protect_across(counts, protect, published({"A", "B"}), counts)
+    assert forced == set()
+    assert protected["victims_by_kecamatan"]["victims_suppressed"].tolist() == [True, True, False]
+
+
 def test_protect_across_suppresses_more_in_the_new_release_until_the_pair_is_safe():
     before = published({"A", "C"})
     counts = true_counts(marts())
-    protected, forced = protect_across(counts, lambda force, keep: protect_marts(marts(), force=force, keep=keep), before, counts)
+    protected, forced = protect_across(counts, protect, before, counts)
     kec = protected["victims_by_kecamatan"].set_index("kecamatan_code")
     assert protect_marts(marts())["victims_by_kecamatan"]["victims_suppressed"].tolist() == [True, True, False]
     # the previous release's pattern is carried over: B, which only the new release hid, is published again
     assert kec["victims_suppressed"].to_dict() == {"A": True, "B": False, "C": True}
-    assert ("victims_by_kecamatan", "kukar", 2023, "C") in forced
+    assert forced == {("victims_by_kecamatan", "kukar", 2023, "C")}  # beyond protecting the release alone
     assert audit_pair(before, protected, set(counts)) == []
     assert audit_marts(protected) == []
 
 
 def test_without_a_previous_release_nothing_more_is_suppressed():
-    protected, forced = protect_across(true_counts(marts()), lambda force, keep: protect_marts(marts(), force=force, keep=keep), None, {})
+    protected, forced = protect_across(true_counts(marts()), protect, None, {})
     assert forced == set()
     assert protected["victims_by_kecamatan"]["victims_suppressed"].tolist() == [True, True, False]
 

@@ -105,5 +105,6 @@ def release(version: str | None) -> int:
         raise common.Mistake("release_refused", detail=exc) from None
     common.say(f"rilis ditulis / release written: {common.path_text(done.path)} ({done.files} files; previous: "
                f"{done.previous or '–'})")
-    common.say(done.notes)
+    for line in done.notes.splitlines():
+        common.say(line)
     return 0

@@ -35,7 +35,7 @@ class Publication:
     tables: dict[str, pd.DataFrame]
     counts: dict  # every count behind them, by suppression cell (kept for the next release)
     previous: str | None  # the release they were protected against (suppression across releases)
-    forced: set  # cells suppressed because of the previous release (kept suppressed as there, or added)
+    forced: set  # cells suppressed because of the previous release, beyond protecting the tables alone
 
 
 def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None = None) -> Publication:

@@ -55,10 +55,9 @@ def notes(con: duckdb.DuckDBPyConnection, ctx: Context) -> str:
     lines = [f"# Rilis / Release {ctx.version}", "",
              f"- Tanggal / date: {ctx.released_at:%Y-%m-%d %H:%M} UTC",
              f"- Rilis sebelumnya / previous release: {prev.version if prev else '– (rilis pertama / first release)'}",
-             f"- Ambang supresi / suppression threshold k = {ctx.k}; hitungan yang tetap disembunyikan seperti di "
-             f"rilis sebelumnya atau ditambahkan agar kedua rilis bersama tidak membuka apa pun / counts kept "
-             f"suppressed as in the previous release, or added, so that the two releases together reveal nothing: "
-             f"{len(ctx.publication.forced)}", ""]
+             f"- Ambang supresi / suppression threshold k = {ctx.k}; hitungan yang disembunyikan tambahan agar rilis "
+             f"ini bersama rilis sebelumnya tidak membuka apa pun / counts suppressed in addition so that this "
+             f"release and the previous one together reveal nothing: {len(ctx.publication.forced)}", ""]
     region = ctx.publication.tables["victims_by_region_year"]
     region = region[region["has_data"].astype("boolean").fillna(True)]  # years with data (or hidden whether)
     lines += ["## Angka utama / Headline figures", "",
@@ -139,7 +138,7 @@ def _checks(con: duckdb.DuckDBPyConnection, cfg: Settings, ctx: Context) -> list
     prev = ctx.previous
     out.append((f"suppression audit with the previous release ({prev.version})" if prev else
                 "suppression audit with the previous release", _ok(ctx.pair_audit == 0) if prev else "not run",
-                f"{ctx.pair_audit} recoverable; {len(ctx.publication.forced)} counts kept suppressed or added for it" if prev
+                f"{ctx.pair_audit} recoverable; {len(ctx.publication.forced)} counts suppressed in addition for it" if prev
                 else "first release: nothing to compare with"))
     with duckdb.connect(str(cfg.analytics_path), read_only=True) as copy:
         rows = copy.execute(f"SELECT {', '.join(PUBLISHED_QI)}, array_to_string(list_sort(violence_forms), ',') "

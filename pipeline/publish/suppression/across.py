@@ -9,10 +9,10 @@ strongest such reader): the counts behind each release are kept (meta.release_ce
 published) and a count equal in both releases is one unknown in the joint system of both
 releases' published values and relations, which `audit` then solves.
 
-`protect_across` protects the new release and, while the pair leaks, suppresses more in the
-new release: first every unchanged count the previous release suppressed, then the published
-counts that share a relation with what is still found; the single-release protection runs
-again each time, so the new release stays safe on its own.
+`protect_across` protects the new release alone and, when the pair leaks, again with every
+unchanged count the previous release suppressed suppressed too (and none it showed chosen as a
+secondary), then with the published counts that share a relation with what is still found;
+the single-release protection runs each time, so the new release stays safe on its own.
 """
 
 from __future__ import annotations
@@ -80,15 +80,20 @@ def protect_across(counts: Mapping[Cell, int], protect: Callable[[Collection[Cel
                    previous: Mapping[str, pd.DataFrame] | None, previous_counts: Mapping[Cell, int],
                    k: int = DEFAULT_K, zeros_are_disclosive: bool = False) -> tuple[dict[str, pd.DataFrame], set]:
     """The marts whose counts are `counts` (true_counts), protected so that they and the
-    `previous` release leak nothing together; returns them and the cells suppressed for the
-    pair. `protect(force, keep)` gives the marts with the cells of `force` suppressed too and
-    none of `keep` chosen as a secondary suppression (protect_marts). A count unchanged since
-    the previous release keeps its fate there: suppressed if it was, never suppressed as a
-    secondary if it was shown (hiding it would protect nothing: it is public). Without a
-    previous release, `protect((), ())`."""
+    `previous` release leak nothing together; returns them and the cells suppressed because of
+    the previous release (beyond what protecting them alone suppresses). `protect(force, keep)`
+    gives the marts with the cells of `force` suppressed too and none of `keep` chosen as a
+    secondary suppression (protect_marts). When the marts protected alone leak with the previous
+    release, a count unchanged since keeps its fate there: suppressed if it was, never
+    suppressed as a secondary if it was shown (hiding it would protect nothing: it is public);
+    then the published counts related to what can still be worked out are suppressed too."""
+    alone = protect((), ())
     if not previous:
-        return protect((), ()), set()
+        return alone, set()
     same = unchanged(previous_counts, counts)
+    found = audit_pair(previous, alone, same, k, zeros_are_disclosive)
+    if not found:
+        return alone, set()
     before = _read(previous, published=True)
     force = before.flagged & same
     keep = {c for c, v in before.table.values.items() if v is not None and c in same} - force
@@ -96,7 +101,7 @@ def protect_across(counts: Mapping[Cell, int], protect: Callable[[Collection[Cel
         published = protect(force, keep)
         found = audit_pair(previous, published, same, k, zeros_are_disclosive)
         if not found:
-            return published, force
+            return published, _read(published, published=True).flagged - _read(alone, published=True).flagged
         more = _neighbours(published, {e.cell[1] for e in found}) - force - keep
         if not more:
             break
