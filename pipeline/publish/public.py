@@ -56,23 +56,27 @@ def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None =
     for chunk in chunks(agencies, CHUNK_AGENCIES):
         counts.update(true_counts(load(chunk)))
     previous = latest_release(con)
-    tables, forced = protect_across(counts, lambda force, keep: protect_by_agency(load, agencies, k, force=force, keep=keep),
-                                    previous.tables if previous else None, previous.counts if previous else {}, k)
+    def protect(force: Collection, keep: Collection) -> dict[str, pd.DataFrame]:
+        return protect_by_agency(load, agencies, k, force=force, keep=keep)
+
+    tables, forced = protect_across(counts, protect, previous.tables if previous else None,
+                                    previous.counts if previous else {}, k)
     for frame in tables.values():
         frame["release"] = pd.Series(release, index=frame.index, dtype="string")
     return Publication(tables, counts, previous.version if previous else None, forced)
 
 
-def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFrame]:
+def build_public(con: duckdb.DuckDBPyConnection, k: int) -> Publication:
     """Protect every mart together (protect_public) and replace the `public` schema with the result."""
-    published = protect_public(con, k).tables
+    publication = protect_public(con, k)
+    published = publication.tables
     with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS public")
         for name, frame in published.items():
             con.register("_public", frame)
             con.execute(f"CREATE OR REPLACE TABLE public.{name} AS SELECT * FROM _public")
             con.unregister("_public")
-    return published
+    return publication
 
 
 def table_agencies(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
