@@ -102,6 +102,10 @@ def test_changes_approvals_and_releases_through_two_runs(isolated_env, capsys):
 
     assert main(["changes"]) == 0
     assert "ppu/register_2023.xlsx diganti" in capsys.readouterr().out
+    assert main(["changes", "--since", "2026-01-01", "--agency", "ppu"]) == 0
+    assert "ppu/register_2023.xlsx diganti" in capsys.readouterr().out
+    assert main(["changes", "--since", "no-such-run"]) == 2
+    assert "bukan tanggal" in capsys.readouterr().err
     assert main(["approvals"]) == 0
     assert "revisi tertunda" in capsys.readouterr().out
 
@@ -126,7 +130,8 @@ def test_changes_approvals_and_releases_through_two_runs(isolated_env, capsys):
     assert meta["previous"] == "2026.12.01"
 
     # approved again: the new figures are published, and a third release shows them
-    approve(cfg.warehouse_path, "ppu", 2023, None, "Kepala DP3A PPU")
+    assert main(["approve", "--agency", "ppu", "--year", "2023", "--by", "Kepala DP3A PPU"]) == 0
+    assert main(["approve", "--agency", "ppu", "--year", "2019", "--by", "X"]) == 2  # no figures to approve
     third = write_release(cfg)
     region = parquet(third.path / "public/victims_by_region_year.parquet")
     got = region.set_index(["agency", "year"])[["victims", "approval_status"]].loc[("ppu", 2023)].tolist()
