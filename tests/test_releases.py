@@ -98,7 +98,8 @@ def test_changes_approvals_and_releases_through_two_runs(isolated_env, capsys):
     shown_ppu = frames["region_year"].set_index(["agency", "year"]).loc[("ppu", 2023)]
     assert (shown_ppu["victims"], shown_ppu["approval_status"]) == (30, "revision_pending")
     html = build_html(cfg.analytics_path, cfg.warehouse_path)
-    assert "Rilis terakhir: 2026.12.01" in html and "Revisi tertunda (angka yang disetujui ditampilkan): ppu 2023" in html
+    assert "Rilis terakhir: 2026.12.01" in html
+    assert "Revisi tertunda (angka yang disetujui ditampilkan): ppu 2023" in html
 
     assert main(["changes"]) == 0
     assert "ppu/register_2023.xlsx diganti" in capsys.readouterr().out

@@ -54,7 +54,8 @@ def notes(con: duckdb.DuckDBPyConnection, ctx: Context) -> str:
     prev = ctx.previous
     lines = [f"# Rilis / Release {ctx.version}", "",
              f"- Tanggal / date: {ctx.released_at:%Y-%m-%d %H:%M} UTC",
-             f"- Rilis sebelumnya / previous release: {prev.version if prev else '– (rilis pertama / first release)'}",
+             "- Rilis sebelumnya / previous release: "
+             + (prev.version if prev else "– (rilis pertama / first release)"),
              f"- Ambang supresi / suppression threshold k = {ctx.k}; hitungan yang disembunyikan tambahan agar rilis "
              f"ini bersama rilis sebelumnya tidak membuka apa pun / counts suppressed in addition so that this "
              f"release and the previous one together reveal nothing: {len(ctx.publication.forced)}", ""]
@@ -136,10 +137,13 @@ def _checks(con: duckdb.DuckDBPyConnection, cfg: Settings, ctx: Context) -> list
     out.append(("suppression audit of this release", _ok(ctx.single_audit == 0),
                 f"{ctx.single_audit} suppressed counts recoverable"))
     prev = ctx.previous
-    out.append((f"suppression audit with the previous release ({prev.version})" if prev else
-                "suppression audit with the previous release", _ok(ctx.pair_audit == 0) if prev else "not run",
-                f"{ctx.pair_audit} recoverable; {len(ctx.publication.forced)} counts suppressed in addition for it" if prev
-                else "first release: nothing to compare with"))
+    if prev:
+        out.append((f"suppression audit with the previous release ({prev.version})", _ok(ctx.pair_audit == 0),
+                    f"{ctx.pair_audit} recoverable; {len(ctx.publication.forced)} counts suppressed in addition "
+                    "for it"))
+    else:
+        out.append(("suppression audit with the previous release", "not run",
+                    "first release: nothing to compare with"))
     with duckdb.connect(str(cfg.analytics_path), read_only=True) as copy:
         rows = copy.execute(f"SELECT {', '.join(PUBLISHED_QI)}, array_to_string(list_sort(violence_forms), ',') "
                             f"AS {SENSITIVE} FROM staging.case_victims").df()

@@ -83,8 +83,9 @@ def latest_release(con: duckdb.DuckDBPyConnection, releases_dir: Path | None = N
     folder = (releases_dir or settings().releases_dir) / version / "public"
     missing = [n for n in PUBLISHED if not (folder / f"{n}.parquet").is_file()]
     if missing:
-        raise ReleaseError(f"release {version} is recorded but {folder} lacks {', '.join(missing)}.parquet: put the "
-                           "release folder back (PPA_RELEASES_DIR) so that the next release can be protected against it")
+        raise ReleaseError(f"release {version} is recorded but {folder} lacks {', '.join(missing)}.parquet: put "
+                           "the release folder back (PPA_RELEASES_DIR) so that the next release can be protected "
+                           "against it")
     tables = {n: con.execute("SELECT * FROM read_parquet(?)", [str(folder / f"{n}.parquet")]).df() for n in PUBLISHED}
     counts = {text_cell(c): v for c, v in con.execute(
         "SELECT cell, value FROM meta.release_cells WHERE version = ?", [version]).fetchall()}
@@ -126,7 +127,10 @@ def write_release(cfg: Settings, version: str | None = None, by: str | None = No
         if version in taken:
             raise ReleaseError(f"release {version} exists: a release is never changed; make a new one")
         previous = latest_release(con, root)
-        publication = protect_public(con, k, release=version)
+        try:
+            publication = protect_public(con, k, release=version)
+        except RuntimeError as exc:  # suppression could not protect the pair of releases
+            raise ReleaseError(str(exc)) from None
         single = audit_tables(publication.tables, k)
         pair = (audit_pair(previous.tables, publication.tables, unchanged(previous.counts, publication.counts), k)
                 if previous else [])
