@@ -57,3 +57,34 @@ def test_a_changed_month_is_provisional_with_the_current_figures():
     assert months["approval_status"].tolist() == ["provisional", "provisional"]
     unchanged = with_approvals(marts(32), approval(marts(32), "ppu:2023-02@1", month=2))["victims_by_month"]
     assert unchanged["approval_status"].tolist() == ["provisional", "approved"]
+
+
+def test_release_versions_are_dated_and_never_reused():
+    import datetime as dt
+
+    from pipeline.publish.releases import VERSION, next_version
+
+    day = dt.date(2026, 12, 5)
+    assert next_version(set(), day) == "2026.12.05"
+    assert next_version({"2026.12.05", "2026.12.05-2"}, day) == "2026.12.05-3"
+    assert VERSION.match("2026.12.05-2") and not VERSION.match("../x") and not VERSION.match("latest")
+
+
+def test_verify_finds_a_changed_a_missing_and_an_added_file(tmp_path):
+    import hashlib
+
+    from pipeline.publish.releases import SUMS, verify
+
+    tmp_path = tmp_path / "release"
+    tmp_path.mkdir()
+    for name, text in (("a.csv", "1"), ("public/b.csv", "2")):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / SUMS).write_text("".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {n}\n"
+                                         for n, p in (("a.csv", tmp_path / "a.csv"),
+                                                      ("public/b.csv", tmp_path / "public/b.csv"))))
+    assert verify(tmp_path) == []
+    (tmp_path / "a.csv").write_text("changed")
+    (tmp_path / "public/b.csv").unlink()
+    (tmp_path / "extra.csv").write_text("3")
+    assert verify(tmp_path) == ["a.csv", "public/b.csv", "extra.csv"]

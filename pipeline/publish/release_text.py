@@ -26,6 +26,9 @@ NOT_VALIDATED = [
     ("Penyerang yang dimodelkan supresi bersifat linear: hitungan yang disembunyikan masih bisa dipersempit ke "
      "suatu rentang", "The suppression's attacker is linear: a suppressed count can still be narrowed to an "
                       "interval"),
+    ("Salinan peneliti berisi baris dan mart terkini; persetujuan berlaku untuk angka yang diterbitkan, bukan untuk "
+     "salinan itu", "The researchers' copy holds the current rows and marts: approvals apply to the published "
+                    "figures, not to it"),
     ("Persetujuan per bulan yang angkanya berubah diterbitkan sebagai sementara (angka sekarang), bukan angka "
      "yang disetujui", "A month approved whose figures changed is published as provisional (current figures), "
                        "not as approved"),
