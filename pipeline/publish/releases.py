@@ -154,7 +154,7 @@ def write_release(cfg: Settings, version: str | None = None, by: str | None = No
                 insert_frame(con, "meta.release_cells", pd.DataFrame(
                     {"version": version, "cell": [cell_text(c) for c in publication.counts],
                      "value": list(publication.counts.values())}))
-                _seal(tmp)
+                seal(tmp)
                 os.rename(tmp, root / version)  # one step: the release appears whole or not at all
         except BaseException:
             if tmp.exists():
@@ -206,8 +206,8 @@ def verify(folder: Path) -> list[str]:
     return bad + sorted(present - set(listed))
 
 
-def _seal(folder: Path) -> None:
-    """Every file read-only (the researchers' copy for the group only), every folder too."""
+def seal(folder: Path) -> None:
+    """Every file of a release read-only (the researchers' copy for the group only), every folder too."""
     for path in sorted(folder.rglob("*"), key=lambda p: -len(p.parts)):
         if path.is_file():
             path.chmod(RESEARCHER_FILE_MODE if path.parent.name == "researchers" else FILE_MODE)
