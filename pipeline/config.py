@@ -36,6 +36,7 @@ class Settings:
     reports_dir: Path
     archive_dir: Path
     registry_path: Path
+    releases_dir: Path  # PPA_RELEASES_DIR: ppa release writes releases/<version>/ here
     max_file_bytes: int
     max_rows_per_sheet: int
     lock_timeout_s: float = 600.0  # how long a writer waits for the warehouse lock
@@ -72,6 +73,7 @@ def settings() -> Settings:
         reports_dir=_dir("PPA_REPORTS_DIR", "data/reports"),
         archive_dir=_dir("PPA_ARCHIVE_DIR", "data/archive"),
         registry_path=Path(registry).resolve() if registry else SCHEMAS_DIR / "agencies.yaml",
+        releases_dir=_dir("PPA_RELEASES_DIR", "data/releases"),
         max_file_bytes=int(os.environ.get("PPA_MAX_FILE_MB", "50")) * 1024 * 1024,
         max_rows_per_sheet=int(os.environ.get("PPA_MAX_ROWS_PER_SHEET", "200000")),
         lock_timeout_s=float(os.environ.get("PPA_LOCK_TIMEOUT_S", "600")),

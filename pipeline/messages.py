@@ -13,7 +13,7 @@ from pipeline.config import SCHEMAS_DIR
 @dataclass(frozen=True)
 class Message:
     code: str
-    kind: str  # "rules", "warnings", "files", "quality" or "labels"
+    kind: str  # "rules", "warnings", "files", "quality", "labels" or "changes"
     column: str | None
     id: str
     en: str
@@ -24,7 +24,7 @@ class Message:
 def catalogue() -> dict[str, Message]:
     data = yaml.load((SCHEMAS_DIR / "messages.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     out: dict[str, Message] = {}
-    for kind in ("rules", "warnings", "files", "quality", "labels"):
+    for kind in ("rules", "warnings", "files", "quality", "labels", "changes"):
         for code, spec in data[kind].items():
             out[code] = Message(code, kind, spec.get("column"), spec["id"], spec["en"], spec.get("hint", ""))
     return out

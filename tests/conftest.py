@@ -34,6 +34,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
         "warehouse": tmp_path / "warehouse",
         "reports": tmp_path / "reports",
         "archive": tmp_path / "archive",
+        "releases": tmp_path / "releases",
         "dagster_home": tmp_path / "dagster_home",
     }
     for p in paths.values():
@@ -44,6 +45,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
     monkeypatch.setenv("PPA_WAREHOUSE_DIR", str(paths["warehouse"]))
     monkeypatch.setenv("PPA_REPORTS_DIR", str(paths["reports"]))
     monkeypatch.setenv("PPA_ARCHIVE_DIR", str(paths["archive"]))
+    monkeypatch.setenv("PPA_RELEASES_DIR", str(paths["releases"]))
     monkeypatch.setenv("DAGSTER_HOME", str(paths["dagster_home"]))
     monkeypatch.setenv("PPA_HASH_SECRET", "test-secret-for-the-keyed-hashes-only")
     monkeypatch.delenv("PPA_REGISTRY", raising=False)

@@ -18,6 +18,8 @@ from workbooks import agency_row, register, row
 
 from pipeline.automation.backup import MANIFEST, BackupError, backup, restore
 from pipeline.cli import main
+from pipeline.config import settings
+from pipeline.publish.releases import verify, write_release
 from pipeline.warehouse import db as warehouse
 
 PROJECT_YAML = Path(__file__).parents[1] / "dagster_home" / "dagster.yaml"
@@ -62,7 +64,9 @@ def installed(isolated_env, tmp_path, monkeypatch) -> dict:
 
 def wipe(places: dict, instance_yaml: Path = PROJECT_YAML) -> None:
     """Lose the machine: warehouse, archive, instance, key and registry."""
-    for name in ("warehouse", "archive", "dagster_home"):
+    for name in ("warehouse", "archive", "dagster_home", "releases"):
+        for path in places[name].rglob("*"):  # a release is read-only: make it removable
+            path.chmod(0o700 if path.is_dir() else 0o600)
         shutil.rmtree(places[name])
         places[name].mkdir()
     shutil.copy(instance_yaml, places["dagster_home"] / "dagster.yaml")  # the new machine's instance config
@@ -86,6 +90,7 @@ def test_restore_drill_run_back_up_wipe_restore_and_run_on(installed, tmp_path):
 
     register(raw / "bontang/register_2024.xlsx", [agency_row("bontang", case_id=f"T{i}") for i in range(5)])
     pipeline_run()
+    release = write_release(settings(), "2026.12.01")
     second = backup(dest)  # only the new archived file is copied; the others are linked
     assert second.copied_files == 1 and second.linked_files == 2
     old = {p.name: p.stat().st_ino for p in (first.path / "archive").rglob("*") if p.is_file()}
@@ -105,6 +110,8 @@ def test_restore_drill_run_back_up_wipe_restore_and_run_on(installed, tmp_path):
     after = state(installed)
     same(before, after)
     assert installed["key"].read_bytes() == key and installed["registry"].read_bytes() == registry
+    # the release came back whole and read-only: later runs are protected against it
+    assert verify(release.path) == [] and stat_mode(release.path / "public/victims_by_region_year.csv") == 0o444
 
     # the restored installation runs on: unchanged agencies are kept (not parsed again), new files load
     register(raw / "ppu/register_2024.xlsx", [agency_row("ppu", case_id=f"P{i}") for i in range(7)])

@@ -18,8 +18,9 @@ CHECKS = ["analytics/warehouse_copy:release_k_anonymity", "marts/dq_flags:dq_fla
           "meta/ingest_log:files_rejected",
           "public/victims_by_region_year:suppression_audit", "staging/case_victims:row_accounting",
           "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
-TABLES = ["meta.agencies", "meta.agency_loads", "meta.dq_reviews", "meta.erasures", "meta.ingest_log", "meta.kecamatan",
-          "meta.population", "meta.release_disclosure", "meta.sheets", "raw.case_rows", "raw.recap_cells", "staging.case_victims",
+TABLES = ["meta.agencies", "meta.agency_loads", "meta.approvals", "meta.change_reports", "meta.dq_reviews",
+          "meta.erasures", "meta.file_states", "meta.ingest_log", "meta.kecamatan", "meta.mart_figures",
+          "meta.population", "meta.release_cells", "meta.release_disclosure", "meta.releases", "meta.sheets", "raw.case_rows", "raw.recap_cells", "staging.case_victims",
           "staging.cell_warnings", "staging.recap_counts", "staging.rejected_recap_cells", "staging.rejected_rows",
           "staging.superseded_rows"]
 MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "recap_reconciliation", "reporting_completeness",
@@ -28,7 +29,7 @@ MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "recap_reconcilia
               "victims_by_month", "victims_by_place", "victims_by_region_year", "victims_by_relation",
               "victims_by_service", "yoy_by_region"]
 COMMANDS = ["run", "status", "validate", "template", "yoy", "compare", "report", "restore", "erase", "retention",
-            "sample", "docs", "dq", "backup", "restore-backup"]
+            "sample", "docs", "dq", "backup", "restore-backup", "changes", "approve", "approvals", "release"]
 
 
 def test_op_job_sensor_schedule_and_check_names():

@@ -15,13 +15,6 @@ from pipeline.publish.views import FLAGS_SQL
 from pipeline.registry import agency_codes
 from pipeline.warehouse.db import query_df
 
-FORM_TOTALS_SQL = """
-SELECT f.agency, f.year, sum(f.victims) AS form_victims, any_value(v.victims) AS victims
-FROM marts.victims_by_form f JOIN marts.victims_by_region_year v USING (agency, year)
-WHERE f.source = 'cases'
-GROUP BY f.agency, f.year
-"""
-
 
 def result_for(outcomes: dict[str, expectations.Outcome]) -> dg.AssetCheckResult:
     failed = [dict(suite=name, **f) for name, o in outcomes.items() for f in o.failed]
@@ -53,7 +46,7 @@ def _gx_check(table: str, extra: dict[str, str] | None = None):
 gx_checks = [
     _gx_check("victims_by_region_year"),
     _gx_check("yoy_by_region"),
-    _gx_check("victims_by_form", {"form_totals": FORM_TOTALS_SQL}),
+    _gx_check("victims_by_form", {"form_totals": expectations.FORM_TOTALS_SQL}),
     _gx_check("reporting_completeness"),
 ]
 

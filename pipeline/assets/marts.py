@@ -9,6 +9,7 @@ from pipeline.assets.common import markdown
 from pipeline.assets.ingest import CASE_VICTIMS, POOL, RECAP_COUNTS
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.marts import build as mart_build
+from pipeline.marts import changes
 from pipeline.marts import sql as mart_sql
 from pipeline.registry import load_registry
 from pipeline.warehouse import tables
@@ -47,9 +48,14 @@ def build_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     agencies = load_registry(Path(drop_folder.registry_path))
     with warehouse.connect() as con:
         counts = mart_build.build_marts(con, agencies)
+        report = changes.record_changes(con, context.run.run_id)
         yoy = query_df(con, "SELECT * FROM marts.yoy_by_region ORDER BY agency, year")
     for name, key in MART_KEYS.items():
         metadata = {"dagster/row_count": counts[name], "dagster/table_name": f"marts.{name}"}
         if name == "yoy_by_region":
             metadata["preview"] = markdown(yoy, limit=60)
+        if name == "victims_by_region_year":  # the change report since the build before (meta.change_reports)
+            metadata["figures_changed"] = len(report)
+            metadata["change_report"] = markdown(report[["agency", "year", "message", "message_en"]]
+                                                 if len(report) else report, limit=60)
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)

@@ -66,7 +66,9 @@ PUBLIC_KEYS = {name: dg.AssetKey(["public", name]) for name in mart_sql.PUBLISHE
            for name, key in PUBLIC_KEYS.items()],
     check_specs=[dg.AssetCheckSpec("suppression_audit", asset=PUBLIC_KEYS["victims_by_region_year"], blocking=True,
                                    description="An attacker tries to recover every suppressed cell of every public "
-                                               "table by subtraction (exact linear algebra); fails if one is found.")],
+                                               "table by subtraction (exact linear algebra); fails if one is found. "
+                                               "The tables are protected together with the latest release too "
+                                               "(suppression/across.py: the step fails when that cannot be done).")],
     pool=POOL, can_subset=False, name="public_tables",
 )
 def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -76,7 +78,8 @@ def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
     k = settings().suppression_k
     with warehouse.connect() as con:
-        published = public.build_public(con, k)
+        publication = public.build_public(con, k)
+        published = publication.tables
         public.export(con, published, Path(warehouse.warehouse_dir) / "public", root=Path(warehouse.warehouse_dir))
         exposures = public.audit_public(con, k)
     for name, key in PUBLIC_KEYS.items():
@@ -90,4 +93,6 @@ def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         asset_key=PUBLIC_KEYS["victims_by_region_year"], check_name="suppression_audit", passed=not exposures,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"recoverable_cells": len(exposures),
-                  "examples": dg.MetadataValue.md("\n".join(f"- {e.reason}" for e in exposures[:20]) or "none")})
+                  "examples": dg.MetadataValue.md("\n".join(f"- {e.reason}" for e in exposures[:20]) or "none"),
+                  "protected_with_release": publication.previous or "none",
+                  "suppressed_for_that_release": len(publication.forced)})

@@ -10,6 +10,8 @@ A backup is a folder DEST/<UTC time>/ holding:
 - `archive/`: every archived file, encrypted as in the archive (each checked by decrypting it
   when copied). A file already in the previous backup at DEST (same name, which is its sha256)
   is hard-linked to it, not copied: a backup copies only what is new;
+- `releases/`: every release folder (`ppa release`), restored read-only as written; the
+  public tables of later runs are protected against the latest one, so it must come back too;
 - `registry/` and `keys/`: the agency registry and the key file of the keyed hashes. The archive
   key is never in a backup (the manifest names its id): keep it apart, since a backup holding
   both would be as readable as an unencrypted one, and without it the archive is lost;
@@ -62,12 +64,13 @@ class Places:
     dagster_home: Path
     registry: Path
     key_file: Path | None  # None: the key is in PPA_HASH_SECRET, not in a file
+    releases_dir: Path
 
     @classmethod
     def current(cls) -> Places:
         cfg = settings()
         return cls(cfg.warehouse_dir, cfg.archive_dir, ensure_dagster_home(), cfg.registry_path,
-                   key_file("hashing key"))
+                   key_file("hashing key"), cfg.releases_dir)
 
 
 @dataclass
@@ -265,6 +268,10 @@ def backup(dest: Path) -> Summary:
     summary = Summary(dest / stamp)
     components = _backup_locked(places, work)
     _backup_archive(places.archive_dir, work / "archive", previous, known, summary)
+    if places.releases_dir.is_dir():  # releases never change: every file of every one, as written
+        for path in sorted(p for p in places.releases_dir.rglob("*") if p.is_file()):
+            if not path.relative_to(places.releases_dir).parts[0].startswith("."):  # not a release being written
+                _private_copy(path, work / "releases" / path.relative_to(places.releases_dir))
     _private_copy(places.registry, work / "registry" / places.registry.name)
     if places.key_file and places.key_file.exists():
         _private_copy(places.key_file, work / "keys" / places.key_file.name)
@@ -358,6 +365,7 @@ def restore(src: Path) -> Summary:
     places = Places.current()
     _empty(places.warehouse_dir, "PPA_WAREHOUSE_DIR")
     _empty(places.archive_dir, "PPA_ARCHIVE_DIR")
+    _empty(places.releases_dir, "PPA_RELEASES_DIR")
     _check_instance_target(manifest["instance"], places.dagster_home)
     registry = snapshot / "registry" / manifest["registry"]
     write_registry = _absent_or_same(places.registry, registry, "the registry (PPA_REGISTRY)")
@@ -377,6 +385,13 @@ def restore(src: Path) -> Summary:
         elif top == "archive":
             _private_copy(snapshot / rel, places.archive_dir / rest)
             summary.copied_files += 1
+        elif top == "releases":
+            _private_copy(snapshot / rel, places.releases_dir / rest)
+    if places.releases_dir.is_dir():
+        from pipeline.publish.releases import seal
+
+        for folder in places.releases_dir.iterdir():
+            seal(folder)  # read-only again, as ppa release left it
     if write_registry:
         _private_copy(registry, places.registry)
     if write_key:

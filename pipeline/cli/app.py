@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import admin, common, files, run, status, tables
+from pipeline.cli import admin, common, files, releases, run, status, tables
 
 app = typer.Typer(name="ppa", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
@@ -171,6 +171,43 @@ def dq_review_command(
 ) -> int:
     """Record a review of one flag (kept across runs)."""
     return admin.dq_review(flag, review_status.value, note)
+
+
+@app.command("changes")
+def changes_command(
+    agency: Agency = None,
+    since: Annotated[str | None, typer.Option("--since", help="a date (YYYY-MM-DD), a release version or a run id: "
+                                                               "every change from then on (default: the last build "
+                                                               "that changed a figure)")] = None,
+) -> int:
+    """What changed in the figures (victims, cases, by form) and which files caused it."""
+    return releases.changes(agency, since)
+
+
+@app.command("approve")
+def approve_command(
+    agency: NeededAgency,
+    year: Annotated[int, typer.Option("--year", help="the year approved")],
+    by: Annotated[str, typer.Option("--by", help="the name of who approves (the head of the agency)")],
+    month: Annotated[int | None, typer.Option("--month", help="one month (1-12) instead of the whole year")] = None,
+) -> int:
+    """Approve (sign off) the figures of an agency's year or month as they are now."""
+    return releases.approve(agency, year, month, by)
+
+
+@app.command("approvals")
+def approvals_command(agency: Agency = None) -> int:
+    """Every approved period: approved, or a revision pending (the figures changed since)."""
+    return releases.approvals(agency)
+
+
+@app.command("release")
+def release_command(
+    version: Annotated[str | None, typer.Option("--version", help="the version (default: today's date, "
+                                                                   "e.g. 2026.12.05, or 2026.12.05-2)")] = None,
+) -> int:
+    """Write a versioned, never-changed release: public tables, researchers' copy, dictionary, notes, validation."""
+    return releases.release(version)
 
 
 def _plain_conversion(command) -> None:

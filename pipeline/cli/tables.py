@@ -34,7 +34,7 @@ def report(out_dir: Path | None) -> int:
     target = out_dir or settings().reports_dir
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise common.Mistake("not_a_folder", path=common.path_text(out_dir))
-    path = write_report(common.analytics(), target)
+    path = write_report(common.analytics(), target, settings().warehouse_path)
     common.say(f"laporan ditulis / report written: {common.path_text(path)}")
     return 0
 

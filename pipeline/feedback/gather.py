@@ -225,6 +225,7 @@ class FeedbackInput:
     yoy: pd.DataFrame
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)
     reconciliation: pd.DataFrame = field(default_factory=pd.DataFrame)  # marts.recap_reconciliation, differing
+    changes: pd.DataFrame = field(default_factory=pd.DataFrame)  # meta.change_reports, the latest build's
 
 
 def gather_feedback(con, agency: Agency | str) -> FeedbackInput:
@@ -236,8 +237,9 @@ def gather_feedbacks(con, agencies: list[Agency | str]) -> list[FeedbackInput]:
     """gather_feedback for several agencies, with one query per table for all of them."""
     ags = [a if isinstance(a, Agency) else get_agency(a) for a in agencies]
     codes = [a.code for a in ags]
-    frames, (months, yoy, flags, recon) = load_agencies_frames(con, codes), _marts(con, codes)
-    return [FeedbackInput(a, frames[a.code], months[a.code], yoy[a.code], flags[a.code], recon[a.code]) for a in ags]
+    frames, (months, yoy, flags, recon, changes) = load_agencies_frames(con, codes), _marts(con, codes)
+    return [FeedbackInput(a, frames[a.code], months[a.code], yoy[a.code], flags[a.code], recon[a.code],
+                          changes[a.code]) for a in ags]
 
 
 # The marts an agency's summary page shows, each with its agencies as {}.
@@ -250,6 +252,10 @@ _MART_QUERIES = {
     "reconciliation": "SELECT agency, year, measure, recap_count, staged_count, difference, rows_rejected, "
                       "rows_superseded, rows_other_year FROM marts.recap_reconciliation "
                       "WHERE agency IN ({}) AND difference <> 0 ORDER BY agency, year, measure",
+    # the changes of each agency's latest build that changed its figures
+    "changes": "SELECT agency, built_at, year, message FROM meta.change_reports WHERE agency IN ({}) "
+               "QUALIFY built_at = max(built_at) OVER (PARTITION BY agency) "
+               "ORDER BY agency, year, measure, category",
 }
 
 
@@ -263,10 +269,10 @@ def _marts(con, agencies: list[str]) -> tuple[dict[str, pd.DataFrame], ...]:
         found = [con.execute(sql.format(marks), agencies).df() for sql in _MART_QUERIES.values()]
     except duckdb.CatalogException:  # marts not built yet
         empty = pd.DataFrame(columns=["year", "month", "has_data", "coverage_status", "victims"])
-        return ({a: empty for a in agencies}, {a: pd.DataFrame() for a in agencies},
-                {a: pd.DataFrame() for a in agencies}, {a: pd.DataFrame() for a in agencies})
-    months, yoy, flags, recon = found
+        return ({a: empty for a in agencies}, *({a: pd.DataFrame() for a in agencies} for _ in range(4)))
+    months, yoy, flags, recon, changes = found
     return (_per_agency(months, agencies, keep_agency=False), _per_agency(yoy, agencies),
-            _per_agency(flags, agencies, keep_agency=False), _per_agency(recon, agencies, keep_agency=False))
+            _per_agency(flags, agencies, keep_agency=False), _per_agency(recon, agencies, keep_agency=False),
+            _per_agency(changes, agencies, keep_agency=False))
 
 

@@ -115,8 +115,9 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
 
 def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dict[str, str]],
                  months: pd.DataFrame, yoy: pd.DataFrame, updated: object, flags: pd.DataFrame | None = None,
-                 reconciliation: pd.DataFrame | None = None) -> str:
-    """The summary page: totals, the month grid, year-on-year, the years where a recap and the
+                 reconciliation: pd.DataFrame | None = None, changes: pd.DataFrame | None = None) -> str:
+    """The summary page: totals, the month grid, year-on-year, the figures the latest update
+    changed and the files that caused it (meta.change_reports), the years where a recap and the
     register differ (marts.recap_reconciliation), the data-quality flags, and every file ever
     sent. The statuses, numbers and words are the mart's, as in the report."""
     t = texts()
@@ -146,6 +147,12 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
 
     parts.append(f"<h2>{esc(x['yoy'])}</h2>")
     parts.append(_yoy_table(yoy, end))
+    if changes is not None and len(changes):
+        head = "".join(f"<th>{esc(c)}</th>" for c in x["changes_columns"])
+        rows = "".join(f"<tr><td class=\"d\">{esc(local_time(r['built_at'], agency.timezone, short=True))}</td>"
+                       f"<td>{esc(r['message'])}</td></tr>" for r in changes.to_dict("records"))
+        parts.append(f"<h2>{esc(x['changes'])}</h2><p>{esc(x['changes_intro'])}</p>"
+                     f"<table class=\"changes\"><tr>{head}</tr>{rows}</table>")
     if reconciliation is not None and len(reconciliation):
         parts.append(f"<h2>{esc(x['reconciliation'])}</h2><p>{esc(x['reconciliation_intro'])}</p>")
         parts.append(_reconciliation_table(reconciliation, x))

@@ -106,7 +106,7 @@ def _write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | Non
         links[fb.path] = link
     updated = now if now is not None else (frames["ledger"]["last_seen"].max() if len(frames["ledger"]) else None)
     written.append(write_text(out / INDEX_FILE, render_index(ag, files, links, given.months, given.yoy, updated,
-                                                                  given.flags, given.reconciliation),
+                                                                  given.flags, given.reconciliation, given.changes),
                               folder))
     _remove_stale(folder, written)
     return written

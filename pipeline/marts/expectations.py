@@ -15,6 +15,14 @@ from pipeline.contract import load_contract
 RATE_BOUNDS = {"victims_per_100k": (0, 1000), "child_victims_per_100k_children": (0, 3000)}
 COUNTS = ["cases", "victims", "victims_female", "victims_male", "child_victims", "adult_female_victims"]
 
+# The forms of a year's victims against its victims (the suite form_totals)
+FORM_TOTALS_SQL = """
+SELECT f.agency, f.year, sum(f.victims) AS form_victims, any_value(v.victims) AS victims
+FROM marts.victims_by_form f JOIN marts.victims_by_region_year v USING (agency, year)
+WHERE f.source = 'cases'
+GROUP BY f.agency, f.year
+"""
+
 
 @dataclass
 class Outcome:

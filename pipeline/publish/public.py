@@ -7,7 +7,8 @@ Written to the `public` schema of the warehouse and exported as Parquet and CSV 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ from pipeline.marts.sql import PUBLISHED
 from pipeline.parallel import chunks
 from pipeline.publish.analytics import _public_select
 from pipeline.publish.suppression import FLAG, audit_marts, protect_marts
+from pipeline.publish.suppression.across import protect_across, true_counts
 from pipeline.warehouse.db import transaction
 
 SYMBOL = "x"
@@ -27,17 +29,54 @@ SYMBOL = "x"
 CHUNK_AGENCIES = 64
 
 
-def build_public(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, pd.DataFrame]:
-    """Protect every mart together, a chunk of agencies at a time read from the warehouse,
-    and replace the `public` schema with the result."""
-    published = protect_by_agency(lambda chunk: read_tables(con, "marts", chunk), table_agencies(con, "marts"), k)
+@dataclass
+class Publication:
+    """The public tables as published now, and what they were protected against."""
+    tables: dict[str, pd.DataFrame]
+    counts: dict  # every count behind them, by suppression cell (kept for the next release)
+    previous: str | None  # the release they were protected against (suppression across releases)
+    forced: set  # cells suppressed because of the previous release, beyond protecting the tables alone
+
+
+def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None = None) -> Publication:
+    """The marts as published: approved figures where a period was approved (approvals.py),
+    every count protected (a chunk of agencies at a time, read from the warehouse), also
+    together with the latest release (suppression/across.py), each row labelled with its
+    approval and `release` (None outside a release)."""
+    from pipeline.publish import approvals as approved
+    from pipeline.publish.releases import latest_release
+
+    signed = approved.latest(con)
+    agencies = table_agencies(con, "marts")
+
+    def load(chunk: list[str]) -> dict[str, pd.DataFrame]:
+        return approved.with_approvals(read_tables(con, "marts", chunk), signed[signed["agency"].isin(chunk)])
+
+    counts: dict = {}
+    for chunk in chunks(agencies, CHUNK_AGENCIES):
+        counts.update(true_counts(load(chunk)))
+    previous = latest_release(con)
+    def protect(force: Collection, keep: Collection) -> dict[str, pd.DataFrame]:
+        return protect_by_agency(load, agencies, k, force=force, keep=keep)
+
+    tables, forced = protect_across(counts, protect, previous.tables if previous else None,
+                                    previous.counts if previous else {}, k)
+    for frame in tables.values():
+        frame["release"] = pd.Series(release, index=frame.index, dtype="string")
+    return Publication(tables, counts, previous.version if previous else None, forced)
+
+
+def build_public(con: duckdb.DuckDBPyConnection, k: int) -> Publication:
+    """Protect every mart together (protect_public) and replace the `public` schema with the result."""
+    publication = protect_public(con, k)
+    published = publication.tables
     with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS public")
         for name, frame in published.items():
             con.register("_public", frame)
             con.execute(f"CREATE OR REPLACE TABLE public.{name} AS SELECT * FROM _public")
             con.unregister("_public")
-    return published
+    return publication
 
 
 def table_agencies(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -63,13 +102,14 @@ def read_tables(con: duckdb.DuckDBPyConnection, schema: str, agencies: list[str]
 
 
 def protect_by_agency(load: Callable[[list[str]], dict[str, pd.DataFrame]], agencies: list[str], k: int,
-                      size: int = CHUNK_AGENCIES) -> dict[str, pd.DataFrame]:
+                      size: int = CHUNK_AGENCIES, force: Collection = (), keep: Collection = ()
+                      ) -> dict[str, pd.DataFrame]:
     """protect_marts over `load(chunk)` for chunks of `size` agencies; the rows in the order of
-    their index (their position in the mart)."""
+    their index (their position in the mart). `force`, `keep`: see protect_marts."""
     parts: dict[str, list[pd.DataFrame]] = {}
     for chunk in list(chunks(agencies, size)) or [[]]:  # no agency at all: one empty chunk
         marts = load(chunk)
-        for name, frame in protect_marts(marts, k=k).items():
+        for name, frame in protect_marts(marts, k=k, force=force, keep=keep).items():
             parts.setdefault(name, []).append(frame.set_axis(marts[name].index))
     return {name: pd.concat(frames).sort_index().reset_index(drop=True) for name, frames in parts.items()}
 
@@ -83,6 +123,13 @@ def audit_public(con: duckdb.DuckDBPyConnection, k: int) -> list:
     time, read from the warehouse)."""
     return [e for chunk in chunks(table_agencies(con, "public"), CHUNK_AGENCIES)
             for e in audit_marts(read_tables(con, "public", chunk), k=k)]
+
+
+def audit_tables(published: dict[str, pd.DataFrame], k: int) -> list:
+    """audit_public over published frames (a chunk of agencies at a time)."""
+    agencies = sorted({a for frame in published.values() for a in frame["agency"]})
+    return [e for chunk in chunks(agencies, CHUNK_AGENCIES)
+            for e in audit_marts({n: f[f["agency"].isin(chunk)] for n, f in published.items()}, k=k)]
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -342,9 +342,15 @@ def _period(frames, built, names) -> tuple[str, str]:
                     "tahun terakhir hanya berisi bulan sampai data terakhir.")
 
 
-def build_html(analytics_path: Path | str) -> str:
-    """The whole report as one HTML string."""
+def build_html(analytics_path: Path | str, warehouse_path: Path | None = None) -> str:
+    """The whole report as one HTML string: with the warehouse, the approved figures of years with
+    a pending revision, and the approvals and the latest release in its header."""
+    from pipeline.publish.approvals import sign_off
+
     frames = read_analytics(analytics_path)
+    signed = sign_off(Path(warehouse_path)) if warehouse_path is not None else None
+    if signed is not None:
+        frames = signed.apply(frames)
     names = region_names(frames)
     notes = year_notes(frames)
     figs = figures(frames)
@@ -360,6 +366,7 @@ def build_html(analytics_path: Path | str) -> str:
         "<h1>Laporan Kasus Kekerasan terhadap Perempuan dan Anak</h1>",
         f'<p class="meta">Data dibangun: <strong>{esc(date_in_zones(built, zones))}</strong><br>'
         f"Periode data (tanggal pengaduan): {esc(period)}<br>Wilayah: {esc(regions)}</p>",
+        *([f'<p class="meta">{"<br>".join(esc(line) for line in signed.lines())}</p>'] if signed else []),
         *([f'<p class="stale" role="note">{esc(stale)}</p>'] if stale else []),
         '<section class="warning" role="alert"><h2>Peringatan: baca sebelum memakai angka ini</h2>'
         f'<ul>{warning}</ul><p class="orig">{esc(USAGE_WARNING)}</p></section>',
@@ -377,9 +384,9 @@ def build_html(analytics_path: Path | str) -> str:
     return "\n".join(parts)
 
 
-def write_report(analytics_path: Path | str, out_dir: Path | str) -> Path:
+def write_report(analytics_path: Path | str, out_dir: Path | str, warehouse_path: Path | None = None) -> Path:
     """Write out_dir/laporan.html (written beside, then moved into place) and return its path."""
     from pipeline.safefs import write_text
 
     out = Path(out_dir)
-    return write_text(out / REPORT_FILE, build_html(analytics_path), root=out)
+    return write_text(out / REPORT_FILE, build_html(analytics_path, warehouse_path), root=out)

@@ -40,7 +40,7 @@ COUNTING_SQL = {
 CASE_VICTIMS_DDL = tables.CASE_VICTIMS.ddl() + ";"
 # The schemas and every table stored row by row (the marts are built with CREATE TABLE AS).
 DDL = "".join(f"CREATE SCHEMA IF NOT EXISTS {s};\n" for s in ("raw", "staging", "marts", "meta")) + "".join(
-    t.ddl() + ";\n" for t in (*tables.AGENCY_SLICE, *tables.KEPT))
+    t.ddl() + ";\n" for t in (*tables.AGENCY_SLICE, *tables.KEPT, *tables.RECORDS))
 
 # The tables that hold one agency's slice, rewritten together in one transaction.
 AGENCY_TABLES = tuple(t.name for t in tables.AGENCY_SLICE)
@@ -123,7 +123,7 @@ def add_declared_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
         "WHERE database_name = current_database()").fetchall()}
     counting = set(COUNTING_COLUMNS)
     added = []
-    for table in (*tables.AGENCY_SLICE, *tables.KEPT):
+    for table in (*tables.AGENCY_SLICE, *tables.KEPT, *tables.RECORDS):
         schema, name = table.name.split(".")
         if not any((s, t) == (schema, name) for s, t, _ in have):
             continue

@@ -488,6 +488,77 @@ RELEASE_DISCLOSURE = Table(
      _c("k", INT, "Smallest number of rows sharing a published combination (PPA_SUPPRESSION_K).", False),
      _c("l_diversity", INT, "Smallest number of distinct forms of violence (as a set) in such a group.", False)))
 
+# ---------------------------------------------------------------- meta: changes, approvals, releases
+
+PERIOD_MONTH = _c("month", INT, "Month (1-12) of an approval of one month; null for a whole year.")
+FIGURE_MEASURE = _c("measure", TEXT, "victims, cases, or victims_form (victims with one form of violence, in "
+                                     "category).", False)
+FIGURE_CATEGORY = _c("category", TEXT, "The form of violence for victims_form; empty for victims and cases.", False)
+
+MART_FIGURES = Table(
+    "meta.mart_figures",
+    "The headline figures of the last mart build, per agency and year (victims, cases, victims by form): what "
+    "the next build's change report compares with (pipeline/marts/changes.py). Replaced at every build.",
+    (AGENCY, YEAR, FIGURE_MEASURE, FIGURE_CATEGORY,
+     _c("value", BIG, "The figure."),
+     RUN_ID))
+
+FILE_STATES = Table(
+    "meta.file_states",
+    "The ledger as it stood at the last mart build (path, content hash, status, period covered): what the next "
+    "change report compares with to name the files that caused a change. Replaced at every build.",
+    (AGENCY, PATH, SHA256,
+     _c("status", TEXT, "The file's ledger status then.", False),
+     COVERAGE_START, COVERAGE_END, RUN_ID))
+
+CHANGE_REPORTS = Table(
+    "meta.change_reports",
+    "What changed in the marts at each build since the build before it: one row per agency, year and figure "
+    "that changed, with the files that caused it (ppa changes; the agency's feedback index). Kept: a run only "
+    "adds rows.",
+    (RUN_ID,
+     _c("built_at", TS, "When the marts were built (UTC).", False),
+     AGENCY, YEAR, FIGURE_MEASURE, FIGURE_CATEGORY,
+     _c("value_before", BIG, "The figure at the build before (null: the year had no figure)."),
+     _c("value_after", BIG, "The figure now (null: the year has no figure any more)."),
+     _c("files", LIST, "The files that caused it, each as 'path (what happened)': new, corrected (same name, "
+                       "other content), removed, superseded, erased."),
+     MESSAGE, MESSAGE_EN))
+
+APPROVALS = Table(
+    "meta.approvals",
+    "Sign-offs of a period by the head of an agency (ppa approve): who approved which agency and year (or "
+    "month), when, and on which exact figures (their content hash and the rows themselves, so that releases "
+    "publish them unchanged). Kept: a new approval of the same period is a new row; the latest counts.",
+    (_c("approval_id", TEXT, "Id of the approval (agency:year[-month]@time).", False),
+     AGENCY, YEAR.required(), PERIOD_MONTH,
+     _c("approved_by", TEXT, "Who approved (the name given with --by).", False),
+     _c("approved_at", TS, "When (UTC).", False),
+     _c("content_sha256", TEXT, "SHA-256 of the period's rows in every published mart, as approved.", False),
+     _c("figures", JSON, "The approved rows: {mart: [row, ...]} for the period.", False),
+     _c("run_id", TEXT, "The mart build approved.")))
+
+RELEASES = Table(
+    "meta.releases",
+    "Every release written by ppa release: its version, folder, the manifest's hash and the release before it. "
+    "A release folder is never changed after it is written.",
+    (_c("version", TEXT, "Dated version, e.g. 2026.12.05 (2026.12.05-2 for a second release that day).", False),
+     _c("released_at", TS, "When (UTC).", False),
+     _c("released_by", TEXT, "Who wrote it (the operating-system user)."),
+     _c("previous", TEXT, "The release before it (null for the first)."),
+     _c("run_id", TEXT, "The last mart build it was made from."),
+     _c("manifest_sha256", TEXT, "SHA-256 of its SHA256SUMS file.", False),
+     _c("suppression_k", INT, "The suppression threshold it was protected with.", False)))
+
+RELEASE_CELLS = Table(
+    "meta.release_cells",
+    "The counts behind each release's public tables, before suppression (never published): the next release's "
+    "suppression compares with them to find counts that stayed the same, so that no count suppressed in one "
+    "release can be worked out with the other (pipeline/publish/suppression/across.py).",
+    (_c("version", TEXT, "The release.", False),
+     _c("cell", TEXT, "The count, as the suppression engine names it (JSON).", False),
+     _c("value", BIG, "Its value.")))
+
 # ---------------------------------------------------------------- marts (built by marts/sql.py)
 
 
@@ -633,7 +704,10 @@ AGENCY_SLICE = (CASE_ROWS, CASE_VICTIMS, REJECTED_ROWS, CELL_WARNINGS, SUPERSEDE
                 AGENCY_LOADS, RECAP_CELLS, RECAP_COUNTS, REJECTED_RECAP_CELLS)
 REGISTRY = (AGENCIES, POPULATIONS, KECAMATAN)
 KEPT = (DQ_REVIEWS, ERASURES)  # tables a run never rebuilds: what people decided
-TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, *KEPT, RELEASE_DISCLOSURE)}
+# The record of changes, sign-offs and releases (runs add to them; the snapshots are replaced).
+RECORDS = (MART_FIGURES, FILE_STATES, CHANGE_REPORTS, APPROVALS, RELEASES, RELEASE_CELLS)
+TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, *KEPT, *RECORDS,
+                                                 RELEASE_DISCLOSURE)}
 SCHEMAS = ("raw", "staging", "marts", "meta", "public")
 
 
@@ -647,6 +721,14 @@ DERIVED_COLUMNS = (
                             "published as a quarter or a year only (meta.release_disclosure)."),
     _c("report_quarter", INT, "Quarter (1-4) of the report date; null where the period is published as a year only "
                               "(meta.release_disclosure)."),
+    _c("approval_status", TEXT, "In the public tables: approved (the figures the head of the agency approved, ppa "
+                                "approve), revision_pending (the approved figures, published while newer ones await "
+                                "approval; the year-on-year comparison across that year is withheld) or provisional "
+                                "(sementara: not approved)."),
+    _c("approval_id", TEXT, "In the public tables: the approval the row's period is published under "
+                            "(meta.approvals); empty when provisional."),
+    _c("release", TEXT, "In the public tables: the release the row belongs to (ppa release); empty in the tables "
+                        "refreshed by every run between releases."),
 )
 
 

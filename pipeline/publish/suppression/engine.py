@@ -75,8 +75,14 @@ def audit(table: Table, suppressed: Collection[Cell], k: int = DEFAULT_K,
 
 
 @_gc_paused
-def protect(table: Table, k: int = DEFAULT_K, zeros_are_disclosive: bool = False) -> Protection:
+def protect(table: Table, k: int = DEFAULT_K, zeros_are_disclosive: bool = False,
+            force: Collection[Cell] = (), keep: Collection[Cell] = ()) -> Protection:
     """Primary suppression of sensitive counts, then secondary suppression until `audit` is clean.
+
+    `force`: cells suppressed and protected like sensitive ones whatever their count (the cells
+    another release suppressed, suppression/across.py); they are returned among the primary.
+    `keep`: cells never chosen as secondary suppressions (another release shows them: hiding
+    them would protect nothing).
 
     Secondary step: a relation with exactly one hidden sensitive cell gets one more
     suppression among its published cells: non-zero first, then the one that leaves the
@@ -85,10 +91,11 @@ def protect(table: Table, k: int = DEFAULT_K, zeros_are_disclosive: bool = False
     chain of relations, and each such cell gets one more suppression next to it. Ends when
     nothing can be worked out (or raises RuntimeError if only hidden cells are left to use).
     """
-    return _protect(table, k, zeros_are_disclosive, incremental=True)
+    return _protect(table, k, zeros_are_disclosive, incremental=True, force=force, keep=keep)
 
 
-def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool) -> Protection:
+def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool,
+             force: Collection[Cell] = (), keep: Collection[Cell] = ()) -> Protection:
     """`protect`. With incremental=False, the plain algorithm the tests hold it to: groups
     found anew on every exact pass and each solved from scratch, the clean-up walking from
     each cell to its group and solving that, no shortcut."""
@@ -104,6 +111,7 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
             by_cell[c].append(i)
 
     primary = {c for c in published if _sensitive(values[c], k, zeros_are_disclosive)}
+    primary |= {table._number[c] for c in force if c in table._number and order[table._number[c]] is not None}
     latent = {c for c, position in enumerate(order) if position is None}
     unknown = primary | latent | {c for c in published if values[c] is None}
     must_hide = set(primary)   # suppressed cells and sensitive latent cells
@@ -115,8 +123,10 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
     def latent_sensitive(cell: int, value) -> bool:
         return order[cell] is None and value != 0 and _sensitive(value, k, zeros_are_disclosive)
 
+    shown = {table._number[c] for c in keep if c in table._number}
+
     def candidates(rows: Iterable[int]) -> list[int]:
-        return [c for i in rows for c in constraints[i] if c not in unknown]
+        return [c for i in rows for c in constraints[i] if c not in unknown and c not in shown]
 
     def pick(pools: list[list[int]]) -> int | None:
         for pool in pools:

@@ -7,7 +7,7 @@ marts, all of them in one call since they share counts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import pandas as pd
 
@@ -285,14 +285,16 @@ def _hide(df: pd.DataFrame, column: str, mask: list[bool]) -> None:
 
 @_gc_paused
 def protect_marts(marts: Mapping[str, pd.DataFrame], k: int = DEFAULT_K,
-                  zeros_are_disclosive: bool = False) -> dict[str, pd.DataFrame]:
+                  zeros_are_disclosive: bool = False, force: Collection[Cell] = (),
+                  keep: Collection[Cell] = ()) -> dict[str, pd.DataFrame]:
     """The publishable marts: suppressed values NULL, with a `<column>_suppressed` flag.
 
     All marts must be protected together: they share counts (victims per agency-year
-    appears in several). A mart without a reader raises ValueError.
+    appears in several). A mart without a reader raises ValueError. `force`: cells to
+    suppress whatever their count; `keep`: cells never suppressed as secondaries (see `protect`).
     """
     reader = _read(marts, published=False)
-    hidden = protect(reader.table, k, zeros_are_disclosive).suppressed
+    hidden = protect(reader.table, k, zeros_are_disclosive, force, keep).suppressed
     out = {}
     for name, df in marts.items():
         df = df.reset_index(drop=True).copy()
