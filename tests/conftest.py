@@ -11,6 +11,23 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 TEST_ARCHIVE_KEY = "test-archive-key-never-used-outside-the-tests"
+PROJECT_DATA = Path(__file__).parents[1] / "data"
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_data_untouched():
+    """No test reads into or writes the project's data/ folder (the sample an installation runs on):
+    a module that captured the default folders at import would otherwise do so unseen."""
+    before = _listing(PROJECT_DATA)
+    yield
+    after = _listing(PROJECT_DATA)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"tests changed the project's data/ folder: {changed[:10]}"
 
 
 @pytest.fixture(scope="session", autouse=True)
