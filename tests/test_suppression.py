@@ -143,6 +143,18 @@ def test_row_total_with_one_small_cell_needs_a_second_suppression():
     assert audit(t, result.suppressed) == []
 
 
+def test_a_spare_total_is_hidden_only_when_no_other_count_will_do():
+    t = row({"a": 2, "b": 30, "total": 32})
+    t.add("b1", 10)
+    t.add("b2", 20)
+    t.add_sum("b", ["b1", "b2"])  # hiding b would leave b = b1 + b2 with one hidden cell: costlier
+    assert protect(t).secondary == {"total"}
+    spared = protect(t, spare=["total"])
+    assert "total" not in spared.secondary and audit(t, spared.suppressed) == []
+    alone = row({"a": 2, "z": 0, "rest": 38, "total": 40})  # no other non-zero count: a spare, not the zero
+    assert protect(alone, spare=["total", "rest"]).secondary == {"rest"}
+
+
 def test_zero_is_not_a_complement_when_a_count_will_do():
     t = row({"a": 3, "z": 0, "b": 40, "total": 43})
     assert protect(t).secondary == {"b"}

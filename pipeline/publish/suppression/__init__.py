@@ -10,8 +10,9 @@ The rule, with threshold k (default 5):
    shares. A count that is not published but can be worked out from published ones (for
    example victims of unknown sex = victims - female - male) must not come out between
    1 and k-1 either. The extra counts are chosen small and non-zero, preferring ones that
-   do not force yet more suppressions; at the end, any extra suppression that turns out
-   not to be needed is published again. The result is the same on every run.
+   do not force yet more suppressions, and a region's victims or cases of a year (what
+   comparisons are read from) only when no other non-zero count will do; at the end, any
+   extra suppression that turns out not to be needed is published again. The result is the same on every run.
 3. Derived values follow their counts. A rate, share, change, percentage change or
    previous-year value is suppressed when any count it is computed from is suppressed.
 4. An independent audit solves the published numbers and their relations exactly (linear

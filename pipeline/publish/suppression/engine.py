@@ -76,13 +76,15 @@ def audit(table: Table, suppressed: Collection[Cell], k: int = DEFAULT_K,
 
 @_gc_paused
 def protect(table: Table, k: int = DEFAULT_K, zeros_are_disclosive: bool = False,
-            force: Collection[Cell] = (), keep: Collection[Cell] = ()) -> Protection:
+            force: Collection[Cell] = (), keep: Collection[Cell] = (), spare: Collection[Cell] = ()) -> Protection:
     """Primary suppression of sensitive counts, then secondary suppression until `audit` is clean.
 
     `force`: cells suppressed and protected like sensitive ones whatever their count (the cells
     another release suppressed, suppression/across.py); they are returned among the primary.
     `keep`: cells never chosen as secondary suppressions (another release shows them: hiding
     them would protect nothing).
+    `spare`: cells chosen as secondary suppressions only when no other cell of the relation will
+    do (the headline counts a comparison is read from: a region's victims and cases in a year).
 
     Secondary step: a relation with exactly one hidden sensitive cell gets one more
     suppression among its published cells: non-zero first, then the one that leaves the
@@ -91,11 +93,11 @@ def protect(table: Table, k: int = DEFAULT_K, zeros_are_disclosive: bool = False
     chain of relations, and each such cell gets one more suppression next to it. Ends when
     nothing can be worked out (or raises RuntimeError if only hidden cells are left to use).
     """
-    return _protect(table, k, zeros_are_disclosive, incremental=True, force=force, keep=keep)
+    return _protect(table, k, zeros_are_disclosive, incremental=True, force=force, keep=keep, spare=spare)
 
 
 def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool,
-             force: Collection[Cell] = (), keep: Collection[Cell] = ()) -> Protection:
+             force: Collection[Cell] = (), keep: Collection[Cell] = (), spare: Collection[Cell] = ()) -> Protection:
     """`protect`. With incremental=False, the plain algorithm the tests hold it to: groups
     found anew on every exact pass and each solved from scratch, the clean-up walking from
     each cell to its group and solving that, no shortcut."""
@@ -124,15 +126,17 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
         return order[cell] is None and value != 0 and _sensitive(value, k, zeros_are_disclosive)
 
     shown = {table._number[c] for c in keep if c in table._number}
+    last_resort = {table._number[c] for c in spare if c in table._number}
 
     def candidates(rows: Iterable[int]) -> list[int]:
         return [c for i in rows for c in constraints[i] if c not in unknown and c not in shown]
 
     def pick(pools: list[list[int]]) -> int | None:
-        for pool in pools:
-            if pool:
-                return min(pool, key=lambda c: (sum(n_unknown[j] == 0 for j in by_cell[c]), values[c], order[c]))
-        return None
+        """From the first pool that has one; a spare cell only when no pool has another non-zero
+        count (a zero is the weakest complement, so a spare count still comes before it)."""
+        ranked = [(values[c] == 0, c in last_resort, p, sum(n_unknown[j] == 0 for j in by_cell[c]), values[c],
+                   order[c], c) for p, pool in enumerate(pools) for c in pool]
+        return min(ranked)[-1] if ranked else None
 
     def suppress(cell: int) -> None:
         unknown.add(cell)
@@ -214,7 +218,7 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
         if not changed and not work:
             break
 
-    # Clean-up: publish again any secondary cell (largest first) that is not needed.
+    # Clean-up: publish again any secondary cell (spare cells, then the largest, first) that is not needed.
     def leaks(rows: set[int]) -> bool:
         fixed = _solve(constraints, sorted(rows), values, unknown, names)
         return any(cell in must_hide or latent_sensitive(cell, value) for cell, value in fixed.items())
@@ -236,7 +240,7 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
                     return True
         return False
 
-    for cell in sorted(secondary, key=lambda c: (-values[c], -order[c])):
+    for cell in sorted(secondary, key=lambda c: (c not in last_resort, -values[c], -order[c])):
         unknown.discard(cell)
         if incremental and revealed(cell):
             unknown.add(cell)

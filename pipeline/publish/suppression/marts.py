@@ -19,6 +19,9 @@ from pipeline.publish.suppression.table import DEFAULT_K, FLAG, Cell, Exposure, 
 
 SEXES = ("P", "L", "U")                        # U: not recorded (TIDAK_DIKETAHUI)
 AGE_CLASSES = ("ANAK", "DEWASA", "TIDAK_DIKETAHUI")
+# A region's victims and cases in a year: what comparisons are read from, hidden as a secondary
+# suppression only when no other count will do.
+HEADLINE = ("victims", "cases")
 # Breakdowns where every victim counts once: the rows add up to the victims total.
 ADDITIVE = {"victims_by_place": "place", "victims_by_relation": "perp_relation", "victims_by_kdrt": "is_kdrt",
             "victims_by_case_status": "case_status", "victims_by_kecamatan": "kecamatan_code"}
@@ -294,7 +297,8 @@ def protect_marts(marts: Mapping[str, pd.DataFrame], k: int = DEFAULT_K,
     suppress whatever their count; `keep`: cells never suppressed as secondaries (see `protect`).
     """
     reader = _read(marts, published=False)
-    hidden = protect(reader.table, k, zeros_are_disclosive, force, keep).suppressed
+    headline = [c for c in reader.table._cells if isinstance(c, tuple) and len(c) == 3 and c[0] in HEADLINE]
+    hidden = protect(reader.table, k, zeros_are_disclosive, force, keep, spare=headline).suppressed
     out = {}
     for name, df in marts.items():
         df = df.reset_index(drop=True).copy()
