@@ -63,7 +63,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, k: int) -> dict
     with safe_dir(warehouse_dir / "parquet", warehouse_dir) as folder:
         folder.remove_leftovers()
         for name in marts:
-            with folder.temp_path(f"{name}.parquet") as part:
+            with folder.temp_path(f"{name}.parquet", keep_if_same=True) as part:
                 con.execute(f"COPY ({selects[f'marts.{name}']}) TO ? (FORMAT parquet)", [str(part)])
     return counts
 
