@@ -554,6 +554,7 @@ class Bench:
         started = time.time()
         self.work.mkdir(parents=True, exist_ok=True)
         self.log(f"measuring a copy of the working tree: {snapshot_source(self.work)}")
+        self.machine = machine_info()  # the commit measured is the one of this moment
         use_bytecode_cache(self.work)
         self.log(f"bytecode cache warmed in {warm_bytecode(self.work):.1f} s ({self.work / 'pycache'})")
         order = {"W1": self.w1, "W2": self.w2, "W3": self.w3, "W7": self.w7, "BASE": self.baselines, "W4": self.w4,
@@ -619,11 +620,13 @@ class Bench:
             "quick": self.quick, "only": only, "work": str(self.work),
             "params": {"agencies": self.agencies, "years": self.params.years, "rows": self.params.rows,
                        "seed": self.params.seed, "w4_rows": self.w4_rows, "scales": self.scales},
-            "machine": machine_info(), "measurements": self.measurements, "targets": targets,
+            "machine": getattr(self, "machine", None) or machine_info(), "measurements": self.measurements,
+            "targets": targets,
             "errors": self.errors, "noise_cores": self.noise, "data": self.data,
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(out, indent=1, default=str)
+        # the committed result names no folder of this machine
+        text = json.dumps(out, indent=1, default=str).replace(str(self.work), "<work>").replace(str(REPO), "<repo>")
         (RESULTS / "latest.json").write_text(text)
         (self.work / "results").mkdir(parents=True, exist_ok=True)
         (self.work / "results" / f"{self.stamp}.json").write_text(text)
