@@ -116,6 +116,9 @@ class RunDir:
             PPA_ARCHIVE_DIR=str(self.root / "archive"), PPA_REPORTS_DIR=str(self.root / "reports"),
             PPA_REGISTRY=str(self.registry), DAGSTER_HOME=str(self.dagster_home),
             PPA_SECRET_FILE=str(self.secret_file()), PYTHONWARNINGS="ignore",
+            # the archive's key beside the data, not in the measured code's copy: that copy is made
+            # again by every bench run, and a new key there could not open the archive of the last
+            PPA_ARCHIVE_KEY_FILE=str(self.work / "ppa_archive_key"),
         )
         return env
 

@@ -1,6 +1,13 @@
 """Profile W2's full refresh (`ppa run` over the national data) with pyinstrument.
 
     python -m bench.profile [--work /tmp/ppa-bench] [--agencies 514] [--top 15]
+    python -m bench.profile --reuse w2 [--agency CODE] [--source DIR] [--name w5]
+
+The second form profiles `ppa run` (or `ppa run --agency CODE`) on the folders of an earlier
+bench run (<work>/runs/w2 after `bench.run --only W2`), as they are: the nightly run with
+nothing changed (W5), or one agency's run (W3) after a file was changed. `--source DIR` runs
+the code in DIR (say, an earlier commit's, as `bench.run --before` unpacks it) instead of a
+copy of the working tree.
 
 Runs the pipeline in this process, from an empty warehouse, exactly like W2 (same data, same
 environment variables), under pyinstrument's sampling profiler, then prints:
@@ -169,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--children", action="append", default=[], metavar="REGEX",
                     help="also print what functions matching REGEX spend their time in (repeatable)")
     ap.add_argument("--load", type=Path, help="analyse a saved session (.pyisession) instead of running")
+    ap.add_argument("--reuse", metavar="RUN", help="profile on <work>/runs/RUN as it is (no reset, no new links)")
+    ap.add_argument("--agency", help="with --reuse: `ppa run --agency AGENCY`")
+    ap.add_argument("--source", type=Path, help="with --reuse: import the pipeline from this folder")
+    ap.add_argument("--name", default="w2", help="name of the output files (profile-NAME.*)")
     args = ap.parse_args(argv)
     try:
         from pyinstrument import Profiler
@@ -191,11 +202,18 @@ def main(argv: list[str] | None = None) -> int:
         for pattern in args.children:
             _print_children(root, pattern, tabulate)
         return 0
-    snapshot_source(work)
+    if args.source:
+        common.SOURCE = args.source.resolve()
+        sys.path.insert(0, str(common.SOURCE))
+    else:
+        snapshot_source(work)
     ds = ensure_dataset(work, args.agencies, Params(args.years, args.rows))
-    rd = RunDir(work / "runs" / "profile", Path(ds["registry"]))
-    link_raw(ds, rd.raw)
-    rd.reset_state()
+    if args.reuse:
+        rd = RunDir(work / "runs" / args.reuse, Path(ds["registry"]))
+    else:
+        rd = RunDir(work / "runs" / "profile", Path(ds["registry"]))
+        link_raw(ds, rd.raw)
+        rd.reset_state()
     os.environ.update(rd.env())  # before the pipeline is imported: definitions read the settings at import
     use_bytecode_cache(work)
     warm_bytecode(work)
@@ -205,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     profiler = Profiler(interval=args.interval)
     t0 = time.perf_counter()
     profiler.start()
-    with open(out_dir / "profile-w2-ppa.log", "w") as log, contextlib.redirect_stdout(log):
+    name = args.name
+    with open(out_dir / f"profile-{name}-ppa.log", "w") as log, contextlib.redirect_stdout(log):
         from pipeline import cli
 
-        rc = cli.main(["run"])
+        rc = cli.main(["run", *(["--agency", args.agency] if args.agency else [])])
     profiler.stop()
     wall = time.perf_counter() - t0
     session = profiler.last_session
@@ -216,12 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     total = root.time if root else wall
     s = summarise(root)
 
-    (out_dir / "profile-w2.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
-    (out_dir / "profile-w2.html").write_text(profiler.output_html())
-    session.save(str(out_dir / "profile-w2.pyisession"))
+    (out_dir / f"profile-{name}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    (out_dir / f"profile-{name}.html").write_text(profiler.output_html())
+    session.save(str(out_dir / f"profile-{name}.pyisession"))
     tables = {name: _top(s[name], args.top, total) for name in ("own", "cumulative", "pipeline")}
     tables["libraries"] = _top(s["libraries"], 12, total)
-    (out_dir / "profile-w2.json").write_text(json.dumps(
+    (out_dir / f"profile-{name}.json").write_text(json.dumps(
         {"wall_s": wall, "sampled_s": total, "exit": rc, "agencies": ds["agencies"], "files": ds["files"],
          **tables}, indent=1))
 
@@ -232,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_callers(root, pattern, tabulate)
     for pattern in args.children:
         _print_children(root, pattern, tabulate)
-    print(f"full tree: {out_dir / 'profile-w2.txt'} and .html; session: profile-w2.pyisession (--load)")
+    print(f"full tree: {out_dir / f'profile-{name}.txt'} and .html; session: profile-{name}.pyisession (--load)")
     return 0 if rc == 0 else 1
 
 

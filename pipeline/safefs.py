@@ -202,13 +202,31 @@ class SafeDir:
             return self.commit(tmp, name)
 
     @contextlib.contextmanager
-    def temp_path(self, name: str) -> Iterator[Path]:
+    def temp_path(self, name: str, keep_if_same: bool = False) -> Iterator[Path]:
         """A temporary path in this folder for a writer that needs a path (DuckDB); moved
-        into place as `name` when the block ends without error, else removed."""
+        into place as `name` when the block ends without error, else removed. With
+        `keep_if_same`, a file `name` with the same bytes stays as it is (not even its time changes)."""
         tmp = self.temp_name()
         with self._removed_on_error(tmp, f"{tmp}.wal"):
             yield self.path / tmp
+            if keep_if_same and self._same_bytes(tmp, name):
+                self.remove(tmp)
+                return
             self.commit(tmp, name)
+
+    def _same_bytes(self, tmp: str, name: str) -> bool:
+        old = self.open_file(name)
+        if old is None:
+            return False
+        with old, self.open_file(tmp) as new:
+            if os.fstat(old.fileno()).st_size != os.fstat(new.fileno()).st_size:
+                return False
+            while True:
+                a, b = new.read(1 << 20), old.read(1 << 20)
+                if a != b:
+                    return False
+                if not a:
+                    return True
 
     @contextlib.contextmanager
     def _removed_on_error(self, *temporary: str) -> Iterator[None]:

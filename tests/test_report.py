@@ -171,6 +171,26 @@ def test_compare_table_values(analytics: Path) -> None:
     assert not by_year["batam_incomplete"].any()
 
 
+def test_yoy_and_compare_commands_import_neither_dagster_nor_pandas(analytics: Path) -> None:
+    """`ppa yoy` and `ppa compare` read the analytics copy with DuckDB alone (python -X importtime
+    lists every import); what they print is what compare_table gives."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PPA_WAREHOUSE_DIR": str(analytics.parent), "PPA_HASH_SECRET": "unused"}
+    for args in (["yoy"], ["compare", "kutim", "batam"]):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline.cli", *args], capture_output=True,
+                              text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert "duckdb" in imported
+        assert not imported & {"dagster", "pandas", "numpy", "scipy", "pandera", "great_expectations"}
+        assert "turun 15%, belum bermakna secara statistik (p=0.69)" in done.stdout
+    assert done.stdout.strip() == compare.format_compare(compare.compare_table(analytics, "kutim", "batam")).strip()
+
+
 def test_compare_table_rejects_bad_agencies(analytics: Path) -> None:
     with pytest.raises(ValueError, match="unknown agency"):
         compare.compare_table(analytics, "kutim", "nowhere")

@@ -19,12 +19,12 @@ def yoy() -> int:
 
 
 def compare(a: str, b: str) -> int:
-    from pipeline.publish.compare import compare_table, format_compare
+    from pipeline.publish.compare import compare_rows, format_compare
 
     a, b = common.agency(a), common.agency(b)
     if a == b:
         raise common.Mistake("same_agency")
-    print(format_compare(compare_table(common.analytics(), a, b)))
+    print(format_compare(compare_rows(common.analytics(), a, b)))
     return 0
 
 

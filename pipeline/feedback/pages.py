@@ -115,11 +115,13 @@ def render_receipt(fb: FileFeedback, agency: Agency, feedback_name: str | None) 
 
 def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dict[str, str]],
                  months: pd.DataFrame, yoy: pd.DataFrame, updated: object, flags: pd.DataFrame | None = None,
-                 reconciliation: pd.DataFrame | None = None, changes: pd.DataFrame | None = None) -> str:
+                 reconciliation: pd.DataFrame | None = None, changes: pd.DataFrame | None = None,
+                 today: object = None) -> str:
     """The summary page: totals, the month grid, year-on-year, the figures the latest update
     changed and the files that caused it (meta.change_reports), the years where a recap and the
     register differ (marts.recap_reconciliation), the data-quality flags, and every file ever
-    sent. The statuses, numbers and words are the mart's, as in the report."""
+    sent. The statuses, numbers and words are the mart's, as in the report. `updated`: when the
+    newest file came; `today` (default `updated`): the day the data are judged stale against."""
     t = texts()
     x = t["index"]
     live = [f for f in files if f.status not in ("removed", "ignored")]
@@ -128,8 +130,9 @@ def render_index(agency: Agency, files: list[FileFeedback], links: dict[str, dic
     parts = [f"<h1>{esc(x['title'])}</h1>",
              f"<p class=\"sub\"><b>{esc(agency.name)}</b> &middot; {esc(x['updated'])}: "
              f"{esc(local_time(updated, agency.timezone))} &middot; {esc(x['data_end'])}: <b>{esc(shown_end)}</b></p>"]
-    if end and updated is not None and not pd.isna(updated):
-        now = local_timestamp(updated, agency.timezone)
+    today = updated if today is None else today
+    if end and today is not None and not pd.isna(today):
+        now = local_timestamp(today, agency.timezone)
         if months_between(end, (now.year, now.month)) > STALE_MONTHS:
             parts.append(f"<p class=\"warn\">{esc(x['stale'].format(month=shown_end, n=STALE_MONTHS))}</p>")
     parts.append(f"<p>{esc(x['intro'])}</p>")

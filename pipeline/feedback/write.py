@@ -104,9 +104,13 @@ def _write_feedback(given: FeedbackInput, raw_dir: Path, archive_dir: Path | Non
         written.append(receipt)
         link["receipt"] = receipt.name
         links[fb.path] = link
-    updated = now if now is not None else (frames["ledger"]["last_seen"].max() if len(frames["ledger"]) else None)
+    # the page shows when the newest file came, not when a run last saw the folder: a night with
+    # nothing new leaves index.html as it was (staleness is judged against the month of `now`)
+    updated = now if now is not None else (frames["ledger"]["first_seen"].max() if len(frames["ledger"]) else None)
+    today = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     written.append(write_text(out / INDEX_FILE, render_index(ag, files, links, given.months, given.yoy, updated,
-                                                                  given.flags, given.reconciliation, given.changes),
+                                                                  given.flags, given.reconciliation, given.changes,
+                                                                  today=today),
                               folder))
     _remove_stale(folder, written)
     return written

@@ -2,13 +2,17 @@
 
 Plain functions, no Dagster and no warehouse: exact Poisson intervals (Garwood), the
 exact conditional test of two Poisson rates, and the modified z-score of monthly counts.
+numpy, pandas and scipy are imported where they are used: `ppa yoy` and `ppa compare` only
+put changes into words, and answer faster without them.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-from scipy.stats import binomtest, chi2
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 CONFIDENCE = 0.95
 ALPHA = 0.05  # a change is called a change when p < ALPHA
@@ -20,6 +24,8 @@ MEAN_AD_FACTOR = 0.7978845608  # sqrt(2/pi), for the mean absolute deviation whe
 
 def poisson_ci(k: int, conf: float = CONFIDENCE) -> tuple[float, float]:
     """Exact (Garwood) interval for a Poisson count k: 0 -> (0, 3.689), 10 -> (4.795, 18.390)."""
+    from scipy.stats import chi2
+
     if k < 0:
         raise ValueError(f"a count cannot be negative: {k}")
     a = 1 - conf
@@ -30,7 +36,7 @@ def poisson_ci(k: int, conf: float = CONFIDENCE) -> tuple[float, float]:
 
 def rate_ci(k: int, population: float | None, per: float = 100_000.0) -> tuple[float | None, float | None]:
     """The interval of a rate per `per` people: the count's interval over the population."""
-    if population is None or pd.isna(population) or population <= 0:
+    if missing(population) or population <= 0:
         return None, None
     low, high = poisson_ci(k)
     return low / population * per, high / population * per
@@ -44,11 +50,13 @@ def compare_counts(a: int, b: int, pop_a: float | None = None, pop_b: float | No
     than a (scipy.stats.binomtest). Without populations the exposures are taken as equal.
     With a = b = 0 there is nothing to test and nothing changed: p = 1.
     """
+    from scipy.stats import binomtest
+
     if a < 0 or b < 0:
         raise ValueError(f"counts cannot be negative: {a}, {b}")
     if a + b == 0:
         return 1.0
-    if pop_a is None or pop_b is None or pd.isna(pop_a) or pd.isna(pop_b) or pop_a <= 0 or pop_b <= 0:
+    if missing(pop_a) or missing(pop_b) or pop_a <= 0 or pop_b <= 0:
         share = 0.5
     else:
         share = float(pop_a) / (float(pop_a) + float(pop_b))
@@ -57,6 +65,8 @@ def compare_counts(a: int, b: int, pop_a: float | None = None, pop_b: float | No
 
 def modified_z(values: pd.Series) -> pd.Series:
     """Mz = 0.6745 (x - median) / MAD for each value of a series (NaN stays NaN); see modified_z_array."""
+    import pandas as pd
+
     x = values.astype("float64")
     return pd.Series(modified_z_array(x.to_numpy()), index=x.index)
 
@@ -71,6 +81,8 @@ def modified_z_array(x: np.ndarray) -> np.ndarray:
     instead sets every score to 0 when the MAD is 0, which would never flag a sudden 15
     among months that are mostly 2.
     """
+    import numpy as np
+
     x = np.asarray(x, dtype="float64")
     if np.isnan(x).all():
         return x.copy()
@@ -86,14 +98,24 @@ def modified_z_array(x: np.ndarray) -> np.ndarray:
 
 
 def is_outlier(score: float) -> bool:
-    return bool(pd.notna(score) and abs(score) > MZ_LIMIT)
+    return bool(not missing(score) and abs(score) > MZ_LIMIT)
+
+
+def missing(value: object) -> bool:
+    """None, NaN, NaT or pandas' NA, as pandas.isna says of one value, without importing pandas."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # true only for NaN and NaT
+    except TypeError:  # pandas.NA refuses to be a truth value
+        return True
 
 
 def p_value_text(p: float | None, decimal: str = ".") -> str:
     """A p-value as people read it: 'p<0.01' below 0.01 (never 'p=0.00'), 'p<0.05' for a significant
     one that would round to 0.05, else 'p=0.21'; `decimal` ',' for Bahasa Indonesia ('p=0,21').
     Empty when there is none."""
-    if p is None or pd.isna(p):
+    if missing(p):
         return ""
     p = float(p)
     if p < 0.01:
@@ -107,16 +129,16 @@ def p_value_text(p: float | None, decimal: str = ".") -> str:
 
 def change_words(change_pct: float | None, significant: bool | None, lang: str = "id") -> str:
     """A change in words, with whether it is more than chance: 'naik 30%, belum bermakna secara statistik'."""
-    if change_pct is None or pd.isna(change_pct):
+    if missing(change_pct):
         return "tidak dapat dibandingkan" if lang == "id" else "not comparable"
     pct = abs(round(float(change_pct)))
     if lang == "id":
         head = "tetap" if pct == 0 else f"{'naik' if change_pct > 0 else 'turun'} {pct}%"
-        if significant is None or pd.isna(significant):
+        if missing(significant):
             return f"{head}, tanpa uji (tahun tidak lengkap)"
         return f"{head}, {'bermakna secara statistik' if significant else 'belum bermakna secara statistik'}"
     head = "unchanged" if pct == 0 else f"{'up' if change_pct > 0 else 'down'} {pct}%"
-    if significant is None or pd.isna(significant):
+    if missing(significant):
         return f"{head}, not tested (incomplete year)"
     return f"{head}, {'statistically significant' if significant else 'not statistically significant'}"
 
@@ -126,7 +148,7 @@ def describe_change(row, prefix: str = "", lang: str = "id", decimal: str = ",")
     months (the months reported in both years): 'naik 30%, belum bermakna secara statistik (p=0,21)'."""
     def value(name: str):
         v = row.get(f"{prefix}{name}")
-        return None if v is None or v is pd.NA or pd.isna(v) else v
+        return None if missing(v) else v
 
     pct = value("change_pct_same_months")
     pct = value("change_pct") if pct is None else pct

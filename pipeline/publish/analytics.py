@@ -12,6 +12,7 @@ the duckdb CLI installed with the project) can open it too.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -40,32 +41,75 @@ FROM staging.case_victims
 
 def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, k: int) -> dict[str, int]:
     """Write analytics.duckdb and marts Parquet files atomically, and meta.release_disclosure in
-    the warehouse; return row counts. Paths reach DuckDB as parameters, never inside the SQL text."""
-    released = release_rows(con, k)
+    the warehouse; return row counts. Paths reach DuckDB as parameters, never inside the SQL text.
+    When what the copy is made of (content_key) is what the present copy was made of, it is kept
+    as it is: a night with nothing new writes no file."""
     marts = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
         "AND table_catalog = current_database() ORDER BY 1").fetchall()]
     tables = [f"marts.{name}" for name in marts] + ["meta.agencies", "meta.population", "meta.kecamatan",
                                                     declared.RELEASE_DISCLOSURE.name]
-    selects = {table: _public_select(con, table) for table in tables}
+    key = content_key(con, [t for t in tables if t != declared.RELEASE_DISCLOSURE.name], k)
     with safe_dir(warehouse_dir, warehouse_dir) as folder:
         for stale in folder.names():  # left by a run killed mid-copy by earlier versions (we hold the lock)
             if stale.startswith(".analytics.") and ".duckdb" in stale:
                 folder.remove(stale)
         folder.remove_leftovers()
-        with folder.temp_path("analytics.duckdb") as tmp:
-            con.execute(f"ATTACH ? AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')", [str(tmp)])
-            try:
-                counts = _copy_tables(con, tables, selects, released)
-            finally:
-                con.execute("DETACH analytics")
-            tmp.chmod(RESEARCHER_MODE)
+        counts = _kept_counts(folder, key, [*tables, "staging.case_victims"])
+        if counts is None:
+            released = release_rows(con, k)
+            selects = {table: _public_select(con, table) for table in tables}
+            with folder.temp_path("analytics.duckdb") as tmp:
+                con.execute(f"ATTACH ? AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')", [str(tmp)])
+                try:
+                    counts = _copy_tables(con, tables, selects, released)
+                finally:
+                    con.execute("DETACH analytics")
+                tmp.chmod(RESEARCHER_MODE)
+            folder.write(KEY_FILE, lambda handle: handle.write(key.encode()), mode=0o600)
     with safe_dir(warehouse_dir / "parquet", warehouse_dir) as folder:
         folder.remove_leftovers()
         for name in marts:
-            with folder.temp_path(f"{name}.parquet") as part:
-                con.execute(f"COPY ({selects[f'marts.{name}']}) TO ? (FORMAT parquet)", [str(part)])
+            with folder.temp_path(f"{name}.parquet", keep_if_same=True) as part:
+                con.execute(f"COPY ({_public_select(con, f'marts.{name}')}) TO ? (FORMAT parquet)", [str(part)])
     return counts
+
+
+KEY_FILE = "analytics.key"  # the content_key of the present analytics.duckdb
+
+
+def content_key(con: duckdb.DuckDBPyConnection, tables: list[str], k: int) -> str:
+    """What analytics.duckdb is made of, as one hash: each table's columns, comment and rows
+    (count and the sum of the rows' hashes), the staged rows the researchers' rows come from,
+    k, the hashing secret (through a keyed hash) and the whole pipeline's code."""
+    from pipeline.privacy import keyed_hash
+    from pipeline.config import PACKAGE_DIR
+
+    digest = hashlib.sha256(f"{STORAGE_VERSION}:{k}:{keyed_hash('analytics_copy')}".encode())
+    for path in sorted(p for p in PACKAGE_DIR.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    for table in [*tables, "staging.case_victims"]:
+        columns = con.execute(f"DESCRIBE {table}").fetchall()
+        rows = con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {table} t").fetchall()[0]
+        comment = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+                              "AND schema_name || '.' || table_name = ?", [table]).fetchall()
+        digest.update(repr((table, columns, rows, comment)).encode())
+    return digest.hexdigest()
+
+
+def _kept_counts(folder, key: str, tables: list[str]) -> dict[str, int] | None:
+    """The row counts of the present analytics.duckdb when it was made from `key`, else None."""
+    handle = folder.open_file(KEY_FILE)
+    if handle is None or folder.kind("analytics.duckdb") != "file":
+        return None
+    with handle:
+        if handle.read().decode(errors="replace") != key:
+            return None
+    try:
+        with duckdb.connect(str(folder.path / "analytics.duckdb"), read_only=True) as copy:
+            return {t: copy.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables}
+    except duckdb.Error:  # damaged or unreadable: made again
+        return None
 
 
 def release_rows(con: duckdb.DuckDBPyConnection, k: int) -> str:

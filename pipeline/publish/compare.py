@@ -1,19 +1,25 @@
 """Two agencies' year-on-year tables side by side (`ppa compare A B`) and the year-on-year
 table (`ppa yoy`), with each count's 95% interval, each change in words with whether it is
 more than chance, unstable counts, and incomplete years and open data-quality flags marked.
+
+The rows are plain dictionaries, as DuckDB gives them: the commands answer without importing
+pandas (compare_table gives a DataFrame for those who want one).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from pipeline.marts.sql import USAGE_WARNING
 from pipeline.marts.stats import describe_change
-from pipeline.publish import views
-from pipeline.publish.views import YOY_SQL, fmt_num, is_missing
+from pipeline.publish import numbers
+from pipeline.publish.numbers import YOY_SQL, fmt_num, is_missing
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMPARE_FIELDS = ["victims", "victims_ci_low", "victims_ci_high", "change_abs", "change_pct", "change_pct_same_months",
                   "change_significant", "change_p_value", "unstable", "cases", "victims_per_100k", "incomplete",
@@ -33,12 +39,12 @@ NOTES = [
 
 # ---------------------------------------------------------------- compare
 
-def compare_table(analytics_path: Path | str, a: str, b: str) -> pd.DataFrame:
-    """Agencies a and b side by side by year.
+def compare_rows(analytics_path: Path | str, a: str, b: str) -> list[dict]:
+    """Agencies a and b side by side by year, one dictionary per year.
 
-    Columns: year, then for each agency `<code>_<field>` for the fields in
-    COMPARE_FIELDS, plus `<code>_months_reported` and `<code>_months_expected`
-    (the last year only counts months up to the latest data).
+    Keys: year, then for each agency `<code>_<field>` for the fields in COMPARE_FIELDS, plus
+    `<code>_months_reported` and `<code>_months_expected` (the last year only counts months
+    up to the latest data); None where an agency has no row for the year.
     """
     if a == b:
         raise ValueError("pick two different agencies")
@@ -51,32 +57,54 @@ def compare_table(analytics_path: Path | str, a: str, b: str) -> pd.DataFrame:
         for code in (a, b):
             if code not in known:
                 raise ValueError(f"unknown agency {code!r}; known: {', '.join(known)}")
-        frame = con.execute(f"SELECT * FROM ({YOY_SQL}) WHERE agency IN (?, ?) ORDER BY year", [a, b]).df()
+        found = _dicts(con.execute(f"SELECT * FROM ({YOY_SQL}) WHERE agency IN (?, ?) ORDER BY year", [a, b]))
     finally:
         con.close()
     fields = [*COMPARE_FIELDS, "months_reported", "months_expected"]
-    out = pd.DataFrame({"year": pd.Series(sorted(frame["year"].unique()), dtype="int64")})
-    for code in (a, b):
-        part = frame[frame["agency"] == code][["year", *fields]]
-        out = out.merge(part.rename(columns={f: f"{code}_{f}" for f in fields}), on="year", how="left")
+    by_key = {(r["agency"], r["year"]): r for r in found}
+    out = []
+    for year in sorted({r["year"] for r in found}):
+        row = {"year": int(year)}
+        for code in (a, b):
+            got = by_key.get((code, year), {})
+            row.update({f"{code}_{f}": got.get(f) for f in fields})
+        out.append(row)
     return out
 
 
-def _agencies_in(df: pd.DataFrame) -> list[str]:
-    return [c[: -len("_victims")] for c in df.columns if c.endswith("_victims")]
+def compare_table(analytics_path: Path | str, a: str, b: str) -> pd.DataFrame:
+    """compare_rows as a DataFrame (year as int64)."""
+    import pandas as pd
+
+    rows = compare_rows(analytics_path, a, b)
+    return pd.DataFrame(rows).astype({"year": "int64"}) if rows else pd.DataFrame({"year": pd.Series(dtype="int64")})
+
+
+def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _rows(table) -> list[dict]:
+    """Rows as dictionaries, from a list of them or a DataFrame."""
+    return table.to_dict("records") if hasattr(table, "to_dict") else list(table)
+
+
+def _agencies_in(row: dict) -> list[str]:
+    return [c[: -len("_victims")] for c in row if c.endswith("_victims")]
 
 
 def interval(low, high) -> str:
     """A 95% interval as '34–61'."""
-    return views.interval(low, high, indonesian=False)
+    return numbers.interval(low, high, indonesian=False)
 
 
-def change_text(row: pd.Series, prefix: str = "") -> str:
+def change_text(row, prefix: str = "") -> str:
     """The change of a row in words, over the same months when the year is in progress."""
     return describe_change(row, prefix, decimal=".")
 
 
-def _note(row: pd.Series, prefix: str = "") -> str:
+def _note(row, prefix: str = "") -> str:
     reported, expected = row.get(f"{prefix}months_reported"), row.get(f"{prefix}months_expected")
     parts = []
     if row.get(f"{prefix}incomplete") is True and not is_missing(reported):
@@ -91,49 +119,44 @@ def _note(row: pd.Series, prefix: str = "") -> str:
     return ", ".join(parts)
 
 
-def format_compare(df: pd.DataFrame) -> str:
-    """compare_table() as a plain-text table, with the notes and the usage warning below it."""
+def format_compare(table) -> str:
+    """compare_rows() (or compare_table()) as a plain-text table, with the notes and the usage warning below it."""
     from tabulate import tabulate
 
-    codes = _agencies_in(df)
-    rows = []
-    for _, row in df.iterrows():
+    rows = _rows(table)
+    codes = _agencies_in(rows[0]) if rows else []
+    lines = []
+    for row in rows:
         line = [int(row["year"])]
         for code in codes:
             p = f"{code}_"
             line += [fmt_num(row[f"{p}victims"]), interval(row[f"{p}victims_ci_low"], row[f"{p}victims_ci_high"]),
                      change_text(row, p), fmt_num(row[f"{p}victims_per_100k"], 2), _note(row, p)]
-        rows.append(line)
+        lines.append(line)
     headers = ["year"]
     for code in codes:
         headers += [f"{code}\nvictims", f"{code}\n95% CI", f"{code}\nchange", f"{code}\nper 100k", f"{code}\nnote"]
-    table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    return f"{table}\n\n" + "\n".join(NOTES)
+    text = tabulate(lines, headers=headers, tablefmt="simple", disable_numparse=True)
+    return f"{text}\n\n" + "\n".join(NOTES)
 
 
-def yoy_table(analytics_path: Path | str) -> pd.DataFrame:
+def yoy_table(analytics_path: Path | str) -> list[dict]:
     """Every agency's year-on-year rows, as `ppa yoy` prints them."""
     path = Path(analytics_path)
     if not path.exists():
         raise FileNotFoundError(f"no analytics copy at {path}: run `ppa run` first")
     con = duckdb.connect(str(path), read_only=True)
     try:
-        frame = con.execute(f"{YOY_SQL} ORDER BY agency, year").df()
+        found = _dicts(con.execute(f"{YOY_SQL} ORDER BY agency, year"))
     finally:
         con.close()
-    return pd.DataFrame({
-        "agency": frame["agency"], "year": frame["year"],
-        "victims": [fmt_num(v) for v in frame["victims"]],
-        "95% CI": [interval(lo, hi) for lo, hi in zip(frame["victims_ci_low"], frame["victims_ci_high"])],
-        "prev": [fmt_num(v) for v in frame["victims_prev_year"]],
-        "change": [change_text(r) for _, r in frame.iterrows()],
-        "cases": [fmt_num(v) for v in frame["cases"]],
-        "per 100k": [fmt_num(v, 2) for v in frame["victims_per_100k"]],
-        "note": [_note(r) for _, r in frame.iterrows()],
-    })
+    return [{"agency": r["agency"], "year": r["year"], "victims": fmt_num(r["victims"]),
+             "95% CI": interval(r["victims_ci_low"], r["victims_ci_high"]), "prev": fmt_num(r["victims_prev_year"]),
+             "change": change_text(r), "cases": fmt_num(r["cases"]), "per 100k": fmt_num(r["victims_per_100k"], 2),
+             "note": _note(r)} for r in found]
 
 
-def format_yoy(table: pd.DataFrame) -> str:
+def format_yoy(table: list[dict]) -> str:
     from tabulate import tabulate
 
     return (tabulate(table, headers="keys", tablefmt="simple", showindex=False, disable_numparse=True)

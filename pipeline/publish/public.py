@@ -146,7 +146,8 @@ def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], out_dir: Path,
            root: Path | None = None) -> list[Path]:
     """Parquet and CSV of every public table, each replaced atomically (safefs: `out_dir` reached
-    from `root`, by default itself, without following a link). The path reaches DuckDB as a parameter."""
+    from `root`, by default itself, without following a link), a file with the same bytes left
+    as it is. The path reaches DuckDB as a parameter."""
     from pipeline.safefs import safe_dir
 
     written = []
@@ -155,10 +156,11 @@ def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], o
         for name, frame in published.items():
             con.register("_public", frame)
             try:
-                with folder.temp_path(f"{name}.parquet") as part:
+                with folder.temp_path(f"{name}.parquet", keep_if_same=True) as part:
                     con.execute("COPY _public TO ? (FORMAT parquet)", [str(part)])
             finally:
                 con.unregister("_public")
-            csv = folder.write(f"{name}.csv", lambda handle: csv_frame(frame).to_csv(handle, index=False))
+            csv = folder.write(f"{name}.csv", lambda handle: csv_frame(frame).to_csv(handle, index=False),
+                               keep_if_same=lambda new, old: new.read() == old.read())
             written += [out_dir / f"{name}.parquet", csv]
     return written

@@ -63,7 +63,7 @@ def agency_copies(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[s
             if written[agency]:
                 _write_copy(con, folder, agency, tables)
         folder.write(FINGERPRINTS, lambda handle: handle.write(json.dumps(now, indent=1).encode()),
-                     mode=OPERATORS_FILE)
+                     mode=OPERATORS_FILE, keep_if_same=lambda new, old: new.read() == old.read())
     return written
 
 
@@ -117,6 +117,7 @@ def set_permissions(warehouse_dir: Path, archive_dir: Path | None = None) -> dic
     for name in ("warehouse.duckdb", "warehouse.duckdb.wal", "warehouse.duckdb.lock"):
         plan[warehouse_dir / name] = OPERATORS_FILE
     plan[warehouse_dir / "analytics.duckdb"] = RESEARCHER_MODE
+    plan[warehouse_dir / "analytics.key"] = OPERATORS_FILE  # what analytics.duckdb was made from (analytics.py)
     plan[warehouse_dir / AGENCY_DIR] = OPERATORS_DIR
     plan.update({p: OPERATORS_FILE for p in _files(warehouse_dir / AGENCY_DIR)})
     plan[warehouse_dir / "parquet"] = RESEARCHERS_DIR

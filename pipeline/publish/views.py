@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import math
 from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,6 +17,7 @@ import pandas as pd
 from pipeline.contract import load_contract
 from pipeline.marts.completeness import REPORTED
 from pipeline.marts.data_end import last_month_with_data
+from pipeline.publish.numbers import YOY_SQL, fmt_id, fmt_num, interval, is_missing, is_true  # noqa: F401
 
 FORMS = load_contract().codes_in_order("violence_forms")
 FORM_LABELS = {
@@ -46,15 +46,6 @@ WARNING_ID = [
     "dijumlahkan menjadi jumlah korban.",
 ]
 
-# The year-on-year rows everyone reads (`ppa yoy`, `ppa compare`, the report, the notebook): the mart,
-# its rate and interval, and the open data-quality flags that are not mere information.
-YOY_SQL = """
-    SELECT y.*, v.victims_per_100k, v.victims_per_100k_ci_low, v.victims_per_100k_ci_high,
-           coalesce(f.open_flags, 0) AS open_flags
-    FROM marts.yoy_by_region y JOIN marts.victims_by_region_year v USING (agency, year)
-    LEFT JOIN (SELECT agency, year, count(*) AS open_flags FROM marts.dq_flags
-               WHERE status = 'open' AND severity <> 'info' GROUP BY ALL) f USING (agency, year)
-    """
 COMPLETENESS_SQL = """
     SELECT agency, year, month, has_data, coverage_status, victims, due_date, on_time
     FROM marts.reporting_completeness ORDER BY agency, year, month
@@ -91,22 +82,6 @@ def built_at(analytics_path: Path | str) -> dt.datetime:
     return dt.datetime.fromtimestamp(Path(analytics_path).stat().st_mtime).astimezone()
 
 
-def is_true(value: object) -> bool:
-    return not is_missing(value) and bool(value)
-
-
-def is_missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def fmt_num(value: object, digits: int = 0, sign: bool = False) -> str:
-    """Plain number for the terminal: '-' for missing."""
-    if is_missing(value):
-        return "-"
-    text = f"{float(value):+.{digits}f}" if sign else f"{float(value):.{digits}f}"
-    return text
-
-
 # ---------------------------------------------------------------- formatting (Indonesian)
 
 def esc(value: object) -> str:
@@ -114,14 +89,6 @@ def esc(value: object) -> str:
     if is_missing(value):
         return "–"
     return html.escape(str(value), quote=True)
-
-
-def fmt_id(value: object, digits: int = 0, sign: bool = False) -> str:
-    """A number the Indonesian way: 1.256.610 and 12,5; '–' when missing."""
-    if is_missing(value):
-        return "–"
-    text = f"{float(value):{'+' if sign else ''},.{digits}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
 
 
 def date_id(when: dt.datetime) -> str:
@@ -159,15 +126,6 @@ def data_end(frames: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
     """Per agency with data: the last (year, month) with data (report date)."""
     ends = {a: last_month_with_data(g) for a, g in frames["completeness"].groupby("agency")}
     return {a: end for a, end in ends.items() if end is not None}
-
-
-def interval(low: object, high: object, digits: int = 0, indonesian: bool = True) -> str:
-    """A 95% interval as '34–61' ('12,3–14,4' with digits); '' when there is none."""
-    if is_missing(low) or is_missing(high):
-        return ""
-    if indonesian:
-        return f"{fmt_id(low, digits)}–{fmt_id(high, digits)}"
-    return f"{fmt_num(low, digits)}–{fmt_num(high, digits)}"
 
 
 def same_months(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, int], list[int]]:

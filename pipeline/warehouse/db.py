@@ -13,14 +13,17 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from pipeline.config import settings
 from pipeline.contract import form_flag_columns
 from pipeline.warehouse import tables
 from pipeline.warehouse.locks import WarehouseLockTimeout, reader_lock, wait_for_flock
+
+if TYPE_CHECKING:
+    import pandas as pd  # only in annotations: the command line's readers do without it
 
 # The counting rules of the data contract (section 2) as columns of staging.case_victims, computed
 # by staging/stage.py so that the marts and researchers sum flags instead of re-deriving them:
