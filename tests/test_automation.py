@@ -33,6 +33,7 @@ def settled(path, seconds=60):
     return path
 
 
+@pytest.mark.slow
 def test_new_same_edited_halfcopied_lock_and_deleted_files(defs, isolated_env):
     raw = isolated_env["raw"]
     a = settled(register(raw / "kukar/a.xlsx", [row()]))

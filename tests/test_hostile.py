@@ -325,6 +325,7 @@ def test_corpus_every_bad_file_has_its_own_reason_and_the_good_ones_load(isolate
     assert f"kukar/{UNICODE_NAME}" in set(staged["_source_file"])
 
 
+@pytest.mark.slow
 def test_formatted_blank_rows_and_a_lying_dimension_do_not_hide_or_limit_data(tmp_path):
     good = good_register(tmp_path / "g.xlsx", "B", 3)
     path = with_cells(good, tmp_path / "fmt.xlsx", formatted_blank_rows(1_000_000, 8), dimension=b"A1")
@@ -437,6 +438,7 @@ def test_a_real_or_shaped_encrypted_workbook_is_password_protected(tmp_path):
     assert err.value.code == "file_password"
 
 
+@pytest.mark.slow
 def test_limits_file_size_and_rows_per_sheet_have_clear_messages(isolated_env, monkeypatch, tmp_path):
     raw = isolated_env["raw"] / "ppu"
     good_register(raw / "kecil.xlsx", "K", 3)

@@ -420,6 +420,7 @@ PROBE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_2gb_file_is_refused_from_its_size_before_it_is_hashed_or_copied(isolated_env, monkeypatch):
     from pipeline.ingest import load as ingest
 
@@ -630,6 +631,7 @@ FIRST_USE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_processes_creating_the_key_at_once_agree_on_it(tmp_path):
     (tmp_path / "kunci_di_sini").mkdir()
     key_file = tmp_path / "kunci_di_sini" / "kunci"

@@ -33,6 +33,7 @@ def test_definitions_load_and_keys_follow_the_layers():
     assert defs.resolve_job_def("full_refresh").executor_def.name == "in_process"
 
 
+@pytest.mark.slow
 def test_one_agency_materialises_into_its_slice(isolated_env):
     raw = isolated_env["raw"]
     register(raw / "kukar/register_2024.xlsx", [row(), row(case_id="002", victim_sex="L") if False else
@@ -55,6 +56,7 @@ def test_one_agency_materialises_into_its_slice(isolated_env):
     assert checks["row_accounting"] and checks["staging_contract"]
 
 
+@pytest.mark.slow
 def test_full_refresh_is_one_run_over_every_agency_and_builds_marts(isolated_env):
     raw = isolated_env["raw"]
     register(raw / "kukar/a.xlsx", [row(case_id="K1"), row(case_id="K1", age="9"),
@@ -115,6 +117,7 @@ def test_rerun_is_idempotent_and_removed_file_leaves(isolated_env):
     assert ledger == [["ppu/a.xlsx", "loaded"], ["ppu/b.xlsx", "removed"]]
 
 
+@pytest.mark.slow
 def test_ledger_covers_every_kind_of_file(isolated_env):
     raw = isolated_env["raw"]
     old = register(raw / "bontang/register_2024.xlsx", [row(case_id="B1"), row(case_id="B2")])
@@ -212,6 +215,7 @@ def test_files_are_archived_by_content_and_not_parsed_again(isolated_env, monkey
     assert restored.read_bytes() == original
 
 
+@pytest.mark.slow
 def test_the_same_victim_in_two_files_is_linked_by_a_keyed_hash_not_by_the_nik(isolated_env):
     raw = isolated_env["raw"]
     register(raw / "ppu/a.xlsx", [row(case_id="P1", nik="6409014507100001"), row(case_id="P2", nik="6409010101900002")])

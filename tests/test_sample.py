@@ -58,6 +58,7 @@ def _files(root: Path) -> list[str]:
 
 # --------------------------------------------------------------------------- determinism and files
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(generated, tmp_path):
     out, m = generated
     again = tmp_path / "again"

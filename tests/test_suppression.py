@@ -108,6 +108,7 @@ def test_protect_leaves_nothing_to_recover(case):
     assert not {c for c in fixed & latent if truth[c] and sensitive(truth[c], k, zeros)}
 
 
+@pytest.mark.slow
 @FAST
 @given(tables(), st.randoms(use_true_random=False))
 def test_audit_matches_oracle_and_recovers_true_values(case, rnd):
@@ -415,6 +416,7 @@ def staging_rows(seed: int, agencies) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None)
 @given(st.integers(0, 10_000), st.integers(3, 10))
 def test_real_marts_are_protected(seed, k):

@@ -84,6 +84,7 @@ def test_each_reader_gets_its_own_tier_with_its_permissions(isolated_env):
     assert mode(isolated_env["archive"]) == 0o700
 
 
+@pytest.mark.slow
 def test_joining_public_tables_and_researcher_rows_finds_no_group_under_k(isolated_env):
     kukar_register(isolated_env["raw"], n=80)
     assert run_pipeline().success
