@@ -21,8 +21,8 @@ def _listing(folder: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="session", autouse=True)
 def project_data_untouched():
-    """No test reads into or writes the project's data/ folder (the sample an installation runs on):
-    a module that captured the default folders at import would otherwise do so unseen."""
+    """No test writes into the project's data/ folder (the sample an installation runs on): code
+    that captured the default folders at import would otherwise do so unseen."""
     before = _listing(PROJECT_DATA)
     yield
     after = _listing(PROJECT_DATA)

@@ -132,8 +132,8 @@ def _protect(table: Table, k: int, zeros_are_disclosive: bool, incremental: bool
         return [c for i in rows for c in constraints[i] if c not in unknown and c not in shown]
 
     def pick(pools: list[list[int]]) -> int | None:
-        """From the first pool that has one; a spare cell only when no pool has another non-zero
-        count (a zero is the weakest complement, so a spare count still comes before it)."""
+        """The best cell of the earliest pool, except that a zero comes after every non-zero count
+        (the weakest complement) and a spare cell after every other non-zero count."""
         ranked = [(values[c] == 0, c in last_resort, p, sum(n_unknown[j] == 0 for j in by_cell[c]), values[c],
                    order[c], c) for p, pool in enumerate(pools) for c in pool]
         return min(ranked)[-1] if ranked else None
