@@ -1,6 +1,7 @@
 """The five agency layouts: how each agency arranges its register in files and sheets.
 
-Over 400 lines on purpose: five small classes, one per agency, read best side by side.
+Long on purpose (one thing: the agencies' layouts): five small classes, one per agency, that
+read best side by side; what they share lives in layout.py and writers.py.
 """
 
 from __future__ import annotations
