@@ -65,7 +65,7 @@ def _event(before: dict | None, after: dict | None) -> str | None:
     """What happened to one path between two builds, if it can change a figure."""
     was = before is not None and before["status"] in COUNTED
     now = after is not None and after["status"] in COUNTED
-    if before is not None and after is not None and was and now and before["sha256"] != after["sha256"]:
+    if was and now and before["sha256"] != after["sha256"]:
         return "corrected"
     if now and not was:
         return "new" if before is None or before["status"] in ("removed", "ignored") else "used_again"

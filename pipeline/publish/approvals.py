@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,12 +188,7 @@ def with_approvals(marts: dict[str, pd.DataFrame], approvals: pd.DataFrame,
     for a in approvals[approvals["month"].isna()].to_dict("records"):
         agency, year = a["agency"], int(a["year"])
         approved = json.loads(a["figures"])
-        if pending is None:
-            current = period_rows({n: f.drop(columns=list(LABELS)) for n, f in out.items() if n in approved},
-                                  agency, year)
-            same = content_hash(current) == a["content_sha256"]
-        else:
-            same = a["approval_id"] not in pending
+        same = _unchanged(out, a, pending, names=approved)
         for name, frame in out.items():
             mask = (frame["agency"] == agency) & (frame["year"] == year)
             if not same and name in approved:
@@ -229,14 +225,19 @@ def _replaced(frame: pd.DataFrame, mask: pd.Series, rows: list[dict]) -> pd.Data
     return pd.concat([kept, new]).sort_index()
 
 
+def _unchanged(out: dict[str, pd.DataFrame], a: dict, pending: set[str] | None, month: int | None = None,
+               names: Collection[str] | None = None) -> bool:
+    """Whether the approved period's rows are still those approved: from `pending` when known,
+    else by hashing the period's rows of `out` (of the marts `names` only, when given)."""
+    if pending is not None:
+        return a["approval_id"] not in pending
+    bare = {n: f.drop(columns=list(LABELS)) for n, f in out.items() if names is None or n in names}
+    return content_hash(period_rows(bare, a["agency"], int(a["year"]), month)) == a["content_sha256"]
+
+
 def _label_month(out: dict[str, pd.DataFrame], a: dict, pending: set[str] | None) -> None:
     agency, year, month = a["agency"], int(a["year"]), int(a["month"])
-    if pending is None:
-        bare = {n: f.drop(columns=list(LABELS)) for n, f in out.items()}
-        same = content_hash(period_rows(bare, agency, year, month)) == a["content_sha256"]
-    else:
-        same = a["approval_id"] not in pending
-    if not same:
+    if not _unchanged(out, a, pending, month=month):
         return  # published as provisional, with the current figures (see the module's docstring)
     for frame in out.values():
         if "month" in frame.columns:
