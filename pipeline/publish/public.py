@@ -48,9 +48,15 @@ def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None =
 
     signed = approved.latest(con)
     agencies = table_agencies(con, "marts")
+    loaded: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
 
     def load(chunk: list[str]) -> dict[str, pd.DataFrame]:
-        return approved.with_approvals(read_tables(con, "marts", chunk), signed[signed["agency"].isin(chunk)])
+        """A chunk's marts as published, read once: the counts and every protection round use them."""
+        key = tuple(chunk)
+        if key not in loaded:
+            loaded[key] = approved.with_approvals(read_tables(con, "marts", chunk),
+                                                  signed[signed["agency"].isin(chunk)])
+        return loaded[key]
 
     counts: dict = {}
     for chunk in chunks(agencies, CHUNK_AGENCIES):
@@ -121,15 +127,18 @@ def read_public(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
 def audit_public(con: duckdb.DuckDBPyConnection, k: int) -> list:
     """Try to recover every suppressed cell from what `public` shows (a chunk of agencies at a
     time, read from the warehouse)."""
-    return [e for chunk in chunks(table_agencies(con, "public"), CHUNK_AGENCIES)
-            for e in audit_marts(read_tables(con, "public", chunk), k=k)]
+    return audit_by_agency(lambda chunk: read_tables(con, "public", chunk), table_agencies(con, "public"), k)
 
 
 def audit_tables(published: dict[str, pd.DataFrame], k: int) -> list:
     """audit_public over published frames (a chunk of agencies at a time)."""
     agencies = sorted({a for frame in published.values() for a in frame["agency"]})
-    return [e for chunk in chunks(agencies, CHUNK_AGENCIES)
-            for e in audit_marts({n: f[f["agency"].isin(chunk)] for n, f in published.items()}, k=k)]
+    return audit_by_agency(lambda chunk: {n: f[f["agency"].isin(chunk)] for n, f in published.items()}, agencies, k)
+
+
+def audit_by_agency(load: Callable[[list[str]], dict[str, pd.DataFrame]], agencies: list[str], k: int) -> list:
+    """audit_marts over `load(chunk)` for chunks of agencies (as protect_by_agency protects them)."""
+    return [e for chunk in chunks(agencies, CHUNK_AGENCIES) for e in audit_marts(load(chunk), k=k)]
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
