@@ -59,7 +59,7 @@ def changes(agency: str | None, since: str | None) -> int:
 
 
 def approve(agency: str, year: int, month: int | None, by: str) -> int:
-    from pipeline.publish.approvals import ApprovalError
+    from pipeline.publish.approvals import ApprovalError, period_text
     from pipeline.publish.approvals import approve as record
 
     agency = common.agency(agency)
@@ -67,8 +67,7 @@ def approve(agency: str, year: int, month: int | None, by: str) -> int:
         done = record(common.warehouse(), agency, year, month, by)
     except ApprovalError as exc:
         raise common.Mistake("approval_refused", detail=exc) from None
-    period = f"{year}" if month is None else f"{year}-{month:02d}"
-    common.say(f"disetujui / approved: {agency} {period} oleh / by {done.approved_by}, "
+    common.say(f"disetujui / approved: {agency} {period_text(year, month)} oleh / by {done.approved_by}, "
                f"{common.local_time(done.approved_at)}; {done.rows} baris / rows, sha256 {done.content_sha256[:12]}…")
     common.say("angka ini yang diterbitkan sampai periode ini disetujui lagi / these figures are published until the "
                "period is approved again")
@@ -76,7 +75,7 @@ def approve(agency: str, year: int, month: int | None, by: str) -> int:
 
 
 def approvals(agency: str | None) -> int:
-    from pipeline.publish.approvals import WORDS, states
+    from pipeline.publish.approvals import WORDS, period_text, states
 
     agency = common.agency(agency)
     with common.read_only(common.warehouse()) as con:
@@ -85,7 +84,7 @@ def approvals(agency: str | None) -> int:
         common.say("belum ada periode yang disetujui / no period approved yet (semua angka sementara / every figure "
                    "is provisional)")
         return 0
-    rows = [[r.agency, r.year if r.month is None or r.month != r.month else f"{r.year}-{int(r.month):02d}",
+    rows = [[r.agency, period_text(r.year, r.month),
              " / ".join(WORDS[r.state]), r.approved_by, common.local_time(r.approved_at), r.victims_approved,
              r.victims_now, r.changes_since] for r in found.itertuples()]
     for line in common.table(["agency", "period", "state", "by", "at", "victims approved", "victims now",

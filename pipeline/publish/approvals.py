@@ -119,10 +119,10 @@ def approve(db_path: Path, agency: str, year: int, month: int | None, by: str,
             raise ApprovalError("no marts yet: run `ppa run` first")
         rows = period_rows(read_marts(con, [agency]), agency, year, month)
         if not rows.get("victims_by_region_year") and not rows.get("victims_by_month"):
-            raise ApprovalError(f"{agency} has no figures for {_period(year, month)}: nothing to approve")
+            raise ApprovalError(f"{agency} has no figures for {period_text(year, month)}: nothing to approve")
         run_id = run_id or last_build(con)
-        approval = Approval(f"{agency}:{_period(year, month)}@{now:%Y%m%dT%H%M%S}", agency, year, month, by.strip(),
-                            now, content_hash(rows), sum(len(r) for r in rows.values()))
+        approval = Approval(f"{agency}:{period_text(year, month)}@{now:%Y%m%dT%H%M%S}", agency, year, month,
+                            by.strip(), now, content_hash(rows), sum(len(r) for r in rows.values()))
         with transaction(con):
             con.execute("INSERT INTO meta.approvals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [approval.approval_id, agency, year, month, approval.approved_by, now,
@@ -130,8 +130,9 @@ def approve(db_path: Path, agency: str, year: int, month: int | None, by: str,
     return approval
 
 
-def _period(year: int, month: int | None) -> str:
-    return f"{year}" if month is None else f"{year}-{month:02d}"
+def period_text(year: int, month: object = None) -> str:
+    """'2024' for a year, '2024-03' for a month (a missing month, None or NaN, is the year)."""
+    return f"{year}" if month is None or pd.isna(month) else f"{year}-{int(month):02d}"
 
 
 def latest(con: duckdb.DuckDBPyConnection, agencies: list[str] | None = None) -> pd.DataFrame:
@@ -298,7 +299,7 @@ class SignOff:
             found = self.states[self.states["state"] == state]
             if len(found):
                 out.append(f"{label}: " + "; ".join(
-                    f"{r.agency} {r.year if r.month is None or r.month != r.month else f'{r.year}-{int(r.month):02d}'}"
+                    f"{r.agency} {period_text(r.year, r.month)}"
                     f" oleh {r.approved_by}, {r.approved_at:%Y-%m-%d}" for r in found.itertuples()) + ".")
         out.append("Angka periode lain bersifat sementara (belum disetujui).")
         return out
