@@ -29,14 +29,13 @@ def result_for(outcomes: dict[str, expectations.Outcome]) -> dg.AssetCheckResult
     )
 
 
-def _gx_check(table: str, extra: dict[str, str] | None = None):
+def _gx_check(table: str, extra: tuple[str, ...] = ()):
     @dg.asset_check(asset=MART_KEYS[table], name=f"gx_{table}", blocking=True,
-                    description=f"Great Expectations suite '{table}' (pipeline/schemas/expectations.py).")
+                    description=f"Great Expectations suite '{table}' (pipeline/marts/expectations.py).")
     def check(warehouse: WarehouseResource, drop_folder: DropFolderResource) -> dg.AssetCheckResult:
         agencies = agency_codes(Path(drop_folder.registry_path))
-        frames = {table: f"SELECT * FROM marts.{table}", **(extra or {})}
         with warehouse.connect() as con:
-            data = {name: query_df(con, sql) for name, sql in frames.items()}
+            data = {name: query_df(con, expectations.SUITE_SQL[name]) for name in (table, *extra)}
         return result_for({name: expectations.validate(name, frame, agencies) for name, frame in data.items()})
 
     check.__doc__ = f"Dataset-level expectations on marts.{table}, run with Great Expectations 1.x."
@@ -46,7 +45,7 @@ def _gx_check(table: str, extra: dict[str, str] | None = None):
 gx_checks = [
     _gx_check("victims_by_region_year"),
     _gx_check("yoy_by_region"),
-    _gx_check("victims_by_form", {"form_totals": expectations.FORM_TOTALS_SQL}),
+    _gx_check("victims_by_form", ("form_totals",)),
     _gx_check("reporting_completeness"),
 ]
 

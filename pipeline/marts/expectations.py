@@ -92,6 +92,8 @@ def suite_for(table: str, agencies: list[str]):
 
 
 SUITES = ["victims_by_region_year", "yoy_by_region", "victims_by_form", "form_totals", "reporting_completeness"]
+# the frame each suite checks: its mart, or the derived frame (form_totals)
+SUITE_SQL = {name: FORM_TOTALS_SQL if name == "form_totals" else f"SELECT * FROM marts.{name}" for name in SUITES}
 
 
 def validate(table: str, frame: pd.DataFrame, agencies: list[str]) -> Outcome:

@@ -129,11 +129,7 @@ def _checks(con: duckdb.DuckDBPyConnection, cfg: Settings, ctx: Context) -> list
     out.append(("row accounting (data rows = staged + rejected + superseded)", _ok(accounting[0] == 0),
                 f"{accounting[0]} of {accounting[1]} files off"))
     agencies = agency_codes(cfg.registry_path)
-    suites = {"victims_by_region_year": "SELECT * FROM marts.victims_by_region_year",
-              "yoy_by_region": "SELECT * FROM marts.yoy_by_region",
-              "victims_by_form": "SELECT * FROM marts.victims_by_form", "form_totals": expectations.FORM_TOTALS_SQL,
-              "reporting_completeness": "SELECT * FROM marts.reporting_completeness"}
-    for name, sql in suites.items():
+    for name, sql in expectations.SUITE_SQL.items():
         outcome = expectations.validate(name, query_df(con, sql), agencies)
         out.append((f"Great Expectations: {name}", _ok(outcome.success),
                     f"{outcome.evaluated} expectations, {len(outcome.failed)} failed"))
