@@ -219,14 +219,7 @@ class SafeDir:
         if old is None:
             return False
         with old, self.open_file(tmp) as new:
-            if os.fstat(old.fileno()).st_size != os.fstat(new.fileno()).st_size:
-                return False
-            while True:
-                a, b = new.read(1 << 20), old.read(1 << 20)
-                if a != b:
-                    return False
-                if not a:
-                    return True
+            return same_bytes(new, old)
 
     @contextlib.contextmanager
     def _removed_on_error(self, *temporary: str) -> Iterator[None]:
@@ -280,6 +273,19 @@ def atomic_write(target: Path, writer: Callable[[BinaryIO], None], root: Path, m
     with safe_dir(target.parent, root) as folder:
         folder.remove_leftovers()
         return folder.write(target.name, writer, mode, keep_if_same)
+
+
+def same_bytes(new: BinaryIO, old: BinaryIO) -> bool:
+    """Whether two files open at their start hold the same bytes (read a MiB at a time): the
+    `keep_if_same` of a file that is only ever compared byte for byte."""
+    if os.fstat(new.fileno()).st_size != os.fstat(old.fileno()).st_size:
+        return False
+    while True:
+        a, b = new.read(1 << 20), old.read(1 << 20)
+        if a != b:
+            return False
+        if not a:
+            return True
 
 
 def write_text(target: Path, text: str, root: Path) -> Path:

@@ -157,7 +157,7 @@ def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], o
     """Parquet and CSV of every public table, each replaced atomically (safefs: `out_dir` reached
     from `root`, by default itself, without following a link), a file with the same bytes left
     as it is. The path reaches DuckDB as a parameter."""
-    from pipeline.safefs import safe_dir
+    from pipeline.safefs import safe_dir, same_bytes
 
     written = []
     with safe_dir(out_dir, root or out_dir) as folder:
@@ -170,6 +170,6 @@ def export(con: duckdb.DuckDBPyConnection, published: dict[str, pd.DataFrame], o
             finally:
                 con.unregister("_public")
             csv = folder.write(f"{name}.csv", lambda handle: csv_frame(frame).to_csv(handle, index=False),
-                               keep_if_same=lambda new, old: new.read() == old.read())
+                               keep_if_same=same_bytes)
             written += [out_dir / f"{name}.parquet", csv]
     return written

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.publish.analytics import RESEARCHER_MODE, STORAGE_VERSION
-from pipeline.safefs import SafeDir, safe_dir
+from pipeline.safefs import SafeDir, safe_dir, same_bytes
 
 AGENCY_DIR = "analytics"
 FINGERPRINTS = "fingerprints.json"  # agency -> what its copy was made from (an unchanged one is kept)
@@ -63,7 +63,7 @@ def agency_copies(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> dict[s
             if written[agency]:
                 _write_copy(con, folder, agency, tables)
         folder.write(FINGERPRINTS, lambda handle: handle.write(json.dumps(now, indent=1).encode()),
-                     mode=OPERATORS_FILE, keep_if_same=lambda new, old: new.read() == old.read())
+                     mode=OPERATORS_FILE, keep_if_same=same_bytes)
     return written
 
 
