@@ -48,18 +48,12 @@ def compare_rows(analytics_path: Path | str, a: str, b: str) -> list[dict]:
     """
     if a == b:
         raise ValueError("pick two different agencies")
-    path = Path(analytics_path)
-    if not path.exists():
-        raise FileNotFoundError(f"no analytics copy at {path}: run `ppa run` first")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    with _connect(analytics_path) as con:
         known = [r[0] for r in con.execute("SELECT agency FROM meta.agencies ORDER BY agency").fetchall()]
         for code in (a, b):
             if code not in known:
                 raise ValueError(f"unknown agency {code!r}; known: {', '.join(known)}")
         found = _dicts(con.execute(f"SELECT * FROM ({YOY_SQL}) WHERE agency IN (?, ?) ORDER BY year", [a, b]))
-    finally:
-        con.close()
     fields = [*COMPARE_FIELDS, "months_reported", "months_expected"]
     by_key = {(r["agency"], r["year"]): r for r in found}
     out = []
@@ -78,6 +72,14 @@ def compare_table(analytics_path: Path | str, a: str, b: str) -> pd.DataFrame:
 
     rows = compare_rows(analytics_path, a, b)
     return pd.DataFrame(rows).astype({"year": "int64"}) if rows else pd.DataFrame({"year": pd.Series(dtype="int64")})
+
+
+def _connect(analytics_path: Path | str) -> duckdb.DuckDBPyConnection:
+    """The analytics copy, read-only (FileNotFoundError, saying what to do, when there is none)."""
+    path = Path(analytics_path)
+    if not path.exists():
+        raise FileNotFoundError(f"no analytics copy at {path}: run `ppa run` first")
+    return duckdb.connect(str(path), read_only=True)
 
 
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -142,14 +144,8 @@ def format_compare(table) -> str:
 
 def yoy_table(analytics_path: Path | str) -> list[dict]:
     """Every agency's year-on-year rows, as `ppa yoy` prints them."""
-    path = Path(analytics_path)
-    if not path.exists():
-        raise FileNotFoundError(f"no analytics copy at {path}: run `ppa run` first")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    with _connect(analytics_path) as con:
         found = _dicts(con.execute(f"{YOY_SQL} ORDER BY agency, year"))
-    finally:
-        con.close()
     return [{"agency": r["agency"], "year": r["year"], "victims": fmt_num(r["victims"]),
              "95% CI": interval(r["victims_ci_low"], r["victims_ci_high"]), "prev": fmt_num(r["victims_prev_year"]),
              "change": change_text(r), "cases": fmt_num(r["cases"]), "per 100k": fmt_num(r["victims_per_100k"], 2),
