@@ -5,8 +5,7 @@ report's views (views.py) use the same functions.
 
 from __future__ import annotations
 
-import math
-import sys
+from pipeline.marts.stats import missing
 
 # The year-on-year rows everyone reads (`ppa yoy`, `ppa compare`, the report, the notebook): the mart,
 # its rate and interval, and the open data-quality flags that are not mere information.
@@ -24,9 +23,8 @@ def is_true(value: object) -> bool:
 
 
 def is_missing(value: object) -> bool:
-    pandas = sys.modules.get("pandas")  # pandas.NA exists only once pandas is imported
-    return value is None or (pandas is not None and value is pandas.NA) or (
-        isinstance(value, float) and math.isnan(value))
+    """None, NaN, NaT or pandas' NA (stats.missing: one rule for every reader, without pandas)."""
+    return missing(value)
 
 
 def fmt_num(value: object, digits: int = 0, sign: bool = False) -> str:
