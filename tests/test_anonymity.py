@@ -138,3 +138,23 @@ def test_kept_shares_say_what_the_protection_cost():
     shares = kept_shares(data, result.rows)
     assert 0 < shares["rows"] <= 1 and 0 <= shares["month"] <= shares["rows"]
     assert kept_shares(data, data.iloc[:0]) == {"rows": 0.0, "age_group": 0.0, "kecamatan": 0.0, "month": 0.0}
+
+
+def test_agencies_protected_apart_give_what_all_at_once_gives():
+    """The analytics copy protects a batch of agencies at a time (publish/analytics.release_rows):
+    right only because no group crosses agencies, which this checks on the whole result."""
+    data = pd.concat([rows(900, "batam", 5), rows(300, "kutim", 6, kecamatan=18), rows(30, "ppu", 7),
+                      rows(2, "tiny", 8)], ignore_index=True)
+    whole = release(data, 5)
+    parts = [release(data[data["agency"] == a], 5) for a in ["batam", "kutim", "ppu", "tiny"]]
+    pd.testing.assert_frame_equal(whole.rows.sort_index(), pd.concat([p.rows for p in parts]).sort_index())
+    pd.testing.assert_frame_equal(whole.disclosure, pd.concat([p.disclosure for p in parts], ignore_index=True))
+
+
+def test_agency_batches_keep_the_order_and_the_limit():
+    from pipeline.publish.analytics import agency_batches
+
+    counts = [("a", 30), ("b", 30), ("c", 50), ("d", 120), ("e", 10), ("f", 5)]
+    assert agency_batches(counts, 60) == [["a", "b"], ["c"], ["d"], ["e", "f"]]
+    assert agency_batches(counts, 1000) == [["a", "b", "c", "d", "e", "f"]]
+    assert agency_batches([], 60) == []

@@ -16,6 +16,7 @@ import hashlib
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from pipeline.publish import anonymity
 from pipeline.safefs import safe_dir
@@ -82,8 +83,8 @@ def content_key(con: duckdb.DuckDBPyConnection, tables: list[str], k: int) -> st
     """What analytics.duckdb is made of, as one hash: each table's columns, comment and rows
     (count and the sum of the rows' hashes), the staged rows the researchers' rows come from,
     k, the hashing secret (through a keyed hash) and the whole pipeline's code."""
-    from pipeline.privacy import keyed_hash
     from pipeline.config import PACKAGE_DIR
+    from pipeline.privacy import keyed_hash
 
     digest = hashlib.sha256(f"{STORAGE_VERSION}:{k}:{keyed_hash('analytics_copy')}".encode())
     for path in sorted(p for p in PACKAGE_DIR.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
@@ -112,26 +113,55 @@ def _kept_counts(folder, key: str, tables: list[str]) -> dict[str, int] | None:
         return None
 
 
+BATCH_ROWS = 50_000  # researchers' rows protected at once: memory bounded by this or the largest agency
+
+
+def agency_batches(rows: list[tuple[str, int]], limit: int = BATCH_ROWS) -> list[list[str]]:
+    """Agencies (with their row counts, in order) in consecutive batches of at most `limit` rows,
+    an agency larger than that alone in its batch."""
+    batches: list[list[str]] = []
+    size = limit
+    for agency, count in rows:
+        if size + count > limit or not batches:
+            batches.append([])
+            size = 0
+        batches[-1].append(agency)
+        size += count
+    return batches
+
+
 def release_rows(con: duckdb.DuckDBPyConnection, k: int) -> str:
     """Protect the researchers' rows (anonymity.release) into a temporary table of this
-    connection, whose name is returned, and replace meta.release_disclosure with what it took."""
+    connection, whose name is returned, and replace meta.release_disclosure with what it took.
+    Agency is a quasi-identifier, so no group crosses agencies: the rows are protected a batch of
+    agencies at a time (the same result as all at once), and memory stays bounded by the batch."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _researcher_source AS {_SOURCE_SQL}")
-    frame = con.execute(f"SELECT _row, {', '.join(anonymity.INPUT)} FROM _researcher_source").df().set_index("_row")
-    result = anonymity.release(frame, k)
-    kept = result.rows.drop(columns=[anonymity.SENSITIVE]).rename_axis("_row").reset_index()
     quasi = [c for c in anonymity.PUBLISHED_QI if c not in ("agency", "year")]
-    con.register("_released", kept)
-    try:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _researcher_rows AS
-            SELECT {", ".join(f"p.{c}::{_TYPES.get(c, 'VARCHAR')} AS {c}" if c in quasi else f"s.{c}"
-                              for c in RESEARCHER_COLUMNS)}
-            FROM _researcher_source s JOIN _released p USING (_row) ORDER BY s._row""")
-    finally:
-        con.unregister("_released")
+    published = ", ".join(f"p.{c}::{_TYPES.get(c, 'VARCHAR')} AS {c}" if c in quasi else f"s.{c}"
+                          for c in RESEARCHER_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _researcher_rows AS SELECT {published} "
+                f"FROM _researcher_source s, (SELECT NULL::BIGINT AS _row, {', '.join(f'NULL AS {c}' for c in quasi)}) p "
+                "WHERE false")
+    disclosure = []
+    counts = con.execute("SELECT agency, count(*) FROM _researcher_source GROUP BY agency ORDER BY agency").fetchall()
+    for batch in agency_batches(counts):
+        frame = con.execute(f"SELECT _row, {', '.join(anonymity.INPUT)} FROM _researcher_source "
+                            "WHERE agency IN (SELECT unnest(?::VARCHAR[])) ORDER BY _row", [batch]).df()
+        result = anonymity.release(frame.set_index("_row"), k)
+        kept = result.rows.drop(columns=[anonymity.SENSITIVE]).rename_axis("_row").reset_index()
+        con.register("_released", kept)
+        try:
+            con.execute(f"INSERT INTO _researcher_rows SELECT {published} "
+                        "FROM _researcher_source s JOIN _released p USING (_row) ORDER BY s._row")
+        finally:
+            con.unregister("_released")
+        disclosure.append(result.disclosure)
+        del frame, result, kept
     con.execute("DROP TABLE _researcher_source")
     with transaction(con):
         con.execute(declared.RELEASE_DISCLOSURE.ddl(replace_table=True))
-        insert_frame(con, declared.RELEASE_DISCLOSURE.name, result.disclosure)
+        if disclosure:
+            insert_frame(con, declared.RELEASE_DISCLOSURE.name, pd.concat(disclosure, ignore_index=True))
     return "_researcher_rows"
 
 
