@@ -9,6 +9,7 @@ from pipeline.assets.feedback import build_feedback_asset
 from pipeline.assets.ingest import build_agency_load
 from pipeline.assets.marts import build_marts
 from pipeline.assets.publish import analytics_copy, public_tables
+from pipeline.assets.refresh import refresh_stamp
 from pipeline.assets.resources import DropFolderResource, WarehouseResource
 from pipeline.automation.triggers import build_drop_sensor, build_nightly_schedule
 from pipeline.config import Settings, settings
@@ -26,7 +27,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
         description="Every agency's files to staging, then the marts and the analytics copy, in one run.",
     )
     return dg.Definitions(
-        assets=[agency_load, build_marts, analytics_copy, public_tables, build_feedback_asset(partitions)],
+        assets=[agency_load, build_marts, analytics_copy, public_tables, build_feedback_asset(partitions), refresh_stamp],
         asset_checks=[*gx_checks, agencies_silent, dq_flags_open, recap_differs],
         jobs=[full_refresh],
         sensors=[build_drop_sensor(full_refresh)],

@@ -75,7 +75,9 @@ def sweep(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime | None
     return done
 
 
-def _sweep_archive(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime, done: Sweep) -> None:
+def _archive_ages(con: duckdb.DuckDBPyConnection, cfg: Settings):
+    """Each archived copy with its sha256, whether it was erased, whether its file is still in a
+    drop folder, and the time its period runs from (naive UTC: the file last seen, else copied)."""
     seen: dict[str, tuple[bool, dt.datetime | None]] = {}  # sha256 -> (still dropped, last seen)
     for sha, dropped, last in con.execute(
             "SELECT sha256, bool_or(status NOT IN ('removed', 'erased')), max(last_seen) FROM meta.ingest_log "
@@ -85,13 +87,34 @@ def _sweep_archive(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.dateti
     for path in archive.copies(cfg.archive_dir):
         sha = path.name.split(".")[0]
         dropped, last = seen.get(sha, (False, None))
-        if sha not in erased_files:
-            if dropped:
-                continue
-            copied = dt.datetime.fromtimestamp(os.stat(path, follow_symlinks=False).st_mtime, dt.UTC)
-            if not expired(max(last or dt.datetime.min, copied.replace(tzinfo=None)), cfg.retain_archive_days, now):
-                continue
+        copied = dt.datetime.fromtimestamp(os.stat(path, follow_symlinks=False).st_mtime, dt.UTC)
+        yield path, sha, sha in erased_files, dropped, max(last or dt.datetime.min, copied.replace(tzinfo=None))
+
+
+def _sweep_archive(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime, done: Sweep) -> None:
+    for _path, sha, was_erased, dropped, since in _archive_ages(con, cfg):
+        if not was_erased and (dropped or not expired(since, cfg.retain_archive_days, now)):
+            continue
         done.archive_removed += archive.remove(cfg.archive_dir, sha)
+
+
+def next_expiry(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime) -> dt.datetime | None:
+    """The first moment after `now` (naive UTC) at which a retention period ends for something
+    still kept (an archived copy, a feedback workbook, a ledger line), so that a sweep would
+    remove it; None when nothing is waiting for one. A file still dropped has no end."""
+    ends = [since + dt.timedelta(days=cfg.retain_archive_days)
+            for _path, _sha, was_erased, dropped, since in _archive_ages(con, cfg) if not was_erased and not dropped]
+    feedback, ledger = con.execute(
+        "SELECT min(first_seen) FILTER (WHERE first_seen >= ?), "
+        "min(last_seen) FILTER (WHERE status = 'removed' AND last_seen >= ?) FROM meta.ingest_log",
+        [now - dt.timedelta(days=cfg.retain_feedback_days), now - dt.timedelta(days=cfg.retain_ledger_days)],
+    ).fetchall()[0]
+    if feedback is not None:
+        ends.append(feedback + dt.timedelta(days=cfg.retain_feedback_days))
+    if ledger is not None:
+        ends.append(ledger + dt.timedelta(days=cfg.retain_ledger_days))
+    later = [end for end in ends if end > now]
+    return min(later) if later else None
 
 
 def _sweep_feedback(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime, done: Sweep) -> None:

@@ -12,7 +12,7 @@ from workbooks import register, row
 
 
 @pytest.fixture
-def defs():
+def defs(isolated_env):
     from pipeline.definitions import build_definitions
 
     return build_definitions()
@@ -145,7 +145,7 @@ def test_nightly_schedule_at_two_wita(defs):
     schedule = defs.resolve_schedule_def("nightly_refresh")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Asia/Makassar"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    resources = {"drop_folder": defs.resources["drop_folder"]}
+    resources = {"drop_folder": defs.resources["drop_folder"], "warehouse": defs.resources["warehouse"]}
     when = dt.datetime(2025, 3, 4, 2, 0, tzinfo=ZoneInfo("Asia/Makassar"))
     with dg.instance_for_test() as instance, dg.build_schedule_context(
             scheduled_execution_time=when, instance=instance, resources=resources) as context:
@@ -168,7 +168,8 @@ def test_nightly_schedule_skips_while_a_refresh_runs(defs):
         instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED,
                                     tags={"dagster/asset_partition_range_start": "kukar",
                                           "dagster/asset_partition_range_end": "batam"})
-        with dg.build_schedule_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]},
+        with dg.build_schedule_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"],
+                                                                  "warehouse": defs.resources["warehouse"]},
                                        scheduled_execution_time=dt.datetime(2025, 3, 4, 2, 0)) as context:
             data = schedule.evaluate_tick(context)
     assert not data.run_requests and "already running" in data.skip_message

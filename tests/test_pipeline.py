@@ -23,6 +23,7 @@ def test_definitions_load_and_keys_follow_the_layers():
         "marts/victims_by_place", "marts/victims_by_relation", "marts/victims_by_kdrt", "marts/victims_by_service",
         "marts/victims_by_case_status", "marts/victims_by_kecamatan", "marts/victims_by_month",
         "marts/child_perpetrators_by_region_year", "marts/dq_flags", "analytics/warehouse_copy", "feedback/umpan_balik",
+        "meta/refresh_stamp",
     } | {k.replace("marts/", "public/") for k in keys
          if k.startswith("marts/") and k not in ("marts/dq_flags", "marts/recap_reconciliation")}
     for key in graph.get_all_asset_keys():

@@ -76,10 +76,14 @@ def status(instance, run) -> dg.DagsterRunStatus:
     return instance.get_run_by_id(run.run_id).status
 
 
-def nightly_tick(defs, instance):
-    """The nightly schedule's tick for 2025-03-04 02:00."""
+def nightly_tick(instance):
+    """The nightly schedule's tick for 2025-03-04 02:00, on definitions of the folders set now."""
+    from pipeline.definitions import build_definitions
+
+    defs = build_definitions()
     schedule = defs.resolve_schedule_def("nightly_refresh")
-    with dg.build_schedule_context(instance=instance, resources={"drop_folder": defs.resources["drop_folder"]},
+    resources = {"drop_folder": defs.resources["drop_folder"], "warehouse": defs.resources["warehouse"]}
+    with dg.build_schedule_context(instance=instance, resources=resources,
                                    scheduled_execution_time=dt.datetime(2025, 3, 4, 2, 0)) as ctx:
         return schedule.evaluate_tick(ctx)
 
@@ -121,13 +125,13 @@ def test_a_finished_run_still_holding_a_slot_releases_it(job, instance):
     assert status(instance, run) == dg.DagsterRunStatus.CANCELED
 
 
-def test_the_nightly_schedule_is_not_blocked_by_a_killed_run(defs, job, instance):
+def test_the_nightly_schedule_is_not_blocked_by_a_killed_run(defs, job, instance, isolated_env):
     live = started_run(instance, job, os.getpid(), time.time(), slot=False)
-    assert "already running" in nightly_tick(defs, instance).skip_message  # a live run still blocks
+    assert "already running" in nightly_tick(instance).skip_message  # a live run still blocks
     instance.report_run_failed(instance.get_run_by_id(live.run_id))
 
     dead = started_run(instance, job, dead_pid(), time.time())
-    assert len(nightly_tick(defs, instance).run_requests) == 1
+    assert len(nightly_tick(instance).run_requests) == 1
     assert status(instance, dead) == dg.DagsterRunStatus.FAILURE and slots_held(instance) == 0
 
 
@@ -158,7 +162,7 @@ def test_the_daemon_fails_a_run_that_never_started_so_the_schedule_runs_again(de
         assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 180
         stuck = run_at(instance, job, dg.DagsterEventType.RUN_STARTING, None, time.time())
         assert status(instance, stuck) == dg.DagsterRunStatus.STARTING
-        assert "already running" in nightly_tick(defs, instance).skip_message
+        assert "already running" in nightly_tick(instance).skip_message
 
         record = instance.get_run_record_by_id(stuck.run_id)
         run_monitoring.monitor_starting_run(instance, record, logging.getLogger("test"))  # within the timeout
@@ -167,4 +171,4 @@ def test_the_daemon_fails_a_run_that_never_started_so_the_schedule_runs_again(de
         monkeypatch.setattr(run_monitoring, "get_current_timestamp", lambda: later)
         run_monitoring.monitor_starting_run(instance, record, logging.getLogger("test"))  # the daemon's check
         assert status(instance, stuck) == dg.DagsterRunStatus.FAILURE
-        assert len(nightly_tick(defs, instance).run_requests) == 1
+        assert len(nightly_tick(instance).run_requests) == 1

@@ -39,9 +39,9 @@ def file_sums(folder) -> dict[str, str]:
 def test_changes_approvals_and_releases_through_two_runs(isolated_env, capsys):
     from pipeline.cli import main
     from pipeline.publish.approvals import approve, sign_off, states
+    from pipeline.publish.releases import ReleaseError, verify, write_release
     from pipeline.publish.report import build_html
     from pipeline.publish.views import read_analytics
-    from pipeline.publish.releases import ReleaseError, verify, write_release
     from pipeline.warehouse.db import connect
 
     raw, wh = isolated_env["raw"], isolated_env["warehouse"]

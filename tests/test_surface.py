@@ -10,7 +10,7 @@ OPS = ["agency_load", "analytics__warehouse_copy", "feedback__umpan_balik", "mar
        "marts__recap_reconciliation_recap_differs", "marts__reporting_completeness_agencies_silent",
        "marts__reporting_completeness_gx_reporting_completeness", "marts__victims_by_form_gx_victims_by_form",
        "marts__victims_by_region_year_gx_victims_by_region_year", "marts__yoy_by_region_gx_yoy_by_region",
-       "public_tables"]
+       "meta__refresh_stamp", "public_tables"]
 CHECKS = ["analytics/warehouse_copy:release_k_anonymity", "marts/dq_flags:dq_flags_open", "marts/recap_reconciliation:recap_differs",
           "marts/reporting_completeness:agencies_silent",
           "marts/reporting_completeness:gx_reporting_completeness", "marts/victims_by_form:gx_victims_by_form",

@@ -45,3 +45,15 @@ class DropFolderResource(dg.ConfigurableResource):
     max_rows_per_sheet: int = 200_000
     reader_memory_mb: int = 1024
     reader_timeout_s: float = 120.0
+
+
+def resource_settings(warehouse: WarehouseResource, drop_folder: DropFolderResource):
+    """The settings with the folders these resources name (a definition built for other folders
+    than the environment's reads and writes its own)."""
+    import dataclasses
+
+    from pipeline.config import settings
+
+    return dataclasses.replace(settings(), warehouse_dir=Path(warehouse.warehouse_dir),
+                               raw_dir=Path(drop_folder.raw_dir), archive_dir=Path(drop_folder.archive_dir),
+                               registry_path=Path(drop_folder.registry_path))

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.assets.resources import DropFolderResource, WarehouseResource
+from pipeline.assets.resources import DropFolderResource, WarehouseResource, resource_settings
+from pipeline.automation import quiet
 from pipeline.automation.recovery import fail_dead_runs
 from pipeline.config import settings
 from pipeline.ingest.dropfolder import scan_folder, sha256_file, stray_items
@@ -155,6 +156,12 @@ def _recover(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext)
         context.log.warning(f"run {run_id} had been killed; marked failed so that new runs can start")
 
 
+def _succeeded(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether the run that wrote the stamp ended well (a check after its last write can fail it)."""
+    record = instance.get_run_record_by_id(run_id)
+    return record is not None and record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+
+
 def build_drop_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=settings().sensor_interval_s, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Watches data/raw/<agency>/ and starts one run for the agencies with new, changed "
@@ -191,8 +198,11 @@ def build_drop_sensor(job) -> dg.SensorDefinition:
 def build_nightly_schedule(job) -> dg.ScheduleDefinition:
     @dg.schedule(job=job, cron_schedule=settings().nightly_cron, execution_timezone=NIGHTLY_TZ,
                  default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description="Nightly refresh at 02:00 WITA: every agency folder, the marts and the analytics copy.")
-    def nightly_refresh(context: dg.ScheduleEvaluationContext, drop_folder: DropFolderResource):
+                 description="Nightly refresh at 02:00 WITA: every agency folder, the marts and the analytics copy; "
+                             "skipped when nothing changed since the last full run and the calendar changes nothing "
+                             "(automation/quiet.py).")
+    def nightly_refresh(context: dg.ScheduleEvaluationContext, drop_folder: DropFolderResource,
+                        warehouse: WarehouseResource):
         _recover(context)
         active = context.instance.get_run_records(dg.RunsFilter(
             job_name=job.name,
@@ -201,6 +211,10 @@ def build_nightly_schedule(job) -> dg.ScheduleDefinition:
         if active:
             return dg.SkipReason(f"a refresh is already running ({active[0].dagster_run.run_id}); skipping this tick")
         order = agency_codes(Path(drop_folder.registry_path))
-        return dg.RunRequest(tags={**refresh_tags(order, order), "ppa/trigger": "nightly"})
+        decision = quiet.decide(resource_settings(warehouse, drop_folder), order)
+        if decision.skip and _succeeded(context.instance, decision.stamp["run_id"]):
+            return dg.SkipReason(decision.reason)
+        return dg.RunRequest(tags={**refresh_tags(order, order), "ppa/trigger": "nightly",
+                                   "ppa/why": decision.reason[:200] if not decision.skip else "the last full run failed"})
 
     return nightly_refresh

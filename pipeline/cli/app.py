@@ -37,9 +37,13 @@ def run_command(
                                          help="-v: our steps' messages; -vv: Dagster's log of every event")] = 0,
     reload: Annotated[bool, typer.Option("--reload", help="read and stage every agency again, even those whose "
                                                           "files did not change")] = False,
+    force: Annotated[bool, typer.Option("--force", help="run even when nothing changed since the last full run "
+                                                        "(by default no run starts then)")] = False,
 ) -> int:
-    """Run the whole pipeline (or one agency), then print the ledger summary and the year-on-year table."""
-    return run.run(agency, verbose, reload)
+    """Run the whole pipeline (or one agency), then print the ledger summary and the year-on-year table.
+    Without --agency, no run starts when nothing changed since the last full run and the calendar
+    changes nothing (no month started or fell due, no retention period ended): it says so."""
+    return run.run(agency, verbose, reload, force)
 
 
 @app.command("status")

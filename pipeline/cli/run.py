@@ -28,6 +28,7 @@ STEPS = {
     "analytics__warehouse_copy": "salinan analitik / analytics copy",
     "public_tables": "tabel publik / public tables",
     "feedback__umpan_balik": "umpan balik / feedback",
+    "meta__refresh_stamp": "cap run penuh / full-run stamp",
 }
 GX = "pemeriksaan mart / mart checks (GX)"
 PER_AGENCY = ("agency_load", "feedback__umpan_balik")  # steps that log progress per batch of agencies
@@ -123,11 +124,22 @@ class RunDisplay:
             self._print(f"{logging.getLevelName(level)} {step or 'run'}: {text}")
 
 
-def run(agency: str | None, verbose: int, reload: bool) -> int:
+def run(agency: str | None, verbose: int, reload: bool, force: bool = False) -> int:
     from pipeline.registry import agency_codes
 
     agency = common.agency(agency)
     codes = agency_codes()
+    if agency is None and not (reload or force):
+        from pipeline.automation import quiet
+        from pipeline.config import settings
+
+        decision = quiet.decide(settings(), codes)
+        if decision.skip:
+            common.say(decision.reason)
+            common.say("`ppa run --force` menjalankan run tetap / runs anyway")
+            return _tables(None)
+        if verbose:
+            common.say(f"run: {decision.reason}", stderr=True)
     draw = common.interactive() and verbose < 2
     with common.progress_console().status("Dagster dan definisi pipeline dimuat / loading Dagster and the pipeline",
                     spinner="dots") if draw else contextlib.nullcontext():
@@ -160,12 +172,20 @@ def run(agency: str | None, verbose: int, reload: bool) -> int:
                                             run_id=run_id, **kwargs)
     common.say(f"run {result.run_id}: {'ok' if result.success else 'FAILED'}")
     if not result.success:
+        from pipeline.automation import quiet
         from pipeline.cli.runs import failure_text
+        from pipeline.config import settings
+
+        quiet.forget(settings())  # the next run starts whatever the folders say
 
         for event in result.all_events:
             if event.is_failure:
                 common.say(f"  {event.step_key}: {failure_text(event)}", stderr=True)
         return 1
+    return _tables(agency)
+
+
+def _tables(agency: str | None) -> int:
     from pipeline.cli import status, tables
 
     status.print_summary(status.read_status(agency))
