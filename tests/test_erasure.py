@@ -21,7 +21,7 @@ from pipeline.feedback.files import FEEDBACK_SUFFIX, RECEIPT_SUFFIX
 from pipeline.feedback.words import texts
 from pipeline.ingest import archive
 from pipeline.messages import render
-from pipeline.retention import sweep
+from pipeline.retention import next_expiry, sweep
 from pipeline.warehouse import db as warehouse
 
 
@@ -122,7 +122,13 @@ def test_the_retention_periods(isolated_env, monkeypatch):
     cfg = settings()
     with warehouse.connect(wh / "warehouse.duckdb") as con:
         assert sweep(con, cfg, now).lines() == []
-        later = sweep(con, cfg, now + dt.timedelta(days=cfg.retain_feedback_days + 1))
+        # the next moment a period ends (a night's stamp is valid until then, automation/quiet.py)
+        received = con.execute("SELECT first_seen FROM meta.ingest_log WHERE path = 'kukar/r.xlsx'").fetchall()[0][0]
+        left = con.execute("SELECT last_seen FROM meta.ingest_log WHERE path = 'kukar/gone.xlsx'").fetchall()[0][0]
+        assert next_expiry(con, cfg, now) == received + dt.timedelta(days=cfg.retain_feedback_days)
+        after_feedback = now + dt.timedelta(days=cfg.retain_feedback_days + 1)
+        assert next_expiry(con, cfg, after_feedback) == left + dt.timedelta(days=cfg.retain_ledger_days)
+        later = sweep(con, cfg, after_feedback)
         assert later.feedback_removed == [f"kukar/umpan-balik/r{FEEDBACK_SUFFIX}"] and not later.archive_removed
         assert (feedback / f"r{RECEIPT_SUFFIX}").exists()  # the receipt holds no value of the file
         much_later = sweep(con, cfg, now + dt.timedelta(days=cfg.retain_archive_days + 1))
@@ -131,6 +137,7 @@ def test_the_retention_periods(isolated_env, monkeypatch):
         assert archive.find(isolated_env["archive"], kept_sha)  # its file is still dropped
         assert much_later.ledger_lines_removed == 1
         assert con.execute("SELECT path FROM meta.ingest_log").fetchall() == [("kukar/r.xlsx",)]
+        assert next_expiry(con, cfg, now + dt.timedelta(days=cfg.retain_archive_days + 1)) is None  # r is dropped
 
     monkeypatch.setenv("PPA_RETAIN_FEEDBACK_DAYS", "0")  # a run writes no workbook past its period
     register(raw / "kukar/r.xlsx", [row(case_id="R1"), row(case_id="R2", sex="Y")])
