@@ -145,3 +145,35 @@ def test_the_copy_of_an_agency_no_longer_registered_is_removed(isolated_env):
     assert now["ppu.duckdb"] == inodes["ppu.duckdb"] and now["kutim.duckdb"] != inodes["kutim.duckdb"]
     assert query(isolated_env["warehouse"], "SELECT case_id FROM staging.case_victims",
                  db="analytics/kutim.duckdb")["case_id"].tolist() == ["T1"]
+
+
+@pytest.mark.slow  # two runs
+def test_an_unchanged_agency_keeps_its_researcher_rows_and_a_changed_one_is_protected_again(isolated_env):
+    """The analytics copy takes an agency's protected rows from the copy before while its staged
+    rows are the same (publish/analytics.release_rows, source_digest): the result must be what
+    protecting every agency from nothing gives."""
+    from pipeline.publish.analytics import release_rows
+    from pipeline.warehouse.db import connect
+
+    raw, wh = isolated_env["raw"], isolated_env["warehouse"]
+    kukar_register(raw)
+    forms = ["Seksual", "Fisik", "Psikis"]
+    register(raw / "kutim/b.xlsx", [row(case_id=f"T{i}", kecamatan="Sangatta Utara", age=f"{9 + i % 3} th",
+                                        forms=forms[i % 3]) for i in range(20)])
+    assert run_pipeline().success
+    digests = dict(query(wh, "SELECT DISTINCT agency, source_digest FROM meta.release_disclosure",
+                         "analytics.duckdb").values.tolist())
+    register(raw / "kutim/b.xlsx", [row(case_id=f"T{i}", kecamatan="Sangatta Utara", age=f"{9 + i % 3} th",
+                                        forms=forms[i % 3], sex="L" if i == 0 else "P") for i in range(20)])
+    assert run_pipeline().success
+    after = dict(query(wh, "SELECT DISTINCT agency, source_digest FROM meta.release_disclosure",
+                       "analytics.duckdb").values.tolist())
+    assert after["kukar"] == digests["kukar"] and after["kutim"] != digests["kutim"]
+    published = query(wh, "SELECT * FROM staging.case_victims", "analytics.duckdb")
+    disclosure = query(wh, "SELECT * FROM meta.release_disclosure ORDER BY agency, rowid", "analytics.duckdb")
+    with connect(wh / "warehouse.duckdb") as con:  # every agency protected from nothing
+        fresh = con.execute(f"SELECT * FROM {release_rows(con, K)}").df()
+        fresh_disclosure = con.execute("SELECT * FROM meta.release_disclosure ORDER BY agency, rowid").df()
+    assert set(published["agency"]) == {"kukar", "kutim"}
+    assert published.equals(fresh)
+    assert disclosure.equals(fresh_disclosure)

@@ -58,7 +58,8 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, k: int) -> dict
         folder.remove_leftovers()
         counts = _kept_counts(folder, key, [*tables, "staging.case_victims"])
         if counts is None:
-            released = release_rows(con, k)
+            previous = folder.path / "analytics.duckdb" if folder.kind("analytics.duckdb") == "file" else None
+            released = release_rows(con, k, previous)
             selects = {table: _public_select(con, table) for table in tables}
             with folder.temp_path("analytics.duckdb") as tmp:
                 con.execute(f"ATTACH ? AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')", [str(tmp)])
@@ -130,11 +131,13 @@ def agency_batches(rows: list[tuple[str, int]], limit: int = BATCH_ROWS) -> list
     return batches
 
 
-def release_rows(con: duckdb.DuckDBPyConnection, k: int) -> str:
+def release_rows(con: duckdb.DuckDBPyConnection, k: int, previous: Path | None = None) -> str:
     """Protect the researchers' rows (anonymity.release) into a temporary table of this
     connection, whose name is returned, and replace meta.release_disclosure with what it took.
     Agency is a quasi-identifier, so no group crosses agencies: the rows are protected a batch of
-    agencies at a time (the same result as all at once), and memory stays bounded by the batch."""
+    agencies at a time (the same result as all at once), and memory stays bounded by the batch.
+    An agency whose staged rows (with k, l, the code and the secret: `source_digest`) are those
+    the copy at `previous` was made from takes its rows and disclosure from that copy."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _researcher_source AS {_SOURCE_SQL}")
     quasi = [c for c in anonymity.PUBLISHED_QI if c not in ("agency", "year")]
     published = ", ".join(f"p.{c}::{_TYPES.get(c, 'VARCHAR')} AS {c}" if c in quasi else f"s.{c}"
@@ -142,27 +145,77 @@ def release_rows(con: duckdb.DuckDBPyConnection, k: int) -> str:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _researcher_rows AS SELECT {published} "
                 f"FROM _researcher_source s, (SELECT NULL::BIGINT AS _row, {', '.join(f'NULL AS {c}' for c in quasi)}) p "
                 "WHERE false")
-    disclosure = []
+    digests = _source_digests(con, k)
+    reused = _reuse(con, previous, digests)
+    disclosure = [reused] if reused is not None else []
+    kept = set(reused["agency"]) if reused is not None else set()
     counts = con.execute("SELECT agency, count(*) FROM _researcher_source GROUP BY agency ORDER BY agency").fetchall()
-    for batch in agency_batches(counts):
+    for batch in agency_batches([(a, n) for a, n in counts if a not in kept]):
         frame = con.execute(f"SELECT _row, {', '.join(anonymity.INPUT)} FROM _researcher_source "
                             "WHERE agency IN (SELECT unnest(?::VARCHAR[])) ORDER BY _row", [batch]).df()
         result = anonymity.release(frame.set_index("_row"), k)
-        kept = result.rows.drop(columns=[anonymity.SENSITIVE]).rename_axis("_row").reset_index()
-        con.register("_released", kept)
+        rows = result.rows.drop(columns=[anonymity.SENSITIVE]).rename_axis("_row").reset_index()
+        con.register("_released", rows)
         try:
             con.execute(f"INSERT INTO _researcher_rows SELECT {published} "
                         "FROM _researcher_source s JOIN _released p USING (_row) ORDER BY s._row")
         finally:
             con.unregister("_released")
-        disclosure.append(result.disclosure)
-        del frame, result, kept
+        disclosure.append(result.disclosure.assign(source_digest=result.disclosure["agency"].map(digests)))
+        del frame, result, rows
     con.execute("DROP TABLE _researcher_source")
+    if kept:  # in the order of all at once: by agency, then as each agency's rows were
+        con.execute("CREATE OR REPLACE TEMP TABLE _researcher_rows AS SELECT * FROM _researcher_rows "
+                    "ORDER BY agency, year, case_key, victim_seq")
     with transaction(con):
         con.execute(declared.RELEASE_DISCLOSURE.ddl(replace_table=True))
         if disclosure:
-            insert_frame(con, declared.RELEASE_DISCLOSURE.name, pd.concat(disclosure, ignore_index=True))
+            lines = pd.concat(disclosure, ignore_index=True)
+            insert_frame(con, declared.RELEASE_DISCLOSURE.name, lines.sort_values("agency", kind="stable"))
     return "_researcher_rows"
+
+
+def _source_digests(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, str]:
+    """Per agency: a hash of its researcher source rows, with k, l, the protecting code and the
+    keyed secret (so that no one without the secret can test a guess of an agency's rows)."""
+    from pipeline.config import PACKAGE_DIR
+    from pipeline.privacy import keyed_hash
+
+    common = hashlib.sha256(repr((k, anonymity.L_DIVERSITY, keyed_hash("release_rows"), RESEARCHER_COLUMNS)).encode())
+    for name in ("publish/anonymity.py", "publish/analytics.py"):
+        common.update((PACKAGE_DIR / name).read_bytes())
+    base = common.hexdigest()
+    return {agency: hashlib.sha256(f"{base}:{rows}:{total}".encode()).hexdigest()[:32]
+            for agency, rows, total in con.execute(
+                "SELECT agency, count(*), sum(hash(t)::HUGEINT) FROM (SELECT * EXCLUDE (_row) FROM _researcher_source) t "
+                "GROUP BY agency").fetchall()}
+
+
+def _reuse(con: duckdb.DuckDBPyConnection, previous: Path | None, digests: dict[str, str]) -> pd.DataFrame | None:
+    """The rows of the agencies whose digest is the one the copy at `previous` records, put into
+    _researcher_rows; their disclosure lines returned (None when nothing is reused)."""
+    if previous is None or not previous.is_file():
+        return None
+    try:
+        con.execute("ATTACH ? AS _previous (READ_ONLY)", [str(previous)])
+    except duckdb.Error:  # damaged or unreadable: nothing reused
+        return None
+    try:
+        try:
+            recorded = con.execute("SELECT DISTINCT agency, source_digest FROM _previous.meta.release_disclosure"
+                                   ).fetchall()
+        except duckdb.Error:  # a copy from before source_digest
+            return None
+        same = sorted(a for a, digest in recorded if digest is not None and digests.get(a) == digest)
+        if not same:
+            return None
+        columns = ", ".join(RESEARCHER_COLUMNS)
+        con.execute(f"INSERT INTO _researcher_rows SELECT {columns} FROM _previous.staging.case_victims "
+                    "WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [same])
+        return con.execute(f"SELECT {', '.join(declared.RELEASE_DISCLOSURE.names)} FROM _previous.meta.release_disclosure "
+                           "WHERE agency IN (SELECT unnest(?::VARCHAR[])) ORDER BY rowid", [same]).df()
+    finally:
+        con.execute("DETACH _previous")
 
 
 _TYPES = {"report_quarter": "INTEGER", "report_month": "INTEGER", "is_child": "BOOLEAN"}

@@ -487,7 +487,10 @@ RELEASE_DISCLOSURE = Table(
      _c("rows_dropped", BIG, "The agency's rows dropped because no generalisation or blanking protected them (the "
                              "same on every line of the agency).", False),
      _c("k", INT, "Smallest number of rows sharing a published combination (PPA_SUPPRESSION_K).", False),
-     _c("l_diversity", INT, "Smallest number of distinct forms of violence (as a set) in such a group.", False)))
+     _c("l_diversity", INT, "Smallest number of distinct forms of violence (as a set) in such a group.", False),
+     _c("source_digest", TEXT, "A keyed hash of the agency's staged rows, k, l and the protecting code that its "
+                               "lines and published rows were made from: the next analytics copy takes them as they "
+                               "are while it is the same (the same on every line of the agency).")))
 
 # ---------------------------------------------------------------- meta: changes, approvals, releases
 
