@@ -62,6 +62,7 @@ BEFORE_STEPS = ("W2", "W3", "W7")  # run on --before REV's code too
 RESULTS = REPO / "bench" / "results"
 
 # Targets (issue 28; the full refresh's ratios to the floor and to the plain script were withdrawn).
+NO_RUN = "Tidak ada yang berubah sejak run"  # what `ppa run` prints when it starts no run
 W5_MAX_S = 5.0             # nightly run with nothing changed, whole process; and no file written
 W3_MAX_S = 5.0             # one changed file: the whole run
 W3_MARTS_MAX_S = 3.0       # one changed file: until the marts hold it
@@ -202,29 +203,41 @@ class Bench:
         self._w2_state[t] = (rd, ds) if m.rc == 0 else None
 
     def w5(self, rd: RunDir) -> None:
-        """The nightly refresh with nothing new: every file hashed, nothing read; and what it wrote."""
-        t, w = self.tag, f"W5 nothing changed{self.label}"
-        before = output_files(rd)
-        again = self.measure([*ppa_command(), "run"], rd.env(), f"w5{t}")
-        written = changed_files(before, output_files(rd))
-        events = run_events(rd.dagster_home, run_id_from_log(again.log)) if again.rc == 0 else {}
-        parsed = self._parsed_total(rd)
-        self.log(f"W5{t}: {again.wall_s:.1f} s, {again.cpu_s:.1f} CPU-s, exit {again.rc}, files parsed {parsed}, "
-                 f"files written {len(written)}")
-        if again.rc != 0:
-            self.fail(f"W5{t}: ppa run", again)
-        self.add(w, "ppa run, wall", round(again.wall_s, 1), "s",
-                 f"the nightly schedule's run; {again.cpu_s:.1f} CPU-s; files parsed again: {parsed}"
-                 + self.noisy(f"w5{t}"))
-        self.add(w, "files written", len(written), "", _written_note(written))
-        for step, seconds in sorted(events.get("steps", {}).items(), key=lambda kv: -kv[1])[:5]:
-            self.add(w, f"  step {step}", round(seconds, 1), "s")
-        if events:
-            self.add(w, "  outside the run", round(again.wall_s - (events["last"] - events["first"]), 1), "s",
-                     "process start, imports, loading the definitions, printing the tables")
-        self.data[f"W5{t}"] = {"wall_s": again.wall_s, "cpu_s": again.cpu_s, "rc": again.rc, "parsed": parsed,
-                               "files_written": len(written), "written": sorted(written)[:50],
-                               "steps": events.get("steps", {})}
+        """The nightly refresh with nothing new (`ppa run`: no run starts while the full run's stamp
+        holds); then the same forced (`ppa run --force`: a run over every partition that keeps every
+        slice, what a night costs when the calendar makes it run); and what each wrote."""
+        t = self.tag
+        for key, args, w in ((f"W5{t}", [], f"W5 nothing changed{self.label}"),
+                             (f"W5-forced{t}", ["--force"], f"W5 nothing changed, run forced{self.label}")):
+            if args and not self._has_force():
+                continue  # code from before the stamp: its W5 is already a forced run
+            before = output_files(rd)
+            again = self.measure([*ppa_command(), "run", *args], rd.env(), key.lower())
+            written = changed_files(before, output_files(rd))
+            skipped = NO_RUN in again.log.read_text(errors="replace")
+            events = run_events(rd.dagster_home, run_id_from_log(again.log)) if again.rc == 0 and not skipped else {}
+            parsed = self._parsed_total(rd)
+            self.log(f"{key}: {again.wall_s:.1f} s, {again.cpu_s:.1f} CPU-s, exit {again.rc}, "
+                     f"{'no run started' if skipped else f'files parsed {parsed}'}, files written {len(written)}")
+            if again.rc != 0:
+                self.fail(f"{key}: ppa run", again)
+            what = "no run started: nothing changed since the full run's stamp" if skipped else \
+                f"a run over every agency; files parsed again: {parsed}"
+            self.add(w, f"ppa run{' --force' if args else ''}, wall", round(again.wall_s, 1), "s",
+                     f"{again.cpu_s:.1f} CPU-s; {what}" + self.noisy(key.lower()))
+            self.add(w, "files written", len(written), "", _written_note(written))
+            for step, seconds in sorted(events.get("steps", {}).items(), key=lambda kv: -kv[1])[:5]:
+                self.add(w, f"  step {step}", round(seconds, 1), "s")
+            if events:
+                self.add(w, "  outside the run", round(again.wall_s - (events["last"] - events["first"]), 1), "s",
+                         "process start, imports, loading the definitions, printing the tables")
+            self.data[key] = {"wall_s": again.wall_s, "cpu_s": again.cpu_s, "rc": again.rc, "parsed": parsed,
+                              "skipped": skipped, "files_written": len(written), "written": sorted(written)[:50],
+                              "steps": events.get("steps", {})}
+
+    def _has_force(self) -> bool:
+        """Whether the measured code's `ppa run` has --force (the stamp, automation/quiet.py)."""
+        return (common.SOURCE / "pipeline" / "automation" / "quiet.py").exists()
 
     def _marts_victims(self, rd: RunDir) -> int | None:
         import duckdb

@@ -51,6 +51,9 @@ def test_areas_see_a_file_rewritten_with_its_size_and_time_kept(isolated_env):
     assert [k for k in last if last[k] != after[k]] == ["raw/kutim"]
     (raw / "stray.xlsx").write_text("x")  # beside the agency folders
     assert quiet.areas(cfg, ["kutim", "ppu"])["raw (other)"] != last["raw (other)"]
+    (raw / "ppu").mkdir(exist_ok=True)
+    (raw / "ppu" / os.fsdecode(b"caf\xe9.xlsx")).write_text("x")  # a name that is not UTF-8
+    assert quiet.areas(cfg, ["kutim", "ppu"])["raw/ppu"] != last["raw/ppu"]
 
 
 def test_no_stamp_or_a_changed_setting_means_a_run(isolated_env, monkeypatch):

@@ -15,6 +15,7 @@ from pipeline.ingest.read import Limits
 from pipeline.ingest.slices import unchanged_since
 from pipeline.registry import load_registry
 from pipeline.retention import next_expiry
+from pipeline.safefs import describe
 from pipeline.warehouse.db import connect
 
 REFRESH_STAMP = dg.AssetKey(["meta", "refresh_stamp"])
@@ -71,6 +72,18 @@ def refresh_stamp(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                                               ("; the last stamp was removed" if removed else "")})
     limits = Limits(drop_folder.max_file_bytes, drop_folder.max_rows_per_sheet, drop_folder.reader_memory_mb,
                     drop_folder.reader_timeout_s)
+    try:
+        written = _stamp(context, cfg, codes, limits, warehouse)
+    except Exception as exc:  # the run's outputs stand; without a stamp the next night just runs
+        quiet.forget(cfg)
+        reason = describe(exc) if isinstance(exc, OSError) else type(exc).__name__
+        context.log.warning(f"no stamp ({reason}): the next nightly run starts as usual")
+        return dg.MaterializeResult(metadata={"stamp": f"none: {reason}"})
+    return dg.MaterializeResult(metadata=written)
+
+
+def _stamp(context: dg.AssetExecutionContext, cfg: Settings, codes: list[str], limits: Limits,
+           warehouse: WarehouseResource) -> dict:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     # the listing first, then the hashes: a file changed after the listing differs from it later
     stamp = quiet.make_stamp(cfg, codes, context.run.run_id, now)
@@ -81,8 +94,7 @@ def refresh_stamp(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         quiet.forget(cfg)
         context.log.info(f"no stamp: files of {', '.join(stale[:10])} changed during the run (or were being "
                          "copied); the next run reads them")
-        return dg.MaterializeResult(metadata={"stamp": f"none: changed during the run: {', '.join(stale[:10])}"})
+        return {"stamp": f"none: changed during the run: {', '.join(stale[:10])}"}
     stamp.update(valid_until=until.isoformat(timespec="seconds"), valid_why=why)
     path = quiet.write_stamp(cfg, stamp)
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)), "valid_until": f"{until:%Y-%m-%d %H:%M} UTC", "why": why})
+    return {"path": dg.MetadataValue.path(str(path)), "valid_until": f"{until:%Y-%m-%d %H:%M} UTC", "why": why}

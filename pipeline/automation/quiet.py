@@ -47,6 +47,11 @@ def stamp_path(cfg: Settings) -> Path:
     return cfg.warehouse_dir / STAMP_FILE
 
 
+def _bytes(text: str) -> bytes:
+    """A name as the file system gave it (bytes that are not UTF-8 included)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _listing(root: Path, skip: Iterable[Path] = ()) -> str:
     """A digest of every entry under `root` (links not followed): name, type, size, times, inode."""
     digest = hashlib.sha256()
@@ -62,10 +67,10 @@ def _listing(root: Path, skip: Iterable[Path] = ()) -> str:
             try:
                 st = os.lstat(path)
             except OSError:  # gone while listed: a change, seen as one
-                digest.update(f"{path}\0gone\n".encode())
+                digest.update(_bytes(f"{path}\0gone\n"))
                 continue
-            digest.update(f"{os.path.relpath(path, root)}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
-                          f"{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+            digest.update(_bytes(f"{os.path.relpath(path, root)}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                                 f"{st.st_ctime_ns}\0{st.st_ino}\n"))
     return digest.hexdigest()[:24]
 
 
@@ -77,9 +82,13 @@ def areas(cfg: Settings, agencies: list[str]) -> dict[str, str]:
     digest = hashlib.sha256()
     if cfg.raw_dir.is_dir():  # files and folders beside the agencies' (strays, folders of agencies not registered)
         for entry in sorted(os.scandir(cfg.raw_dir), key=lambda e: e.name):
-            if Path(entry.path) not in registered:
-                digest.update(f"{entry.name}\0{_listing(Path(entry.path)) if entry.is_dir(follow_symlinks=False) else ''}"
-                              f"\0{entry.stat(follow_symlinks=False).st_mtime_ns}\n".encode())
+            if Path(entry.path) in registered:
+                continue
+            try:
+                inside = _listing(Path(entry.path)) if entry.is_dir(follow_symlinks=False) else ""
+                digest.update(_bytes(f"{entry.name}\0{inside}\0{entry.stat(follow_symlinks=False).st_mtime_ns}\n"))
+            except OSError:  # gone while listed: a change, seen as one
+                digest.update(_bytes(f"{entry.name}\0gone\n"))
     out["raw (other)"] = digest.hexdigest()[:24]
     out["archive"] = _listing(cfg.archive_dir)
     out["warehouse"] = _listing(cfg.warehouse_dir, skip=[stamp])
