@@ -68,3 +68,17 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
     monkeypatch.delenv("PPA_REGISTRY", raising=False)
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)  # pipeline/automation/event_log.py sets it
     return paths
+
+
+# Tests that share one whole-pipeline run per module (a module fixture that runs the pipeline
+# once or twice): slow, so that `make test-fast` stays under a minute. Their other tests stay fast.
+PIPELINE_FIXTURES = {"test_report.py": {"analytics", "report_html"}, "test_feedback.py": {"world"},
+                     "test_recap_marts.py": {"run", "warehouse"}}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = PIPELINE_FIXTURES.get(item.path.name)
+        if names and names & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
