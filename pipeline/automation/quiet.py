@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pipeline.config import PACKAGE_DIR, Settings
+from pipeline.config import Settings
 
 STAMP_FILE = "refresh.json"
 FORMAT = 1
@@ -52,8 +52,9 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def _listing(root: Path, skip: Iterable[Path] = ()) -> str:
-    """A digest of every entry under `root` (links not followed): name, type, size, times, inode."""
+def _listing(root: Path, skip: Iterable[Path] = (), locks: bool = True) -> str:
+    """A digest of every entry under `root` (links not followed): name, type, size, times, inode;
+    `locks=False` leaves out lock files (a reader's shared lock touches the warehouse's)."""
     digest = hashlib.sha256()
     skipped = {str(p) for p in skip}
     if not root.exists():
@@ -62,7 +63,7 @@ def _listing(root: Path, skip: Iterable[Path] = ()) -> str:
         dirs.sort()
         for name in sorted(files) + dirs:
             path = os.path.join(folder, name)
-            if path in skipped or name.endswith(".lock"):
+            if path in skipped or (not locks and name.endswith(".lock")):
                 continue
             try:
                 st = os.lstat(path)
@@ -91,7 +92,7 @@ def areas(cfg: Settings, agencies: list[str]) -> dict[str, str]:
                 digest.update(_bytes(f"{entry.name}\0gone\n"))
     out["raw (other)"] = digest.hexdigest()[:24]
     out["archive"] = _listing(cfg.archive_dir)
-    out["warehouse"] = _listing(cfg.warehouse_dir, skip=[stamp])
+    out["warehouse"] = _listing(cfg.warehouse_dir, skip=[stamp], locks=False)
     out["reports"] = _listing(cfg.reports_dir)
     return out
 
@@ -108,17 +109,16 @@ def setup_digest(cfg: Settings) -> str:
     libraries' versions, as one digest (a key's bytes only through it)."""
     import importlib.metadata
 
+    from pipeline.privacy import KEYS, key_file
     from pipeline.versions import source_hash
 
     digest = hashlib.sha256()
     digest.update(repr(cfg).encode())
     digest.update(json.dumps(sorted((k, v) for k, v in os.environ.items() if k.startswith("PPA_"))).encode())
     digest.update(_file_digest(cfg.registry_path).encode())
-    for name in (".ppa_secret", ".ppa_archive_key"):
-        digest.update(_file_digest(PACKAGE_DIR.parent / name).encode())
-    for var in ("PPA_SECRET_FILE", "PPA_ARCHIVE_KEY_FILE"):
-        if os.environ.get(var):
-            digest.update(_file_digest(Path(os.environ[var])).encode())
+    for what in KEYS:  # a key in a file: its bytes (one given in a variable is among the PPA_* above)
+        path = key_file(what)
+        digest.update(_file_digest(path).encode() if path else b"-")
     digest.update(source_hash(("",)).encode())
     for lib in LIBRARIES:
         try:
