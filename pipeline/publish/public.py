@@ -33,7 +33,8 @@ CHUNK_AGENCIES = 64
 class Publication:
     """The public tables as published now, and what they were protected against."""
     tables: dict[str, pd.DataFrame]
-    counts: dict  # every count behind them, by suppression cell (kept for the next release)
+    counts: dict  # every count behind them, by suppression cell (kept for the next release; empty in a run
+    # with no release to protect against, where nothing uses them)
     previous: str | None  # the release they were protected against (suppression across releases)
     forced: set  # cells suppressed because of the previous release, beyond protecting the tables alone
 
@@ -48,20 +49,17 @@ def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None =
 
     signed = approved.latest(con)
     agencies = table_agencies(con, "marts")
-    loaded: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
 
     def load(chunk: list[str]) -> dict[str, pd.DataFrame]:
-        """A chunk's marts as published, read once: the counts and every protection round use them."""
-        key = tuple(chunk)
-        if key not in loaded:
-            loaded[key] = approved.with_approvals(read_tables(con, "marts", chunk),
-                                                  signed[signed["agency"].isin(chunk)])
-        return loaded[key]
+        """A chunk's marts as published (read again for each use: memory follows the chunk)."""
+        return approved.with_approvals(read_tables(con, "marts", chunk), signed[signed["agency"].isin(chunk)])
 
-    counts: dict = {}
-    for chunk in chunks(agencies, CHUNK_AGENCIES):
-        counts.update(true_counts(load(chunk)))
     previous = latest_release(con)
+    counts: dict = {}
+    if previous is not None or release is not None:  # what a release keeps, and what the pair is compared on
+        for chunk in chunks(agencies, CHUNK_AGENCIES):
+            counts.update(true_counts(load(chunk)))
+
     def protect(force: Collection, keep: Collection) -> dict[str, pd.DataFrame]:
         return protect_by_agency(load, agencies, k, force=force, keep=keep)
 
