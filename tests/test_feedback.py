@@ -667,3 +667,35 @@ def test_index_says_where_the_data_end_in_the_agency_time_zone():
     assert "Data terakhir yang dimuat adalah bulan November 2025" in page  # long before the page's date
     assert "data s.d. bulan November" in page and "tahun berjalan" not in page
     assert page.count('<td class="missing"') == 12  # December 2025 and January to November 2026; December 2026 not due
+
+
+def test_what_feedback_reads_does_not_depend_on_the_order_rows_were_stored(tmp_path):
+    """A feedback workbook is kept while its fingerprint (its inputs) is the same: rows read in
+    another order would rewrite it on a night with nothing new (a row with two warnings did,
+    for one agency of the national bench)."""
+    from pipeline.feedback.gather import load_agencies_frames
+    from pipeline.warehouse.db import connect
+
+    warnings = [("kutim", "a.xlsx", "Register", 7, column, column, "x", code, "m", "m", None)
+                for column, code in (("victim_age", "age_unparsed"), ("report_date", "date_future"),
+                                     ("victim_sex", "sex_unknown"))]
+    staged = [("kutim", "a.xlsx", "Register", r) for r in (9, 5, 7)]
+    frames = []
+    for order in (1, -1):
+        with connect(tmp_path / f"w{order}.duckdb") as con:
+            for table in ("staging.cell_warnings", "staging.case_victims"):  # only the columns read here matter
+                for (column,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name || '.' || "
+                                             "table_name = ? AND NOT is_nullable", [table]).fetchall():
+                    con.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP NOT NULL')
+            for w in warnings[::order]:
+                con.execute("INSERT INTO staging.cell_warnings (agency, _source_file, _source_sheet, _source_row, "
+                            '"column", header, value, code, message, message_en, _source_cell) '
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            list(w))
+            for s in staged[::order]:
+                con.execute("INSERT INTO staging.case_victims (agency, _source_file, _source_sheet, _source_row, "
+                            "case_id, victim_seq) VALUES (?, ?, ?, ?, ?, 1)", [*s, f"C{s[3]}"])
+            frames.append(load_agencies_frames(con, ["kutim"])["kutim"])
+    for name in ("warnings", "staged"):
+        assert len(frames[0][name]) == 3
+        assert frames[0][name].equals(frames[1][name]), name

@@ -113,11 +113,11 @@ _FRAME_QUERIES = {
     "warnings": ('SELECT agency, _source_file, _source_sheet, _source_row, "column", header, value, code, message, '
                  "_source_cell "
                  "FROM staging.cell_warnings WHERE agency IN ({}) "
-                 "ORDER BY agency, _source_file, _source_sheet, _source_row", False),
+                 "ORDER BY ALL", False),
     "staged": ("SELECT agency, _source_file, _source_sheet, _source_row FROM staging.case_victims "
-               "WHERE agency IN ({})", False),
+               "WHERE agency IN ({}) ORDER BY ALL", False),
     "superseded": ("SELECT agency, _source_file, _source_sheet, _source_row, superseded_by "
-                   "FROM staging.superseded_rows WHERE agency IN ({})", False),
+                   "FROM staging.superseded_rows WHERE agency IN ({}) ORDER BY ALL", False),
     "erased": ("SELECT agency, case_key FROM meta.erasures WHERE kind = 'case' AND agency IN ({}) "
                "ORDER BY case_key", False),
     "recap_rejected": ("SELECT agency, _source_file, _source_sheet, _source_row, _source_cell, rules, reasons "
