@@ -76,8 +76,8 @@ def sweep(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime | None
 
 
 def _archive_ages(con: duckdb.DuckDBPyConnection, cfg: Settings):
-    """Each archived copy with its sha256, whether it was erased, whether its file is still in a
-    drop folder, and the time its period runs from (naive UTC: the file last seen, else copied)."""
+    """Each archived copy's sha256, whether it was erased, whether its file is still in a drop
+    folder, and the time its period runs from (naive UTC: the file last seen, else copied)."""
     seen: dict[str, tuple[bool, dt.datetime | None]] = {}  # sha256 -> (still dropped, last seen)
     for sha, dropped, last in con.execute(
             "SELECT sha256, bool_or(status NOT IN ('removed', 'erased')), max(last_seen) FROM meta.ingest_log "
@@ -88,11 +88,11 @@ def _archive_ages(con: duckdb.DuckDBPyConnection, cfg: Settings):
         sha = path.name.split(".")[0]
         dropped, last = seen.get(sha, (False, None))
         copied = dt.datetime.fromtimestamp(os.stat(path, follow_symlinks=False).st_mtime, dt.UTC)
-        yield path, sha, sha in erased_files, dropped, max(last or dt.datetime.min, copied.replace(tzinfo=None))
+        yield sha, sha in erased_files, dropped, max(last or dt.datetime.min, copied.replace(tzinfo=None))
 
 
 def _sweep_archive(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime, done: Sweep) -> None:
-    for _path, sha, was_erased, dropped, since in _archive_ages(con, cfg):
+    for sha, was_erased, dropped, since in _archive_ages(con, cfg):
         if not was_erased and (dropped or not expired(since, cfg.retain_archive_days, now)):
             continue
         done.archive_removed += archive.remove(cfg.archive_dir, sha)
@@ -103,7 +103,7 @@ def next_expiry(con: duckdb.DuckDBPyConnection, cfg: Settings, now: dt.datetime)
     still kept (an archived copy, a feedback workbook, a ledger line), so that a sweep would
     remove it; None when nothing is waiting for one. A file still dropped has no end."""
     ends = [since + dt.timedelta(days=cfg.retain_archive_days)
-            for _path, _sha, was_erased, dropped, since in _archive_ages(con, cfg) if not was_erased and not dropped]
+            for _sha, was_erased, dropped, since in _archive_ages(con, cfg) if not was_erased and not dropped]
     feedback, ledger = con.execute(
         "SELECT min(first_seen) FILTER (WHERE first_seen >= ?), "
         "min(last_seen) FILTER (WHERE status = 'removed' AND last_seen >= ?) FROM meta.ingest_log",

@@ -42,7 +42,7 @@ def valid_until(con, cfg: Settings, now: dt.datetime) -> tuple[dt.datetime, str]
     return moment, why
 
 
-def _unchanged(con, cfg: Settings, limits: Limits) -> list[str]:
+def _changed_since_load(con, cfg: Settings, limits: Limits) -> list[str]:
     """Agencies whose folder would not give the slice the run loaded (a file changed while the
     run ran, or one caught mid-copy): the next run must read them."""
     loads = {code: (key, reusable) for code, key, reusable in
@@ -88,7 +88,7 @@ def _stamp(context: dg.AssetExecutionContext, cfg: Settings, codes: list[str], l
     # the listing first, then the hashes: a file changed after the listing differs from it later
     stamp = quiet.make_stamp(cfg, codes, context.run.run_id, now)
     with connect(warehouse.path, write=False) as con:
-        stale = _unchanged(con, cfg, limits)
+        stale = _changed_since_load(con, cfg, limits)
         until, why = valid_until(con, cfg, now)
     if stale:
         quiet.forget(cfg)

@@ -84,12 +84,10 @@ def content_key(con: duckdb.DuckDBPyConnection, tables: list[str], k: int) -> st
     """What analytics.duckdb is made of, as one hash: each table's columns, comment and rows
     (count and the sum of the rows' hashes), the staged rows the researchers' rows come from,
     k, the hashing secret (through a keyed hash) and the whole pipeline's code."""
-    from pipeline.config import PACKAGE_DIR
     from pipeline.privacy import keyed_hash
+    from pipeline.versions import source_hash
 
-    digest = hashlib.sha256(f"{STORAGE_VERSION}:{k}:{keyed_hash('analytics_copy')}".encode())
-    for path in sorted(p for p in PACKAGE_DIR.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    digest = hashlib.sha256(f"{STORAGE_VERSION}:{k}:{keyed_hash('analytics_copy')}:{source_hash(('',))}".encode())
     for table in [*tables, "staging.case_victims"]:
         columns = con.execute(f"DESCRIBE {table}").fetchall()
         rows = con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {table} t").fetchall()[0]
@@ -178,13 +176,11 @@ def release_rows(con: duckdb.DuckDBPyConnection, k: int, previous: Path | None =
 def _source_digests(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, str]:
     """Per agency: a hash of its researcher source rows, with k, l, the protecting code and the
     keyed secret (so that no one without the secret can test a guess of an agency's rows)."""
-    from pipeline.config import PACKAGE_DIR
     from pipeline.privacy import keyed_hash
+    from pipeline.versions import source_hash
 
-    common = hashlib.sha256(repr((k, anonymity.L_DIVERSITY, keyed_hash("release_rows"), RESEARCHER_COLUMNS)).encode())
-    for name in ("publish/anonymity.py", "publish/analytics.py"):
-        common.update((PACKAGE_DIR / name).read_bytes())
-    base = common.hexdigest()
+    base = hashlib.sha256(repr((k, anonymity.L_DIVERSITY, keyed_hash("release_rows"), RESEARCHER_COLUMNS,
+                                source_hash(("publish/anonymity.py", "publish/analytics.py")))).encode()).hexdigest()
     return {agency: hashlib.sha256(f"{base}:{rows}:{total}".encode()).hexdigest()[:32]
             for agency, rows, total in con.execute(
                 "SELECT agency, count(*), sum(hash(t)::HUGEINT) FROM (SELECT * EXCLUDE (_row) FROM _researcher_source) t "
@@ -194,7 +190,7 @@ def _source_digests(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, str]:
 def _reuse(con: duckdb.DuckDBPyConnection, previous: Path | None, digests: dict[str, str]) -> pd.DataFrame | None:
     """The rows of the agencies whose digest is the one the copy at `previous` records, put into
     _researcher_rows; their disclosure lines returned (None when nothing is reused)."""
-    if previous is None or not previous.is_file():
+    if previous is None:  # (the caller passes a regular file only, never a link)
         return None
     try:
         con.execute("ATTACH ? AS _previous (READ_ONLY)", [str(previous)])
