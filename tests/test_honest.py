@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import binom
@@ -30,6 +31,48 @@ def test_conditional_test_against_a_hand_computed_case():
     assert stats.compare_counts(0, 0) == 1.0
     assert stats.compare_counts(60, 46, 462_990, 455_504) > 0.05  # +30%, not more than chance
     assert stats.change_words(30.4, False) == "naik 30%, belum bermakna secara statistik"
+
+
+def test_intervals_and_test_equal_scipy_stats():
+    """poisson_ci and compare_counts are computed from scipy.special (faster to import and to call):
+    they must give scipy.stats' numbers, the Garwood limits through chi2 and binomtest's p-value."""
+    from scipy.stats import binomtest, chi2
+
+    counts = np.arange(0, 3000)
+    low, high = stats.poisson_ci_array(counts)
+    assert np.allclose(low[1:], chi2.ppf(0.025, 2 * counts[1:]) / 2, rtol=1e-12) and low[0] == 0
+    assert np.allclose(high, chi2.ppf(0.975, 2 * counts + 2) / 2, rtol=1e-12)
+    cases = [(a, n - a, pa, pb) for n in range(1, 40) for a in range(n + 1)
+             for pa, pb in ((None, None), (1000.0, 2000.0), (462_990.0, 455_504.0))]
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(40, 5000))
+        a = int(rng.integers(0, n + 1))
+        cases.append((a, n - a, float(rng.integers(10_000, 2_000_000)), float(rng.integers(10_000, 2_000_000))))
+    for a, b, pa, pb in cases:
+        share = 0.5 if pa is None else pa / (pa + pb)
+        want = binomtest(a, a + b, share).pvalue
+        got = stats.compare_counts(a, b, pa, pb)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-14) and round(got, 4) == round(want, 4), (a, b, pa, pb)
+
+
+def test_window_scores_equal_one_window_at_a_time():
+    rng = np.random.default_rng(3)
+    x = rng.poisson(6, size=(9, 60)).astype(float)
+    x[rng.random(x.shape) < 0.25] = np.nan  # months without a count
+    x[2, 30] = 80.0
+    x[5, :] = 4.0  # every month alike: scores 0
+    x[6, 10:] = np.nan  # too short a history
+    scores, medians = stats.window_scores(x, 24, 12)
+    for r in range(x.shape[0]):
+        for t in range(x.shape[1]):
+            window = x[r, max(0, t - 23):t + 1]
+            if np.isnan(x[r, t]) or (~np.isnan(window)).sum() < 12:
+                assert np.isnan(scores[r, t]) and np.isnan(medians[r, t])
+                continue
+            assert scores[r, t] == pytest.approx(stats.modified_z_array(window)[-1], rel=1e-12, abs=1e-12)
+            assert medians[r, t] == np.nanmedian(window)
+    assert scores[2, 30] > stats.MZ_LIMIT and (scores[5, 23:] == 0).all()
 
 
 def test_modified_z_with_and_without_a_mad():

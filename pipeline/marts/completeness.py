@@ -198,17 +198,20 @@ def year_stats(by_year: pd.DataFrame) -> pd.DataFrame:
     carry them."""
     out = by_year.copy()
     out["with_data"] = [bool(w) and not pd.isna(v) for w, v in zip(out["with_data"], out["victims"])]
-    low, high, rate_low, rate_high = [], [], [], []
-    for victims, population, with_data in zip(out["victims"], out["population"], out["with_data"]):
-        if not with_data:
-            low.append(None), high.append(None), rate_low.append(None), rate_high.append(None)
-            continue
-        lo, hi = stats.poisson_ci(int(victims))
-        rlo, rhi = stats.rate_ci(int(victims), population)
-        low.append(round(lo, 3)), high.append(round(hi, 3))
-        rate_low.append(None if rlo is None else round(rlo, 2)), rate_high.append(None if rhi is None else round(rhi, 2))
-    out["victims_ci_low"], out["victims_ci_high"] = low, high
-    out["victims_per_100k_ci_low"], out["victims_per_100k_ci_high"] = rate_low, rate_high
+    shown = out["with_data"].to_numpy(dtype=bool)
+    victims = np.where(shown, pd.to_numeric(out["victims"]).to_numpy(dtype="float64", na_value=0.0), 0.0)
+    low, high = stats.poisson_ci_array(victims)
+    population = pd.to_numeric(out["population"]).to_numpy(dtype="float64", na_value=np.nan)
+    has_rate = shown & (population > 0)  # rate_ci: no rate without a population
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate_low, rate_high = low / population * 100_000.0, high / population * 100_000.0
+
+    def rounded(values: np.ndarray, keep: np.ndarray, digits: int) -> list:
+        return [round(float(v), digits) if k else None for v, k in zip(values, keep)]
+
+    out["victims_ci_low"], out["victims_ci_high"] = rounded(low, shown, 3), rounded(high, shown, 3)
+    out["victims_per_100k_ci_low"] = rounded(rate_low, has_rate, 2)
+    out["victims_per_100k_ci_high"] = rounded(rate_high, has_rate, 2)
     out["unstable"] = [bool(v < stats.UNSTABLE_BELOW) if w else None for v, w in zip(out["victims"], out["with_data"])]
     return out
 

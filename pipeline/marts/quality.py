@@ -77,22 +77,21 @@ def open_flags(flags: pd.DataFrame) -> pd.DataFrame:
 
 def outlier_flags(months: pd.DataFrame) -> list[dict]:
     """Outlier months: months is reporting_completeness (agency, year, month, victims, coverage_status)."""
-    flags = []
     # a month of a recap of a longer period (a year by kecamatan) has no count of its own
     covered = months[months["coverage_status"].isin(REPORTED) & months["victims"].notna()]
-    for agency, group in covered.groupby("agency", sort=True):
-        index = (group["year"] * 12 + group["month"] - 1).to_numpy()
-        victims = group["victims"].astype(float).to_numpy()
-        for i, at in enumerate(index):
-            window = (index > at - WINDOW_MONTHS) & (index <= at)
-            if window.sum() < MIN_HISTORY:
-                continue
-            values = victims[window]
-            score = float(stats.modified_z_array(values)[np.flatnonzero(index[window] == at)[0]])
-            if stats.is_outlier(score):
-                year, month = divmod(int(at), 12)
-                flags.append(_flag(agency, year, month + 1, "outlier_monthly_victims", victims[i],
-                                   float(np.nanmedian(values)), "warning", detail=f"{score:+.1f}"))
+    if covered.empty:
+        return []
+    agencies, row = np.unique(covered["agency"].to_numpy(dtype=object), return_inverse=True)
+    index = (covered["year"].astype(int) * 12 + covered["month"].astype(int) - 1).to_numpy()
+    first = index.min()
+    grid = np.full((len(agencies), index.max() - first + 1), np.nan)  # agency x month, NaN where not covered
+    grid[row, index - first] = covered["victims"].astype(float).to_numpy()
+    scores, medians = stats.window_scores(grid, WINDOW_MONTHS, MIN_HISTORY)
+    flags = []
+    for r, column in zip(*np.nonzero(np.abs(np.nan_to_num(scores)) > stats.MZ_LIMIT)):  # agency, then month
+        year, month = divmod(int(first + column), 12)
+        flags.append(_flag(str(agencies[r]), year, month + 1, "outlier_monthly_victims", grid[r, column],
+                           float(medians[r, column]), "warning", detail=f"{scores[r, column]:+.1f}"))
     return flags
 
 

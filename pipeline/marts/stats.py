@@ -24,14 +24,27 @@ MEAN_AD_FACTOR = 0.7978845608  # sqrt(2/pi), for the mean absolute deviation whe
 
 def poisson_ci(k: int, conf: float = CONFIDENCE) -> tuple[float, float]:
     """Exact (Garwood) interval for a Poisson count k: 0 -> (0, 3.689), 10 -> (4.795, 18.390)."""
-    from scipy.stats import chi2
-
     if k < 0:
         raise ValueError(f"a count cannot be negative: {k}")
+    low, high = poisson_ci_array([k], conf)
+    return float(low[0]), float(high[0])
+
+
+def poisson_ci_array(k, conf: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """poisson_ci for an array of counts at once.
+
+    The Garwood limits are chi2.ppf(a/2, 2k)/2 and chi2.ppf(1 - a/2, 2k + 2)/2; scipy's chi2.ppf is
+    2 * gammaincinv(df/2, q), so these are gammaincinv(k, a/2) and gammaincinv(k + 1, 1 - a/2), the
+    same numbers from scipy.special, which imports in a third of scipy.stats' time and takes arrays.
+    """
+    import numpy as np
+    from scipy.special import gammaincinv
+
+    k = np.asarray(k, dtype="float64")
     a = 1 - conf
-    low = 0.0 if k == 0 else chi2.ppf(a / 2, 2 * k) / 2  # chi2 with 0 degrees of freedom is undefined
-    high = chi2.ppf(1 - a / 2, 2 * k + 2) / 2
-    return float(low), float(high)
+    with np.errstate(invalid="ignore"):  # k = 0: the lower limit is 0 (chi2 with 0 degrees of freedom is undefined)
+        low = np.where(k > 0, gammaincinv(np.maximum(k, 1), a / 2), 0.0)
+    return low, gammaincinv(k + 1, 1 - a / 2)
 
 
 def rate_ci(k: int, population: float | None, per: float = 100_000.0) -> tuple[float | None, float | None]:
@@ -47,10 +60,16 @@ def compare_counts(a: int, b: int, pop_a: float | None = None, pop_b: float | No
 
     Given a (this period) and b (the period compared with), a ~ Binomial(a + b, Pa / (Pa + Pb))
     when nothing changed; the p-value adds the probabilities of every outcome no more likely
-    than a (scipy.stats.binomtest). Without populations the exposures are taken as equal.
-    With a = b = 0 there is nothing to test and nothing changed: p = 1.
+    than a, within the relative tolerance 1e-7 that scipy.stats.binomtest allows: binomtest's
+    two-sided p-value (tests/test_honest.py compares the two over thousands of cases). It is
+    computed from scipy.special (log-gamma to tell which outcomes are no more likely, the
+    incomplete beta for the tails, as scipy.stats.binom does) because scipy.stats takes 0.7 s to
+    import and binomtest 0.3 ms a call: most of the year-on-year mart's build at national scale.
+    Without populations the exposures are taken as equal. With a = b = 0 there is nothing to
+    test and nothing changed: p = 1.
     """
-    from scipy.stats import binomtest
+    import numpy as np
+    from scipy.special import betainc, betaincc, gammaln, xlog1py, xlogy
 
     if a < 0 or b < 0:
         raise ValueError(f"counts cannot be negative: {a}, {b}")
@@ -60,7 +79,28 @@ def compare_counts(a: int, b: int, pop_a: float | None = None, pop_b: float | No
         share = 0.5
     else:
         share = float(pop_a) / (float(pop_a) + float(pop_b))
-    return float(binomtest(int(a), int(a + b), p=share).pvalue)
+    n = int(a + b)
+    if a == share * n:  # the most likely outcome: nothing is less likely than it is not
+        return 1.0
+    x = np.arange(n + 1, dtype="float64")
+    pmf = np.exp(gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1) + xlogy(x, share) + xlog1py(n - x, -share))
+    unlikely = pmf <= pmf[int(a)] * (1 + 1e-7)
+
+    def cdf(k: int) -> float:  # P(X <= k)
+        return 1.0 if k >= n else float(betaincc(k + 1, n - k, share))
+
+    def sf(k: int) -> float:  # P(X > k)
+        return 0.0 if k >= n else float(betainc(k + 1, n - k, share))
+
+    # the outcomes no more likely than a: a's own tail, and as many of the far side's outcomes
+    # (from its end: the probabilities rise towards the mode) as are no more likely than a
+    if a < share * n:
+        far = int(unlikely[int(np.ceil(share * n)):].sum())  # outcomes n - far + 1 .. n
+        p = cdf(a) + (sf(n - far) if far else 0.0)
+    else:
+        far = int(unlikely[:int(np.floor(share * n)) + 1].sum())  # outcomes 0 .. far - 1
+        p = (cdf(far - 1) if far else 0.0) + sf(a - 1)
+    return float(min(1.0, p))
 
 
 def modified_z(values: pd.Series) -> pd.Series:
@@ -95,6 +135,36 @@ def modified_z_array(x: np.ndarray) -> np.ndarray:
     if mean_ad > 0:
         return MEAN_AD_FACTOR * (x - median) / mean_ad
     return (x - median) * 0.0
+
+
+def window_scores(x: np.ndarray, window: int, min_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """modified_z_array of each trailing window, for every row of a 2-D array at once.
+
+    x: rows of consecutive periods (NaN where a period has no value). For each period t, the
+    score of x[:, t] among the values of periods t - window + 1 .. t, and that window's median;
+    NaN where x[:, t] is NaN or the window holds fewer than `min_values` values. The same
+    numbers as modified_z_array on each window (a month-by-month loop took seconds at national
+    scale: 36,000 windows).
+    """
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = np.asarray(x, dtype="float64")
+    padded = np.concatenate([np.full((x.shape[0], window - 1), np.nan), x], axis=1)
+    w = sliding_window_view(padded, window, axis=1)  # (rows, periods, window), the window ending at each period
+    judged = ~np.isnan(x) & ((~np.isnan(w)).sum(axis=2) >= min_values)
+    w = w[judged]  # only the windows that are judged: no all-NaN slices
+    median = np.nanmedian(w, axis=1)
+    deviation = np.abs(w - median[:, None])
+    mad = np.nanmedian(deviation, axis=1)
+    mean_ad = np.nanmean(deviation, axis=1)
+    centred = x[judged] - median
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(mad > 0, MZ_FACTOR * centred / mad,
+                         np.where(mean_ad > 0, MEAN_AD_FACTOR * centred / mean_ad, centred * 0.0))
+    scores, medians = np.full(x.shape, np.nan), np.full(x.shape, np.nan)
+    scores[judged], medians[judged] = score, median
+    return scores, medians
 
 
 def is_outlier(score: float) -> bool:
