@@ -267,6 +267,53 @@ def test_protecting_a_few_agencies_at_a_time_gives_the_same_public_tables(sample
         public.table_agencies(national, "m")
 
 
+def test_public_tables_take_an_unchanged_agencys_audited_decision_and_protect_a_changed_one(sample_run, tmp_path):
+    import shutil
+
+    from pipeline.config import settings
+    from pipeline.marts.sql import PUBLISHED as MARTS
+    from pipeline.publish import public
+
+    k = settings().suppression_k
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(sample_run[1]["warehouse"] / "warehouse.duckdb", db)
+    con = duckdb.connect(str(db))
+    try:
+        agencies = set(public.table_agencies(con, "marts"))
+        assert con.execute("SELECT bool_and(audited), count(*) FROM meta.public_protection").fetchall()[0] == (
+            True, len(agencies))  # the run audited what it published
+        written = public.read_public(con)
+        again = public.build_public(con, k)
+        assert again.reused == agencies
+        for name in MARTS:  # DuckDB's types: NA, not NaN
+            pd.testing.assert_frame_equal(*(df.astype(object).where(df.notna(), None)
+                                            for df in (again.tables[name], written[name])))
+        # one published count of kutim becomes 1: kutim is protected again, the others' decisions are taken
+        row = con.execute("SELECT min(rowid) FROM marts.victims_by_place WHERE agency = 'kutim' AND victims >= ?",
+                          [k]).fetchall()[0][0]
+        con.execute("UPDATE marts.victims_by_place SET victims = 1 WHERE rowid = ?", [row])
+        changed = public.build_public(con, k)
+        assert changed.reused == agencies - {"kutim"}
+        shown = changed.tables["victims_by_place"]
+        position = con.execute("SELECT count(*) FROM marts.victims_by_place WHERE rowid < ?", [row]).fetchall()[0][0]
+        assert shown.loc[position, "victims_suppressed"] and pd.isna(shown.loc[position, "victims"])
+        assert public.audit_public(con, k, skip=changed.reused) == []
+        # protecting every agency again gives the same tables
+        con.execute("DELETE FROM meta.public_protection")
+        fresh = public.protect_public(con, k)
+        assert fresh.reused == set()
+        for name in MARTS:
+            pd.testing.assert_frame_equal(changed.tables[name], fresh.tables[name])
+        # a decision whose audit has not passed is not taken
+        public.build_public(con, k)
+        assert public.protect_public(con, k).reused == set()
+        public.mark_audited(con)
+        assert public.protect_public(con, k).reused == agencies
+        assert public.protect_public(con, k + 1).reused == set()  # another k: every agency protected again
+    finally:
+        con.close()
+
+
 def test_feedback_read_for_many_agencies_at_once_is_what_each_agency_reads_alone(sample_run):
     from pipeline.feedback.gather import files_from_frames, gather_feedback, gather_feedbacks
     from pipeline.feedback.write import workbook_fingerprint

@@ -81,7 +81,10 @@ def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         publication = public.build_public(con, k)
         published = publication.tables
         public.export(con, published, Path(warehouse.warehouse_dir) / "public", root=Path(warehouse.warehouse_dir))
-        exposures = public.audit_public(con, k)
+        exposures = public.audit_public(con, k, skip=publication.reused)
+        audited = len(public.table_agencies(con, "public")) - len(publication.reused)
+        if not exposures:
+            public.mark_audited(con)
     for name, key in PUBLIC_KEYS.items():
         frame = published[name]
         flags = [c for c in frame.columns if c.endswith("_suppressed")]
@@ -94,5 +97,7 @@ def public_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"recoverable_cells": len(exposures),
                   "examples": dg.MetadataValue.md("\n".join(f"- {e.reason}" for e in exposures[:20]) or "none"),
+                  "agencies_protected_and_audited": audited,
+                  "agencies_taken_as_decided": len(publication.reused),
                   "protected_with_release": publication.previous or "none",
                   "suppressed_for_that_release": len(publication.forced)})

@@ -7,8 +7,11 @@ Written to the `public` schema of the warehouse and exported as Parquet and CSV 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -17,9 +20,12 @@ import pandas as pd
 from pipeline.marts.sql import PUBLISHED
 from pipeline.parallel import chunks
 from pipeline.publish.analytics import _public_select
-from pipeline.publish.suppression import FLAG, audit_marts, protect_marts
+from pipeline.publish.suppression import FLAG, audit_marts
 from pipeline.publish.suppression.across import protect_across, true_counts
-from pipeline.warehouse.db import transaction
+from pipeline.publish.suppression.marts import suppress_marts
+from pipeline.publish.suppression.table import Cell
+from pipeline.warehouse.db import insert_frame, transaction
+from pipeline.warehouse.tables import PUBLIC_PROTECTION
 
 SYMBOL = "x"
 # Agencies protected (and audited) together. Every mart row belongs to one agency and no
@@ -37,13 +43,19 @@ class Publication:
     # with no release to protect against, where nothing uses them)
     previous: str | None  # the release they were protected against (suppression across releases)
     forced: set  # cells suppressed because of the previous release, beyond protecting the tables alone
+    # per agency, the input digest and the cells suppressed that the tables rest on (None when they were
+    # protected together with the previous release: then every agency is decided again next time)
+    decisions: dict[str, tuple[str, set[Cell]]] | None = None
+    reused: set[str] = field(default_factory=set)  # agencies whose audited decision was taken as it was
 
 
 def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None = None) -> Publication:
     """The marts as published: approved figures where a period was approved (approvals.py),
     every count protected (a chunk of agencies at a time, read from the warehouse), also
     together with the latest release (suppression/across.py), each row labelled with its
-    approval and `release` (None outside a release)."""
+    approval and `release` (None outside a release). An agency whose marts, approvals, k and
+    protecting code are those of an audited earlier decision (meta.public_protection) gets that
+    decision's suppressions applied as they are, which is what protecting it again would give."""
     from pipeline.publish import approvals as approved
     from pipeline.publish.releases import latest_release
 
@@ -59,28 +71,94 @@ def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None =
     if previous is not None or release is not None:  # what a release keeps, and what the pair is compared on
         for chunk in chunks(agencies, CHUNK_AGENCIES):
             counts.update(true_counts(load(chunk)))
+    digests = input_digests(con, k, signed)
+    known = {a: cells for a, (digest, cells) in audited_decisions(con).items() if digests.get(a) == digest}
+    decided: dict[str, set[Cell]] = {}
+    constrained: list[bool] = []  # whether each call suppressed or kept cells for the previous release
 
     def protect(force: Collection, keep: Collection) -> dict[str, pd.DataFrame]:
-        return protect_by_agency(load, agencies, k, force=force, keep=keep)
+        constrained.append(bool(force or keep))
+        if force or keep:
+            return protect_by_agency(load, agencies, k, force=force, keep=keep)
+        return protect_by_agency(load, agencies, k, known=known, decided=decided)
 
     tables, forced = protect_across(counts, protect, previous.tables if previous else None,
                                     previous.counts if previous else {}, k)
     for frame in tables.values():
         frame["release"] = pd.Series(release, index=frame.index, dtype="string")
-    return Publication(tables, counts, previous.version if previous else None, forced)
+    publication = Publication(tables, counts, previous.version if previous else None, forced)
+    if not constrained[-1]:  # the tables are those of protecting them alone (the last call's)
+        publication.decisions = {a: (digests[a], known[a] if a in known else decided[a]) for a in agencies}
+        publication.reused = set(known) & set(agencies)
+    return publication
 
 
 def build_public(con: duckdb.DuckDBPyConnection, k: int) -> Publication:
-    """Protect every mart together (protect_public) and replace the `public` schema with the result."""
+    """Protect every mart together (protect_public) and replace the `public` schema with the
+    result, and meta.public_protection with the decisions it rests on (audited where they were
+    taken from an audited decision; audit_public's caller marks the others, mark_audited)."""
     publication = protect_public(con, k)
     published = publication.tables
+    decisions = publication.decisions or {}
+    rows = pd.DataFrame([{"agency": a, "input_digest": digest,
+                          "hidden_cells": cells_text(cells),
+                          "audited": a in publication.reused} for a, (digest, cells) in sorted(decisions.items())],
+                        columns=PUBLIC_PROTECTION.names)
     with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS public")
         for name, frame in published.items():
             con.register("_public", frame)
             con.execute(f"CREATE OR REPLACE TABLE public.{name} AS SELECT * FROM _public")
             con.unregister("_public")
+        con.execute(PUBLIC_PROTECTION.ddl(replace_table=True))
+        insert_frame(con, PUBLIC_PROTECTION.name, rows)
     return publication
+
+
+def input_digests(con: duckdb.DuckDBPyConnection, k: int, approvals: pd.DataFrame) -> dict[str, str]:
+    """Per agency: a hash of everything protecting its public rows reads: its rows of every
+    published mart, in order, its latest approvals, k, and the protecting code."""
+    from pipeline.versions import source_hash
+
+    base = repr((k, PUBLISHED, duckdb.__version__,
+                 source_hash(("publish/suppression", "publish/public.py", "publish/approvals.py",
+                              "publish/analytics.py"))))
+    parts: dict[str, list[str]] = defaultdict(list)
+    for name in PUBLISHED:
+        select = _public_select(con, f"marts.{name}", ", rowid AS _position")
+        for agency, n, total in con.execute(
+                "SELECT agency, count(*), sum(hash(t)::HUGEINT) FROM (SELECT * EXCLUDE (_position), "
+                f"row_number() OVER (PARTITION BY agency ORDER BY _position) AS _n FROM ({select})) t "
+                "GROUP BY agency").fetchall():
+            parts[agency].append(f"{name}:{n}:{total}")
+    for agency, rows in approvals.groupby("agency", sort=True):
+        parts[agency].append(rows.to_csv(index=False))
+    return {a: hashlib.sha256("\n".join([base, *lines]).encode()).hexdigest() for a, lines in parts.items()}
+
+
+def audited_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, set[Cell]]]:
+    """meta.public_protection's audited decisions: agency -> (input digest, suppressed cells)."""
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND schema_name = 'meta' AND table_name = 'public_protection'").fetchall()[0][0]
+    if not found:
+        return {}
+    return {agency: (digest, text_cells(cells)) for agency, digest, cells in con.execute(
+        "SELECT agency, input_digest, hidden_cells FROM meta.public_protection WHERE audited").fetchall()}
+
+
+def cells_text(cells: Collection[Cell]) -> str:
+    """Cells as one JSON list, in a stable order (a cell is a tuple of text and whole numbers)."""
+    return json.dumps(sorted((list(c) for c in cells), key=lambda c: [(isinstance(x, str), x) for x in c]))
+
+
+def text_cells(text: str) -> set[Cell]:
+    """The cells of cells_text."""
+    return {tuple(c) for c in json.loads(text)}
+
+
+def mark_audited(con: duckdb.DuckDBPyConnection) -> None:
+    """The public tables passed the audit: every decision they rest on may be taken as it is next time."""
+    con.execute("UPDATE meta.public_protection SET audited = true WHERE NOT audited")
 
 
 def table_agencies(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -106,14 +184,28 @@ def read_tables(con: duckdb.DuckDBPyConnection, schema: str, agencies: list[str]
 
 
 def protect_by_agency(load: Callable[[list[str]], dict[str, pd.DataFrame]], agencies: list[str], k: int,
-                      size: int = CHUNK_AGENCIES, force: Collection = (), keep: Collection = ()
+                      size: int = CHUNK_AGENCIES, force: Collection = (), keep: Collection = (),
+                      known: Mapping[str, set[Cell]] | None = None, decided: dict[str, set[Cell]] | None = None
                       ) -> dict[str, pd.DataFrame]:
     """protect_marts over `load(chunk)` for chunks of `size` agencies; the rows in the order of
-    their index (their position in the mart). `force`, `keep`: see protect_marts."""
+    their index (their position in the mart). `force`, `keep`: see protect_marts. `known`: per
+    agency, cells to suppress instead of protecting it (an earlier decision on the same input);
+    `decided` gets, per agency protected, the cells suppressed (every cell names its agency second)."""
+    known = known or {}
+    fresh = [a for a in agencies if a not in known]
+    again = [a for a in agencies if a in known]
+    work = [(c, None) for c in chunks(fresh, size)] + [(c, set().union(*(known[a] for a in c)))
+                                                       for c in chunks(again, size)]
     parts: dict[str, list[pd.DataFrame]] = {}
-    for chunk in list(chunks(agencies, size)) or [[]]:  # no agency at all: one empty chunk
+    for chunk, hidden in work or [([], None)]:  # no agency at all: one empty chunk
         marts = load(chunk)
-        for name, frame in protect_marts(marts, k=k, force=force, keep=keep).items():
+        out, suppressed = suppress_marts(marts, k=k, force=force, keep=keep, hidden=hidden)
+        if decided is not None and hidden is None:
+            mine = {a: set() for a in chunk}
+            for cell in suppressed:
+                mine[cell[1]].add(cell)
+            decided.update(mine)
+        for name, frame in out.items():
             parts.setdefault(name, []).append(frame.set_axis(marts[name].index))
     return {name: pd.concat(frames).sort_index().reset_index(drop=True) for name, frames in parts.items()}
 
@@ -122,10 +214,12 @@ def read_public(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     return {name: con.execute(f"SELECT * FROM public.{name}").df() for name in PUBLISHED}
 
 
-def audit_public(con: duckdb.DuckDBPyConnection, k: int) -> list:
+def audit_public(con: duckdb.DuckDBPyConnection, k: int, skip: Collection[str] = ()) -> list:
     """Try to recover every suppressed cell from what `public` shows (a chunk of agencies at a
-    time, read from the warehouse)."""
-    return audit_by_agency(lambda chunk: read_tables(con, "public", chunk), table_agencies(con, "public"), k)
+    time, read from the warehouse). `skip`: agencies whose rows were audited as they are (each
+    agency's rows are attacked on their own: no count relates two agencies)."""
+    agencies = [a for a in table_agencies(con, "public") if a not in set(skip)]
+    return audit_by_agency(lambda chunk: read_tables(con, "public", chunk), agencies, k)
 
 
 def audit_tables(published: dict[str, pd.DataFrame], k: int) -> list:

@@ -492,6 +492,21 @@ RELEASE_DISCLOSURE = Table(
                                "lines and published rows were made from: the next analytics copy takes them as they "
                                "are while it is the same (the same on every line of the agency).")))
 
+PUBLIC_PROTECTION = Table(
+    "meta.public_protection",
+    "What the public tables' suppression decided, per agency (pipeline/publish/public.py): the cells it "
+    "suppressed and a hash of what it read. The next run takes the decision as it is for an agency whose marts, "
+    "approvals, k and protecting code are the same and whose published rows passed the suppression audit, instead "
+    "of protecting and auditing them again. Rebuilt with the public tables; empty while the public tables are "
+    "protected together with a release (suppression across releases decides then).",
+    (AGENCY,
+     _c("input_digest", TEXT, "A hash of the agency's published mart rows (in order), its approvals, k and the "
+                              "protecting code.", False),
+     _c("hidden_cells", JSON, "The suppressed cells (counts named by measure, agency, year and category; published "
+                              "or not), as a JSON list. No count.", False),
+     _c("audited", BOOL, "Whether the suppression audit of the public tables found nothing to recover in the agency's "
+                         "rows after this decision.", False)))
+
 # ---------------------------------------------------------------- meta: changes, approvals, releases
 
 PERIOD_MONTH = _c("month", INT, "Month (1-12) of an approval of one month; null for a whole year.")
@@ -711,7 +726,7 @@ KEPT = (DQ_REVIEWS, ERASURES)  # tables a run never rebuilds: what people decide
 # The record of changes, sign-offs and releases (runs add to them; the snapshots are replaced).
 RECORDS = (MART_FIGURES, FILE_STATES, CHANGE_REPORTS, APPROVALS, RELEASES, RELEASE_CELLS)
 TABLES: dict[str, Table] = {t.name: t for t in (*AGENCY_SLICE, *REGISTRY, *MARTS, *KEPT, *RECORDS,
-                                                 RELEASE_DISCLOSURE)}
+                                                 RELEASE_DISCLOSURE, PUBLIC_PROTECTION)}
 SCHEMAS = ("raw", "staging", "marts", "meta", "public")
 
 

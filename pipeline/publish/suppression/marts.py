@@ -286,7 +286,6 @@ def _hide(df: pd.DataFrame, column: str, mask: list[bool]) -> None:
     df.insert(df.columns.get_loc(column) + 1, column + FLAG, hidden)
 
 
-@_gc_paused
 def protect_marts(marts: Mapping[str, pd.DataFrame], k: int = DEFAULT_K,
                   zeros_are_disclosive: bool = False, force: Collection[Cell] = (),
                   keep: Collection[Cell] = ()) -> dict[str, pd.DataFrame]:
@@ -296,9 +295,21 @@ def protect_marts(marts: Mapping[str, pd.DataFrame], k: int = DEFAULT_K,
     appears in several). A mart without a reader raises ValueError. `force`: cells to
     suppress whatever their count; `keep`: cells never suppressed as secondaries (see `protect`).
     """
+    return suppress_marts(marts, k, zeros_are_disclosive, force, keep)[0]
+
+
+@_gc_paused
+def suppress_marts(marts: Mapping[str, pd.DataFrame], k: int = DEFAULT_K, zeros_are_disclosive: bool = False,
+                   force: Collection[Cell] = (), keep: Collection[Cell] = (),
+                   hidden: Collection[Cell] | None = None) -> tuple[dict[str, pd.DataFrame], set[Cell]]:
+    """protect_marts, and the cells it suppressed (published or not: a margin nobody shows may
+    be one). `hidden`: suppress these cells and choose none (the decision of an earlier run on
+    the same marts, publish/public.py), instead of protecting."""
     reader = _read(marts, published=False)
-    headline = [c for c in reader.table._cells if isinstance(c, tuple) and len(c) == 3 and c[0] in HEADLINE]
-    hidden = protect(reader.table, k, zeros_are_disclosive, force, keep, spare=headline).suppressed
+    if hidden is None:
+        headline = [c for c in reader.table._cells if isinstance(c, tuple) and len(c) == 3 and c[0] in HEADLINE]
+        hidden = protect(reader.table, k, zeros_are_disclosive, force, keep, spare=headline).suppressed
+    hidden = set(hidden)
     out = {}
     for name, df in marts.items():
         df = df.reset_index(drop=True).copy()
@@ -308,7 +319,7 @@ def protect_marts(marts: Mapping[str, pd.DataFrame], k: int = DEFAULT_K,
             if column in df:
                 _hide(df, column, [any(c in hidden for c in cells) for cells in inputs])
         out[name] = df
-    return out
+    return out, hidden
 
 
 @_gc_paused
