@@ -138,19 +138,31 @@ def completeness_frame(agencies: pd.DataFrame, staged: pd.DataFrame, covered: pd
 def _month_grid(agencies: pd.DataFrame, first_year: int, now: dt.datetime) -> pd.DataFrame:
     """Every registered agency's months from January of `first_year` to its month of `now`,
     with each month's due date and the agency's day of `now`."""
-    parts = []
+    codes, zones, todays, counts, due_days = [], [], [], [], []
     for agency, tz, due_day in agencies[["agency", "timezone", "report_due_day"]].itertuples(index=False):
         today = local_date(now, tz)
-        count = (today.year - first_year) * 12 + today.month
-        index = np.arange(count)
-        parts.append(pd.DataFrame({"agency": agency, "timezone": tz, "today": today, "month_index": index,
-                                   "due_day": int(due_day)}))
-    grid = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["agency", "timezone", "today", "month_index", "due_day"])
-    index = grid["month_index"].to_numpy()
+        codes.append(agency), zones.append(tz), todays.append(today), due_days.append(int(due_day))
+        counts.append(max(0, (today.year - first_year) * 12 + today.month))
+    if not codes:
+        return pd.DataFrame(columns=["agency", "timezone", "today", "month_index", "due_day", "year", "month",
+                                     "month_start", "due"])
+    counts = np.array(counts, dtype=int)
+    which = np.repeat(np.arange(len(codes)), counts)  # the agency of each month
+    index = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)  # 0, 1, ... per agency
+
+    def picked(values: list) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out[which]
+
+    grid = pd.DataFrame({"agency": picked(codes), "timezone": picked(zones), "today": picked(todays),
+                         "month_index": index, "due_day": np.array(due_days, dtype=int)[which]})
     grid["year"], grid["month"] = first_year + index // 12, index % 12 + 1
-    grid["month_start"] = [dt.date(y, m, 1) for y, m in zip(grid["year"], grid["month"])]
-    grid["due"] = [dt.date(first_year + (i + 1) // 12, (i + 1) % 12 + 1, d) for i, d in zip(index, grid["due_day"])]
+    starts = {i: dt.date(first_year + i // 12, i % 12 + 1, 1) for i in range(int(counts.max()) + 1)}
+    grid["month_start"] = [starts[i] for i in index]
+    keys = list(zip(index.tolist(), grid["due_day"].tolist()))  # the due day of the month after
+    due = {(i, d): dt.date(first_year + (i + 1) // 12, (i + 1) % 12 + 1, d) for i, d in set(keys)}
+    grid["due"] = [due[key] for key in keys]
     return grid
 
 
@@ -230,7 +242,9 @@ def yoy_stats(yoy: pd.DataFrame, months: pd.DataFrame, population: pd.DataFrame)
     """
     out = yoy.copy()
     reported = months[months["coverage_status"].isin(REPORTED)]
-    per_month = {(a, y): dict(zip(g["month"], g["victims"])) for (a, y), g in reported.groupby(["agency", "year"])}
+    per_month: dict[tuple, dict] = {}
+    for a, y, m, v in zip(reported["agency"], reported["year"], reported["month"], reported["victims"]):
+        per_month.setdefault((a, y), {})[m] = v
     people = {(a, y): p for a, y, p in population[["agency", "year", "population"]].itertuples(index=False)}
     state = {(a, y): (bool(i), int(m)) for a, y, i, m in
              out[["agency", "year", "incomplete", "months_reported"]].itertuples(index=False)}

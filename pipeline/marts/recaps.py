@@ -9,6 +9,7 @@ give victims). A year takes the units that lie within it. What no unit gives sta
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.contract import form_flag_columns
@@ -32,20 +33,26 @@ _PARTS = (("L", "P"), ("ANAK", "DEWASA"))
 def _units(cells: pd.DataFrame) -> list[dict]:
     """One dict per (agency, measure, period): its total (or parts' sum), sex, class and form counts."""
     out = []
+    if cells.empty:
+        return out
     keys = ["agency", "measure", "period_start", "period_end"]
-    for (agency, measure, start, end), unit in cells.groupby(keys, sort=True):
+    dimensions, categories = cells["dimension"].tolist(), cells["category"].tolist()
+    counts, files = cells["count"].tolist(), cells["_source_file"].tolist()
+    seen = pd.to_datetime(cells["first_seen"]).to_numpy()
+    for (agency, measure, start, end), rows in sorted(cells.groupby(keys, sort=False).indices.items()):
         by: dict[str, int] = {}
-        for dimension, category, count in zip(unit["dimension"], unit["category"], unit["count"]):
-            key = "total" if dimension in ("total", "kecamatan_code") else str(category)
-            by[key] = by.get(key, 0) + int(count)
+        for i in rows:
+            key = "total" if dimensions[i] in ("total", "kecamatan_code") else str(categories[i])
+            by[key] = by.get(key, 0) + int(counts[i])
         value = by.get("total")
         for parts in _PARTS:
             if value is None and all(p in by for p in parts):
                 value = sum(by[p] for p in parts)
+        times = seen[rows][~np.isnat(seen[rows])]
         out.append({"agency": agency, "measure": measure, "start": pd.Timestamp(start).date(),
                     "end": pd.Timestamp(end).date(), "value": value, "by": by,
-                    "any": bool((unit["count"] > 0).any()), "files": set(unit["_source_file"]),
-                    "first_seen": unit["first_seen"].min()})
+                    "any": any(counts[i] > 0 for i in rows), "files": {files[i] for i in rows},
+                    "first_seen": pd.Timestamp(times.min()) if len(times) else pd.NaT})
     return out
 
 
