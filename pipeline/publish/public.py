@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from pipeline.publish.suppression import FLAG, audit_marts
 from pipeline.publish.suppression.across import protect_across, true_counts
 from pipeline.publish.suppression.marts import suppress_marts
 from pipeline.publish.suppression.table import Cell
-from pipeline.warehouse.db import insert_frame, transaction
+from pipeline.warehouse.db import transaction
 from pipeline.warehouse.tables import PUBLIC_PROTECTION
 
 SYMBOL = "x"
@@ -43,10 +43,44 @@ class Publication:
     # with no release to protect against, where nothing uses them)
     previous: str | None  # the release they were protected against (suppression across releases)
     forced: set  # cells suppressed because of the previous release, beyond protecting the tables alone
-    # per agency, the input digest and the cells suppressed that the tables rest on (None when they were
-    # protected together with the previous release: then every agency is decided again next time)
-    decisions: dict[str, tuple[str, set[Cell]]] | None = None
+    # whether the tables are those of protecting them alone, so that their decisions (this connection's
+    # temporary table DECIDED) may be kept for the next run: not when protected with the previous release
+    decided: bool = False
     reused: set[str] = field(default_factory=set)  # agencies whose audited decision was taken as it was
+
+
+DECIDED = "_public_decisions"
+
+
+class Decisions:
+    """Suppression decisions per agency: the audited ones made on the same input taken as they are
+    (`taken`, their cells read a chunk at a time), new ones recorded as they are made, both in
+    this connection's temporary table DECIDED, the next meta.public_protection: memory follows
+    the chunk, not the number of agencies."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, digests: dict[str, str]) -> None:
+        self.con, self.digests = con, digests
+        self.taken = {a for a, digest in audited_digests(con).items() if digests.get(a) == digest}
+        con.execute(PUBLIC_PROTECTION.ddl(replace_table=True, temporary=DECIDED))
+        if self.taken:
+            con.execute(f"INSERT INTO {DECIDED} SELECT agency, input_digest, hidden_cells, true FROM "
+                        "meta.public_protection WHERE agency IN (SELECT unnest(?::VARCHAR[]))", [sorted(self.taken)])
+
+    def cells(self, chunk: list[str]) -> set[Cell]:
+        """The cells the chunk's taken decisions suppressed."""
+        rows = self.con.execute(f"SELECT hidden_cells FROM {DECIDED} WHERE agency IN (SELECT unnest(?::VARCHAR[]))",
+                                [chunk]).fetchall()
+        return set().union(*(text_cells(r[0]) for r in rows))
+
+    def record(self, decided: dict[str, set[Cell]]) -> None:
+        """New decisions, not audited yet."""
+        rows = pd.DataFrame([{"agency": a, "input_digest": self.digests[a], "hidden_cells": cells_text(cells),
+                              "audited": False} for a, cells in decided.items()], columns=PUBLIC_PROTECTION.names)
+        self.con.register("_decided", rows)
+        try:
+            self.con.execute(f"INSERT INTO {DECIDED} BY NAME SELECT * FROM _decided")
+        finally:
+            self.con.unregister("_decided")
 
 
 def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None = None) -> Publication:
@@ -71,16 +105,14 @@ def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None =
     if previous is not None or release is not None:  # what a release keeps, and what the pair is compared on
         for chunk in chunks(agencies, CHUNK_AGENCIES):
             counts.update(true_counts(load(chunk)))
-    digests = input_digests(con, k, signed)
-    known = {a: cells for a, (digest, cells) in audited_decisions(con).items() if digests.get(a) == digest}
-    decided: dict[str, set[Cell]] = {}
+    decisions = Decisions(con, input_digests(con, k, signed))
     constrained: list[bool] = []  # whether each call suppressed or kept cells for the previous release
 
     def protect(force: Collection, keep: Collection) -> dict[str, pd.DataFrame]:
         constrained.append(bool(force or keep))
         if force or keep:
             return protect_by_agency(load, agencies, k, force=force, keep=keep)
-        return protect_by_agency(load, agencies, k, known=known, decided=decided)
+        return protect_by_agency(load, agencies, k, decisions=decisions)
 
     tables, forced = protect_across(counts, protect, previous.tables if previous else None,
                                     previous.counts if previous else {}, k)
@@ -88,8 +120,8 @@ def protect_public(con: duckdb.DuckDBPyConnection, k: int, release: str | None =
         frame["release"] = pd.Series(release, index=frame.index, dtype="string")
     publication = Publication(tables, counts, previous.version if previous else None, forced)
     if not constrained[-1]:  # the tables are those of protecting them alone (the last call's)
-        publication.decisions = {a: (digests[a], known[a] if a in known else decided[a]) for a in agencies}
-        publication.reused = set(known) & set(agencies)
+        publication.decided = True
+        publication.reused = decisions.taken & set(agencies)
     return publication
 
 
@@ -99,11 +131,6 @@ def build_public(con: duckdb.DuckDBPyConnection, k: int) -> Publication:
     taken from an audited decision; audit_public's caller marks the others, mark_audited)."""
     publication = protect_public(con, k)
     published = publication.tables
-    decisions = publication.decisions or {}
-    rows = pd.DataFrame([{"agency": a, "input_digest": digest,
-                          "hidden_cells": cells_text(cells),
-                          "audited": a in publication.reused} for a, (digest, cells) in sorted(decisions.items())],
-                        columns=PUBLIC_PROTECTION.names)
     with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS public")
         for name, frame in published.items():
@@ -111,7 +138,9 @@ def build_public(con: duckdb.DuckDBPyConnection, k: int) -> Publication:
             con.execute(f"CREATE OR REPLACE TABLE public.{name} AS SELECT * FROM _public")
             con.unregister("_public")
         con.execute(PUBLIC_PROTECTION.ddl(replace_table=True))
-        insert_frame(con, PUBLIC_PROTECTION.name, rows)
+        if publication.decided:
+            con.execute(f"INSERT INTO {PUBLIC_PROTECTION.name} SELECT * FROM {DECIDED} ORDER BY agency")
+    con.execute(f"DROP TABLE IF EXISTS {DECIDED}")
     return publication
 
 
@@ -136,14 +165,13 @@ def input_digests(con: duckdb.DuckDBPyConnection, k: int, approvals: pd.DataFram
     return {a: hashlib.sha256("\n".join([base, *lines]).encode()).hexdigest() for a, lines in parts.items()}
 
 
-def audited_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, set[Cell]]]:
-    """meta.public_protection's audited decisions: agency -> (input digest, suppressed cells)."""
+def audited_digests(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """meta.public_protection's audited decisions: agency -> the input digest they were made on."""
     found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                         "AND schema_name = 'meta' AND table_name = 'public_protection'").fetchall()[0][0]
     if not found:
         return {}
-    return {agency: (digest, text_cells(cells)) for agency, digest, cells in con.execute(
-        "SELECT agency, input_digest, hidden_cells FROM meta.public_protection WHERE audited").fetchall()}
+    return dict(con.execute("SELECT agency, input_digest FROM meta.public_protection WHERE audited").fetchall())
 
 
 def cells_text(cells: Collection[Cell]) -> str:
@@ -185,26 +213,24 @@ def read_tables(con: duckdb.DuckDBPyConnection, schema: str, agencies: list[str]
 
 def protect_by_agency(load: Callable[[list[str]], dict[str, pd.DataFrame]], agencies: list[str], k: int,
                       size: int = CHUNK_AGENCIES, force: Collection = (), keep: Collection = (),
-                      known: Mapping[str, set[Cell]] | None = None, decided: dict[str, set[Cell]] | None = None
-                      ) -> dict[str, pd.DataFrame]:
+                      decisions: Decisions | None = None) -> dict[str, pd.DataFrame]:
     """protect_marts over `load(chunk)` for chunks of `size` agencies; the rows in the order of
-    their index (their position in the mart). `force`, `keep`: see protect_marts. `known`: per
-    agency, cells to suppress instead of protecting it (an earlier decision on the same input);
-    `decided` gets, per agency protected, the cells suppressed (every cell names its agency second)."""
-    known = known or {}
-    fresh = [a for a in agencies if a not in known]
-    again = [a for a in agencies if a in known]
-    work = [(c, None) for c in chunks(fresh, size)] + [(c, set().union(*(known[a] for a in c)))
-                                                       for c in chunks(again, size)]
+    their index (their position in the mart). `force`, `keep`: see protect_marts. `decisions`:
+    the agencies it has taken get its cells suppressed instead of being protected; the others'
+    suppressed cells are recorded in it (every cell names its agency second)."""
+    taken = decisions.taken if decisions is not None else set()
+    work = [(chunk, False) for chunk in chunks([a for a in agencies if a not in taken], size)]
+    work += [(chunk, True) for chunk in chunks([a for a in agencies if a in taken], size)]
     parts: dict[str, list[pd.DataFrame]] = {}
-    for chunk, hidden in work or [([], None)]:  # no agency at all: one empty chunk
+    for chunk, was_taken in work or [([], False)]:  # no agency at all: one empty chunk
         marts = load(chunk)
+        hidden = decisions.cells(chunk) if was_taken else None
         out, suppressed = suppress_marts(marts, k=k, force=force, keep=keep, hidden=hidden)
-        if decided is not None and hidden is None:
-            mine = {a: set() for a in chunk}
+        if decisions is not None and not was_taken:
+            mine: dict[str, set[Cell]] = {a: set() for a in chunk}
             for cell in suppressed:
                 mine[cell[1]].add(cell)
-            decided.update(mine)
+            decisions.record(mine)
         for name, frame in out.items():
             parts.setdefault(name, []).append(frame.set_axis(marts[name].index))
     return {name: pd.concat(frames).sort_index().reset_index(drop=True) for name, frames in parts.items()}

@@ -50,10 +50,13 @@ class Table:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
-    def ddl(self, replace_table: bool = False) -> str:
+    def ddl(self, replace_table: bool = False, temporary: str | None = None) -> str:
+        """CREATE TABLE for this table, or for a temporary table of the connection named `temporary`
+        with the same columns."""
         cols = ", ".join(f'"{c.name}" {c.type}{"" if c.nullable else " NOT NULL"}' for c in self.columns)
-        head = "CREATE OR REPLACE TABLE" if replace_table else "CREATE TABLE IF NOT EXISTS"
-        return f"{head} {self.name} ({cols})"
+        kind = "TEMP TABLE" if temporary else "TABLE"
+        head = f"CREATE OR REPLACE {kind}" if replace_table else f"CREATE {kind} IF NOT EXISTS"
+        return f"{head} {temporary or self.name} ({cols})"
 
 
 def _c(name: str, type_: str, description: str, nullable: bool = True) -> Column:

@@ -36,9 +36,9 @@ def _victims(a, y):
 class _Reader:
     """Reads marts into a Table and remembers where each cell and derived value sits."""
 
-    def __init__(self, published: bool) -> None:
+    def __init__(self, published: bool, relations: bool = True) -> None:
         self.published = published
-        self.table = Table()
+        self.table = Table() if relations else _CellsOnly()
         self.counts: dict[str, dict[str, list]] = defaultdict(dict)
         self.derived: dict[str, dict[str, list]] = defaultdict(dict)
         self.flagged: set[Cell] = set()
@@ -235,11 +235,26 @@ READERS = {
 }
 
 
-def _read(marts: Mapping[str, pd.DataFrame], published: bool) -> _Reader:
+class _CellsOnly(Table):
+    """A table that keeps nothing: for a reader asked only where each cell sits (`counts`,
+    `derived`), as applying a decision already made needs, not for the relations and values
+    that protecting or auditing needs."""
+
+    def _add_all(self, cells, values) -> None:
+        pass
+
+    def add_constraint(self, coefficients) -> None:
+        pass
+
+    def add_sums(self, sums) -> None:
+        pass
+
+
+def _read(marts: Mapping[str, pd.DataFrame], published: bool, relations: bool = True) -> _Reader:
     unknown = sorted(set(marts) - set(READERS))
     if unknown:
         raise ValueError(f"no suppression rule for mart(s) {unknown}: add a reader to pipeline/suppression.py")
-    reader = _Reader(published)
+    reader = _Reader(published, relations)
     for name, df in marts.items():
         READERS[name](reader, name, df.reset_index(drop=True))
     if "yoy_by_region" in marts and "reporting_completeness" in marts:
@@ -305,7 +320,7 @@ def suppress_marts(marts: Mapping[str, pd.DataFrame], k: int = DEFAULT_K, zeros_
     """protect_marts, and the cells it suppressed (published or not: a margin nobody shows may
     be one). `hidden`: suppress these cells and choose none (the decision of an earlier run on
     the same marts, publish/public.py), instead of protecting."""
-    reader = _read(marts, published=False)
+    reader = _read(marts, published=False, relations=hidden is None)
     if hidden is None:
         headline = [c for c in reader.table._cells if isinstance(c, tuple) and len(c) == 3 and c[0] in HEADLINE]
         hidden = protect(reader.table, k, zeros_are_disclosive, force, keep, spare=headline).suppressed
