@@ -273,7 +273,8 @@ def run_events(dagster_home: Path, run_id: str | None = None) -> dict:
             elif kind == "ASSET_MATERIALIZATION":
                 key = "/".join(event.asset_key.path)
                 materialized[key] = entry.timestamp
-    return {"run_id": run_id, "steps": steps, "materialized": materialized, "first": first, "last": last}
+    return {"run_id": run_id, "steps": steps, "materialized": materialized, "first": first, "last": last,
+            "first_step": min(starts.values()) if starts else None}
 
 
 def run_id_from_log(log: Path) -> str | None:

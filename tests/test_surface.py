@@ -20,7 +20,7 @@ CHECKS = ["analytics/warehouse_copy:release_k_anonymity", "marts/dq_flags:dq_fla
           "staging/case_victims:staging_contract", "staging/rejected_rows:rows_rejected"]
 TABLES = ["meta.agencies", "meta.agency_loads", "meta.approvals", "meta.change_reports", "meta.dq_reviews",
           "meta.erasures", "meta.file_states", "meta.ingest_log", "meta.kecamatan", "meta.mart_figures",
-          "meta.population", "meta.release_cells", "meta.release_disclosure", "meta.releases", "meta.sheets", "raw.case_rows", "raw.recap_cells", "staging.case_victims",
+          "meta.population", "meta.public_protection", "meta.release_cells", "meta.release_disclosure", "meta.releases", "meta.sheets", "raw.case_rows", "raw.recap_cells", "staging.case_victims",
           "staging.cell_warnings", "staging.recap_counts", "staging.rejected_recap_cells", "staging.rejected_rows",
           "staging.superseded_rows"]
 MART_NAMES = ["child_perpetrators_by_region_year", "dq_flags", "recap_reconciliation", "reporting_completeness",
