@@ -162,6 +162,19 @@ def test_the_wrong_folder_rule_fires_at_its_thresholds(cells, fires):
         assert found.agency.code == "kutim" and "kecamatan" in found.detail
 
 
+def test_the_kecamatan_of_another_registry_are_looked_up_in_it():
+    """The spellings are made once per registry and kept: a registry loaded again (another file,
+    another agency's list) must be read again, not taken from the last."""
+    from dataclasses import replace
+
+    assert kecamatan_match(KUTIM[:5], "ppu", AGENCIES, C).agency.code == "kutim"
+    moved = tuple(replace(a, kecamatan={}) if a.code == "kutim" else
+                  replace(a, kecamatan={**a.kecamatan, "99.99.99": KUTIM}) if a.code == "bontang" else a
+                  for a in AGENCIES)
+    assert kecamatan_match(KUTIM[:5], "ppu", moved, C).agency.code == "bontang"
+    assert kecamatan_match(KUTIM[:5], "ppu", AGENCIES, C).agency.code == "kutim"
+
+
 def test_a_title_naming_another_region():
     assert title_match(["REGISTER KASUS KABUPATEN KUTAI TIMUR TAHUN 2024"], "ppu", AGENCIES).agency.code == "kutim"
     assert title_match(["REGISTER KASUS KABUPATEN PENAJAM PASER UTARA"], "ppu", AGENCIES) is None
