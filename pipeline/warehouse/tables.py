@@ -500,8 +500,8 @@ PUBLIC_PROTECTION = Table(
     "What the public tables' suppression decided, per agency (pipeline/publish/public.py): the cells it "
     "suppressed and a hash of what it read. The next run takes the decision as it is for an agency whose marts, "
     "approvals, k and protecting code are the same and whose published rows passed the suppression audit, instead "
-    "of protecting and auditing them again. Rebuilt with the public tables; empty while the public tables are "
-    "protected together with a release (suppression across releases decides then).",
+    "of protecting and auditing them again. Rebuilt with the public tables; empty when the latest release made "
+    "their protection suppress more than the tables alone need (suppression across releases decides then).",
     (AGENCY,
      _c("input_digest", TEXT, "A hash of the agency's published mart rows (in order), its approvals, k and the "
                               "protecting code.", False),
