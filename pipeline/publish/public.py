@@ -244,7 +244,8 @@ def audit_public(con: duckdb.DuckDBPyConnection, k: int, skip: Collection[str] =
     """Try to recover every suppressed cell from what `public` shows (a chunk of agencies at a
     time, read from the warehouse). `skip`: agencies whose rows were audited as they are (each
     agency's rows are attacked on their own: no count relates two agencies)."""
-    agencies = [a for a in table_agencies(con, "public") if a not in set(skip)]
+    skip = set(skip)
+    agencies = [a for a in table_agencies(con, "public") if a not in skip]
     return audit_by_agency(lambda chunk: read_tables(con, "public", chunk), agencies, k)
 
 
