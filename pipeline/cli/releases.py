@@ -9,14 +9,10 @@ from zoneinfo import ZoneInfo
 from pipeline.cli import common
 
 
-def _has(con, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                            [schema, name]).fetchall()[0][0])
-
-
 def _since(value: str | None, con) -> tuple[dt.datetime | None, str | None]:
     """--since: a date (YYYY-MM-DD, from its start in Asia/Makassar), a release version, or a run id."""
+    from pipeline.warehouse.db import has_table
+
     if value is None:
         return None, None
     try:
@@ -26,7 +22,7 @@ def _since(value: str | None, con) -> tuple[dt.datetime | None, str | None]:
     if day is not None:
         start = dt.datetime.combine(day, dt.time(), ZoneInfo(common.RUN_TZ)).astimezone(dt.UTC)
         return start.replace(tzinfo=None), None
-    if _has(con, "meta.releases"):
+    if has_table(con, "meta.releases"):
         found = con.execute("SELECT released_at FROM meta.releases WHERE version = ?", [value]).fetchall()
         if found:
             return found[0][0], None
@@ -37,10 +33,11 @@ def _since(value: str | None, con) -> tuple[dt.datetime | None, str | None]:
 
 def changes(agency: str | None, since: str | None) -> int:
     from pipeline.marts.changes import reports_since
+    from pipeline.warehouse.db import has_table
 
     agency = common.agency(agency)
     with common.read_only(common.warehouse()) as con:
-        if not _has(con, "meta.change_reports"):
+        if not has_table(con, "meta.change_reports"):
             common.say("belum ada laporan perubahan / no change report yet: run `ppa run`")
             return 0
         after, run_id = _since(since, con)
@@ -76,10 +73,11 @@ def approve(agency: str, year: int, month: int | None, by: str) -> int:
 
 def approvals(agency: str | None) -> int:
     from pipeline.publish.approvals import WORDS, period_text, states
+    from pipeline.warehouse.db import has_table
 
     agency = common.agency(agency)
     with common.read_only(common.warehouse()) as con:
-        found = states(con, agency) if _has(con, "meta.approvals") else None
+        found = states(con, agency) if has_table(con, "meta.approvals") else None
     if found is None or found.empty:
         common.say("belum ada periode yang disetujui / no period approved yet (semua angka sementara / every figure "
                    "is provisional)")

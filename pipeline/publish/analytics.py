@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.publish import anonymity
 from pipeline.safefs import safe_dir
 from pipeline.warehouse import tables as declared
-from pipeline.warehouse.db import COUNTING_COLUMNS, insert_frame, sql_literal, transaction
+from pipeline.warehouse.db import COUNTING_COLUMNS, agency_row_hashes, insert_frame, sql_literal, transaction
 
 STORAGE_VERSION = "v1.4.0"
 RESEARCHER_MODE = 0o640  # researchers: the group of the warehouse folder (pipeline/publish/tiers.py)
@@ -181,10 +181,8 @@ def _source_digests(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, str]:
 
     base = hashlib.sha256(repr((k, anonymity.L_DIVERSITY, keyed_hash("release_rows"), RESEARCHER_COLUMNS,
                                 source_hash(("publish/anonymity.py", "publish/analytics.py")))).encode()).hexdigest()
-    return {agency: hashlib.sha256(f"{base}:{rows}:{total}".encode()).hexdigest()[:32]
-            for agency, rows, total in con.execute(
-                "SELECT agency, count(*), sum(hash(t)::HUGEINT) FROM (SELECT * EXCLUDE (_row) FROM _researcher_source) t "
-                "GROUP BY agency").fetchall()}
+    return {agency: hashlib.sha256(f"{base}:{rows}:{total}".encode()).hexdigest()[:32] for agency, (rows, total)
+            in agency_row_hashes(con, "(SELECT * EXCLUDE (_row) FROM _researcher_source)").items()}
 
 
 def _reuse(con: duckdb.DuckDBPyConnection, previous: Path | None, digests: dict[str, str]) -> pd.DataFrame | None:

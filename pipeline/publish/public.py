@@ -24,7 +24,7 @@ from pipeline.publish.suppression import FLAG, audit_marts
 from pipeline.publish.suppression.across import protect_across, true_counts
 from pipeline.publish.suppression.marts import suppress_marts
 from pipeline.publish.suppression.table import Cell
-from pipeline.warehouse.db import transaction
+from pipeline.warehouse.db import agency_row_hashes, has_table, transaction
 from pipeline.warehouse.tables import PUBLIC_PROTECTION
 
 SYMBOL = "x"
@@ -155,10 +155,9 @@ def input_digests(con: duckdb.DuckDBPyConnection, k: int, approvals: pd.DataFram
     parts: dict[str, list[str]] = defaultdict(list)
     for name in PUBLISHED:
         select = _public_select(con, f"marts.{name}", ", rowid AS _position")
-        for agency, n, total in con.execute(
-                "SELECT agency, count(*), sum(hash(t)::HUGEINT) FROM (SELECT * EXCLUDE (_position), "
-                f"row_number() OVER (PARTITION BY agency ORDER BY _position) AS _n FROM ({select})) t "
-                "GROUP BY agency").fetchall():
+        in_order = f"(SELECT * EXCLUDE (_position), row_number() OVER (PARTITION BY agency ORDER BY _position) " \
+                   f"AS _n FROM ({select}))"
+        for agency, (n, total) in agency_row_hashes(con, in_order).items():
             parts[agency].append(f"{name}:{n}:{total}")
     for agency, rows in approvals.groupby("agency", sort=True):
         parts[agency].append(rows.to_csv(index=False))
@@ -167,9 +166,7 @@ def input_digests(con: duckdb.DuckDBPyConnection, k: int, approvals: pd.DataFram
 
 def audited_digests(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """meta.public_protection's audited decisions: agency -> the input digest they were made on."""
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                        "AND schema_name = 'meta' AND table_name = 'public_protection'").fetchall()[0][0]
-    if not found:
+    if not has_table(con, PUBLIC_PROTECTION.name):
         return {}
     return dict(con.execute("SELECT agency, input_digest FROM meta.public_protection WHERE audited").fetchall())
 

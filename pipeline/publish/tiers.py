@@ -26,6 +26,7 @@ import duckdb
 
 from pipeline.publish.analytics import RESEARCHER_MODE, STORAGE_VERSION
 from pipeline.safefs import SafeDir, safe_dir, same_bytes
+from pipeline.warehouse.db import agency_row_hashes
 
 AGENCY_DIR = "analytics"
 FINGERPRINTS = "fingerprints.json"  # agency -> what its copy was made from (an unchanged one is kept)
@@ -89,8 +90,7 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, tables: list[str], agencies: l
     digests = {agency: hashlib.sha256(f"{STORAGE_VERSION}:{BLOCK_SIZE}".encode()) for agency in agencies}
     for table in tables:
         columns = ",".join(f"{name} {kind}" for name, kind, *_ in con.execute(f"DESCRIBE {table}").fetchall())
-        found = {agency: (n, total) for agency, n, total in con.execute(
-            f"SELECT agency, count(*), sum(hash(t)::HUGEINT) FROM {table} t GROUP BY agency").fetchall()}
+        found = agency_row_hashes(con, table)
         for agency, digest in digests.items():
             digest.update(f"{table}({columns}):{found.get(agency)};".encode())
     return {agency: digest.hexdigest() for agency, digest in digests.items()}

@@ -234,3 +234,17 @@ def sql_literal(text: str) -> str:
 
 def query_df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `table` (schema.name) exists in the connection's own database (not an attached one)."""
+    schema, name = table.split(".")
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                            "AND schema_name = ? AND table_name = ?", [schema, name]).fetchall()[0][0])
+
+
+def agency_row_hashes(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, tuple[int, int]]:
+    """Per agency of `relation` (a table, or a subquery in parentheses, with an agency column): its
+    row count and the sum of its rows' hashes, which a changed, added or removed row changes."""
+    return {agency: (n, total) for agency, n, total in con.execute(
+        f"SELECT agency, count(*), sum(hash(t)::HUGEINT) FROM {relation} t GROUP BY agency").fetchall()}
