@@ -191,6 +191,21 @@ def test_yoy_and_compare_commands_import_neither_dagster_nor_pandas(analytics: P
     assert done.stdout.strip() == compare.format_compare(compare.compare_table(analytics, "kutim", "batam")).strip()
 
 
+def test_yoy_for_one_agency_is_that_agencys_rows(analytics: Path, monkeypatch, capsys) -> None:
+    """`ppa yoy --agency kutim` (and `ppa run --agency kutim`, which ends with it) prints kutim's rows."""
+    from pipeline.cli import main
+
+    every = compare.yoy_table(analytics)
+    kutim = compare.yoy_table(analytics, "kutim")
+    assert kutim and kutim == [r for r in every if r["agency"] == "kutim"] and len(kutim) < len(every)
+    monkeypatch.setenv("PPA_WAREHOUSE_DIR", str(analytics.parent))
+    monkeypatch.setenv("PPA_HASH_SECRET", "unused")
+    assert main(["yoy", "--agency", "kutim"]) == 0
+    printed = capsys.readouterr().out
+    assert compare.format_yoy(kutim) in printed
+    assert "batam" not in printed and "kukar" not in printed
+
+
 def test_compare_table_rejects_bad_agencies(analytics: Path) -> None:
     with pytest.raises(ValueError, match="unknown agency"):
         compare.compare_table(analytics, "kutim", "nowhere")

@@ -81,9 +81,9 @@ def template_command(
 
 
 @app.command("yoy")
-def yoy_command() -> int:
-    """Print the year-on-year table from the analytics copy."""
-    return tables.yoy()
+def yoy_command(agency: Agency = None) -> int:
+    """Print the year-on-year table from the analytics copy (every agency's, or one agency's)."""
+    return tables.yoy(agency)
 
 
 @app.command("compare")

@@ -190,7 +190,7 @@ def _tables(agency: str | None) -> int:
 
     status.print_summary(status.read_status(agency))
     common.say()
-    return tables.yoy()
+    return tables.yoy(agency)  # a run for one agency: that agency's table
 
 
 def _say_if_busy() -> None:

@@ -9,11 +9,12 @@ from pipeline.cli import common
 from pipeline.config import settings
 
 
-def yoy() -> int:
+def yoy(agency: str | None = None) -> int:
     from pipeline.publish.compare import format_yoy, yoy_table
 
-    table = yoy_table(common.analytics())
-    common.say("Korban per wilayah dan tahun / victims per agency and year")
+    agency = common.agency(agency)
+    table = yoy_table(common.analytics(), agency)
+    common.say("Korban per wilayah dan tahun / victims per agency and year" + (f": {agency}" if agency else ""))
     print(format_yoy(table))
     return 0
 

@@ -142,10 +142,12 @@ def format_compare(table) -> str:
     return f"{text}\n\n" + "\n".join(NOTES)
 
 
-def yoy_table(analytics_path: Path | str) -> list[dict]:
-    """Every agency's year-on-year rows, as `ppa yoy` prints them."""
+def yoy_table(analytics_path: Path | str, agency: str | None = None) -> list[dict]:
+    """Every agency's year-on-year rows (or one agency's), as `ppa yoy` prints them."""
+    where = "" if agency is None else "WHERE agency = ?"
     with _connect(analytics_path) as con:
-        found = _dicts(con.execute(f"{YOY_SQL} ORDER BY agency, year"))
+        found = _dicts(con.execute(f"SELECT * FROM ({YOY_SQL}) {where} ORDER BY agency, year",
+                                   [] if agency is None else [agency]))
     return [{"agency": r["agency"], "year": r["year"], "victims": fmt_num(r["victims"]),
              "95% CI": interval(r["victims_ci_low"], r["victims_ci_high"]), "prev": fmt_num(r["victims_prev_year"]),
              "change": change_text(r), "cases": fmt_num(r["cases"]), "per 100k": fmt_num(r["victims_per_100k"], 2),
