@@ -112,3 +112,25 @@ def test_validate_with_feedback_and_template_without_a_warehouse(isolated_env, t
     assert main(["template", "--agency", "ppu", "--out", str(target)]) == 0
     sheet = openpyxl.load_workbook(target)["Register"]
     assert sheet.data_validations.dataValidation, "drop-down lists"
+
+
+SCRIPT = ("import atexit, sys, threading, time\n"
+          "atexit.register(lambda: print('handler ran'))\n"
+          "if sys.argv[1] == 'thread':\n"
+          "    threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+          "sys.argv = ['ppa', *sys.argv[2:]]\n"
+          "from pipeline.cli import script\n"
+          "script()\n")
+
+
+@pytest.mark.parametrize("thread", ["none", "thread"])
+def test_the_console_script_exits_with_the_code_after_its_exit_handlers_and_output(isolated_env, thread):
+    """`ppa` ends without Python's last collection (pipeline.cli.app.script): the exit code, the
+    buffered output and the exit handlers are kept, and a thread still running is waited for."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output kept in buffers till exit
+    for args, code in ((["run", "--agency", "jakarta"], 2), (["--help"], 0)):
+        done = subprocess.run([sys.executable, "-c", SCRIPT, thread, *args], capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert done.returncode == code, done.stderr
+        assert done.stdout.endswith("handler ran\n") and ("jakarta" in done.stderr if code else "Usage" in done.stdout)
+        assert ("thread done" in done.stdout) == (thread == "thread")

@@ -7,7 +7,7 @@ restore), `tables.py` (yoy, compare, report, docs, sample), `admin.py` (backup,
 restore-backup, erase, retention, dq), `runs.py` (the latest runs from Dagster); `common.py` is what they share.
 """
 
-from pipeline.cli.app import app, main
+from pipeline.cli.app import app, main, script
 from pipeline.cli.runs import failure_text, recent_runs
 
-__all__ = ["app", "failure_text", "main", "recent_runs"]
+__all__ = ["app", "failure_text", "main", "recent_runs", "script"]

@@ -4,8 +4,13 @@ mistake into one line in Bahasa Indonesia and English and an exit code, never a 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import enum
+import os
+import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -261,6 +266,28 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return common.fail(_known(exc))
     return result if isinstance(result, int) else 0
+
+
+def script() -> None:
+    """The `ppa` console script: `main`, then an exit without Python's last collection of every object.
+
+    After a run the process holds Dagster's, pandas' and Great Expectations' objects, and Python's
+    own exit walks them all (about 1.2 s after `ppa run`, 1.0 s after importing them alone) before
+    the prompt comes back. By the time `main` returns, the command's work is written and its
+    connections are closed; the exit handlers still run (logging's flush among them) and stdout and
+    stderr are flushed, then the process ends with the command's code. When another thread still
+    runs, or this Python cannot run its exit handlers, the usual exit waits for it instead.
+    """
+    code = main()
+    run_handlers = getattr(atexit, "_run_exitfuncs", None)
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if run_handlers is None or others:
+        sys.exit(code)
+    run_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe (`ppa yoy | head`) has nothing left to take
+            stream.flush()
+    os._exit(code)
 
 
 def _usage(exc) -> int:
