@@ -26,7 +26,24 @@ def tables(context):
         yield dg.MaterializeResult(asset_key=spec.key, metadata={"rows": len(context.partition_keys)})
 
 
-JOB = dg.Definitions(assets=[tables], jobs=[dg.define_asset_job("j", selection=[tables])]).resolve_job_def("j")
+@dg.asset(key=["m", "mart"], deps=SPECS)
+def mart():
+    return dg.MaterializeResult()
+
+
+@dg.asset_check(asset=mart, name="positive")
+def positive():
+    return dg.AssetCheckResult(passed=True)
+
+
+# the check's planned event falls among the assets' planned events, in one batch
+JOB = dg.Definitions(assets=[tables, mart], asset_checks=[positive],
+                     jobs=[dg.define_asset_job("j", selection=dg.AssetSelection.all())]).resolve_job_def("j")
+
+
+def _order(records) -> list[tuple]:
+    return [(r.event_log_entry.dagster_event_type, r.event_log_entry.dagster_event.asset_key,
+             r.event_log_entry.dagster_event.partition) for r in records if r.event_log_entry.is_dagster_event]
 
 
 def _history(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list, list]:
@@ -39,6 +56,7 @@ def _history(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list, li
                 **tags, "dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
             records = instance.get_records_for_run(result.run_id, limit=10_000).records
             events.append(Counter(r.event_log_entry.dagster_event_type for r in records))
+            events.append(_order(records))
         status = [instance.get_status_by_partition(spec.key, KEYS, PARTITIONS) for spec in SPECS]
         last = [instance.get_latest_materialization_event(spec.key).dagster_event.partition for spec in SPECS]
         materialized = [instance.get_materialized_partitions(spec.key) for spec in SPECS]
@@ -61,8 +79,21 @@ def test_batched_event_log_records_what_dagsters_own_does(tmp_path: Path, monkey
         opened[run_id] += 1
         return connect(self, run_id)
 
+    single = Counter()
+    store_event = BatchedSqliteEventLogStorage.store_event
+
+    def one_by_one(self, event):
+        single[event.dagster_event_type] += 1
+        return store_event(self, event)
+
     monkeypatch.setattr(BatchedSqliteEventLogStorage, "run_connection", counting)
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event", one_by_one)
     name, batched_events, batched_state = _history(batched, monkeypatch)
+    # every planned event went in a batch but the check's, stored alone in its place; only the
+    # unpartitioned mart's materialization (one, the failed run has none) came alone
+    assert single[dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED] == 0
+    assert single[dg.DagsterEventType.ASSET_MATERIALIZATION] == 1
+    assert single[dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED] == 2
     assert name == "BatchedSqliteEventLogStorage"
     # the project's instance turns batching on, and stores a batch in one transaction
     assert int(os.environ["DAGSTER_EVENT_BATCH_SIZE"]) > 1
@@ -72,7 +103,7 @@ def test_batched_event_log_records_what_dagsters_own_does(tmp_path: Path, monkey
     name, plain_events, plain_state = _history(plain, monkeypatch)
     assert name == "SqliteEventLogStorage"
     assert batched_events == plain_events
-    assert batched_events[0][dg.DagsterEventType.ASSET_MATERIALIZATION] == 60  # 3 assets x 20 partitions
+    assert batched_events[0][dg.DagsterEventType.ASSET_MATERIALIZATION] == 61  # 3 assets x 20 partitions, the mart
     assert batched_state == plain_state
     status = batched_state[0][0]
     assert Counter(s.value if s else None for s in status.values()) == {"FAILED": 15, "MATERIALIZED": 10, None: 5}
