@@ -50,17 +50,22 @@ def _history(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list, li
     """Two ranged runs (one succeeds, one fails part-way) and what the instance says of them."""
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
-        events = []
+        events, run_ids = [], []
         for start, end, tags in (("a000", "a019", {}), ("a010", "a024", {"fail": "1"})):
             result = JOB.execute_in_process(instance=instance, raise_on_error=False, tags={
                 **tags, "dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
             records = instance.get_records_for_run(result.run_id, limit=10_000).records
             events.append(Counter(r.event_log_entry.dagster_event_type for r in records))
             events.append(_order(records))
+            run_ids.append(result.run_id)
         status = [instance.get_status_by_partition(spec.key, KEYS, PARTITIONS) for spec in SPECS]
         last = [instance.get_latest_materialization_event(spec.key).dagster_event.partition for spec in SPECS]
         materialized = [instance.get_materialized_partitions(spec.key) for spec in SPECS]
-        return type(instance.event_log_storage).__name__, events, [status, last, materialized]
+        # the asset table's rows (written once per batch by ours): which run, which event
+        entries = [(run_ids.index(e.last_run_id), e.last_materialization_record.storage_id,
+                    e.last_materialization_record.event_log_entry.dagster_event.partition)
+                   for e in (r.asset_entry for r in instance.get_asset_records([*(s.key for s in SPECS), mart.key]))]
+        return type(instance.event_log_storage).__name__, events, [status, last, materialized, entries]
 
 
 @pytest.mark.slow

@@ -22,10 +22,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy.exc as db_exc
 from dagster._config import StringSource
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import AssetKeyTable
 from dagster._core.storage.sqlalchemy_compat import db_result
 
 BATCH_SIZE = "1000"  # events per transaction
@@ -87,5 +89,24 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 with db_result(conn, statement) as result:
                     ids.append(result.inserted_primary_key[0])
             self._store_asset_event_tags(conn, events, ids)
-            for event, event_id in zip(events, ids, strict=True):
-                self._store_asset_event(conn, event, event_id)
+            self._store_asset_entries(conn, events, ids)
+
+    def _store_asset_entries(self, conn, events: list[EventLogEntry], ids: list[int]) -> None:
+        """Dagster's `_store_asset_event` for a batch: the same rows of the asset table, each written once.
+
+        Event by event, Dagster inserts an event's values into its asset's row, or updates the row
+        when it exists (at every event but an asset's first, with a failed insert first). The values
+        only set columns, so after the batch each column holds the value of the batch's last event
+        that sets it: that row is written, once per asset."""
+        index_cols = self._has_asset_key_index_cols_on_connection(conn)
+        rows: dict[str, dict[str, Any]] = {}
+        for event, event_id in zip(events, ids, strict=True):
+            if event.dagster_event and event.dagster_event.asset_key:
+                values = self._get_asset_entry_values(event, event_id, index_cols)
+                if values:
+                    rows.setdefault(event.dagster_event.asset_key.to_string(), {}).update(values)
+        for key, values in rows.items():
+            try:
+                conn.execute(AssetKeyTable.insert().values(asset_key=key, **values))
+            except db_exc.IntegrityError:
+                conn.execute(AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == key))
