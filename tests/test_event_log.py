@@ -62,9 +62,10 @@ def _history(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list, li
         last = [instance.get_latest_materialization_event(spec.key).dagster_event.partition for spec in SPECS]
         materialized = [instance.get_materialized_partitions(spec.key) for spec in SPECS]
         # the asset table's rows (written once per batch by ours): which run, which event
-        entries = [(run_ids.index(e.last_run_id), e.last_materialization_record.storage_id,
-                    e.last_materialization_record.event_log_entry.dagster_event.partition)
-                   for e in (r.asset_entry for r in instance.get_asset_records([*(s.key for s in SPECS), mart.key]))]
+        entries = [(r.storage_id, run_ids.index(r.asset_entry.last_run_id),
+                    r.asset_entry.last_materialization_record.storage_id,
+                    r.asset_entry.last_materialization_record.event_log_entry.dagster_event.partition)
+                   for r in instance.get_asset_records([*(s.key for s in SPECS), mart.key])]
         return type(instance.event_log_storage).__name__, events, [status, last, materialized, entries]
 
 

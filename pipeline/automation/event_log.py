@@ -99,13 +99,20 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         only set columns, so after the batch each column holds the value of the batch's last event
         that sets it: that row is written, once per asset."""
         index_cols = self._has_asset_key_index_cols_on_connection(conn)
-        rows: dict[str, dict[str, Any]] = {}
-        for event, event_id in zip(events, ids, strict=True):
-            if event.dagster_event and event.dagster_event.asset_key:
-                values = self._get_asset_entry_values(event, event_id, index_cols)
-                if values:
-                    rows.setdefault(event.dagster_event.asset_key.to_string(), {}).update(values)
+        keyed = [(e.dagster_event.asset_key.to_string(), e, i) for e, i in zip(events, ids, strict=True)
+                 if e.dagster_event and e.dagster_event.asset_key]
+        rows: dict[str, dict[str, Any]] = {key: {} for key, _, _ in keyed}  # new rows in the order of their first event
+        materialized: set[str] = set()
+        for key, event, event_id in reversed(keyed):  # the last event first: it sets what it sets
+            if event.dagster_event.is_step_materialization:
+                if key in materialized:  # a later materialization set every column this one would
+                    continue
+                materialized.add(key)
+            for column, value in self._get_asset_entry_values(event, event_id, index_cols).items():
+                rows[key].setdefault(column, value)
         for key, values in rows.items():
+            if not values:
+                continue
             try:
                 conn.execute(AssetKeyTable.insert().values(asset_key=key, **values))
             except db_exc.IntegrityError:
