@@ -80,9 +80,10 @@ def warm_bytecode(work: Path) -> float:
 
 
 def ppa_command() -> list[str]:
-    """The `ppa` console script next to this interpreter, else `python -m pipeline.cli`."""
-    script = Path(PYTHON).parent / "ppa"
-    return [str(script)] if script.exists() else [PYTHON, "-m", "pipeline.cli"]
+    """`ppa` as the measured code starts it: `python -m pipeline.cli` runs the entry of the code on
+    PYTHONPATH (the working tree's copy, or --before's), where the installed console script names
+    the entry of the code installed, which another commit may not have."""
+    return [PYTHON, "-m", "pipeline.cli"]
 
 
 @dataclass

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import common
 from bench.common import REPO, RunDir, ppa_command, warm_bytecode
 
 TARGET_S = 0.5
@@ -55,7 +56,7 @@ def time_command(args: list[str], rd: RunDir, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        done = subprocess.run([*ppa_command(), *args], env=rd.env(), cwd=REPO, stdout=subprocess.DEVNULL,
+        done = subprocess.run([*ppa_command(), *args], env=rd.env(), cwd=common.SOURCE, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
         times.append(time.perf_counter() - t0)
         if done.returncode != 0:
