@@ -61,11 +61,13 @@ def _history(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list, li
         status = [instance.get_status_by_partition(spec.key, KEYS, PARTITIONS) for spec in SPECS]
         last = [instance.get_latest_materialization_event(spec.key).dagster_event.partition for spec in SPECS]
         materialized = [instance.get_materialized_partitions(spec.key) for spec in SPECS]
-        # the asset table's rows (written once per batch by ours): which run, which event
-        entries = [(r.storage_id, run_ids.index(r.asset_entry.last_run_id),
+        # the asset table's rows (written once per batch by ours), in the order they were made (their ids
+        # themselves may have gaps, PostgreSQL's sequences count refused inserts): which run, which event
+        records = sorted(instance.get_asset_records([*(s.key for s in SPECS), mart.key]), key=lambda r: r.storage_id)
+        entries = [(r.asset_entry.asset_key, run_ids.index(r.asset_entry.last_run_id),
                     r.asset_entry.last_materialization_record.storage_id,
                     r.asset_entry.last_materialization_record.event_log_entry.dagster_event.partition)
-                   for r in instance.get_asset_records([*(s.key for s in SPECS), mart.key])]
+                   for r in records]
         return type(instance.event_log_storage).__name__, events, [status, last, materialized, entries]
 
 

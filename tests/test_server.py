@@ -181,6 +181,16 @@ def test_the_pooled_event_log_records_what_dagster_postgres_does(pg_server, tmp_
     def connected(*_):
         connects["connect"] += 1
 
+    from pipeline.automation.server import PooledPostgresEventLogStorage
+
+    planned_alone = Counter()
+    store_event = PooledPostgresEventLogStorage.store_event
+
+    def one_by_one(self, entry):
+        planned_alone[entry.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED] += 1
+        return store_event(self, entry)
+
+    monkeypatch.setattr(PooledPostgresEventLogStorage, "store_event", one_by_one)
     event.listen(Pool, "connect", connected)
     try:
         recorded = {}
@@ -200,6 +210,7 @@ def test_the_pooled_event_log_records_what_dagster_postgres_does(pg_server, tmp_
     assert recorded["pooled"][1:3] == recorded["dagster"][1:3]
     print(f"connections opened: pooled {recorded['pooled'][3]}, dagster-postgres {recorded['dagster'][3]}")
     assert recorded["pooled"][3] * 3 < recorded["dagster"][3]
+    assert planned_alone[True] == 0 and planned_alone[False] > 0  # every planned event went in a batch
 
 
 def test_the_daemon_runs_the_sensor_and_the_schedule(server_home, isolated_env):
