@@ -72,7 +72,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """dagster-postgres writes a batch of materializations as one INSERT, but a batch of planned
-        events (about 2,800 when a run is created over every agency) one event at a time, in two
+        events (about 5,700 when a run is created over every agency) one event at a time, in two
         transactions each. Here a run of planned events of one run is one INSERT and one
         transaction for the asset rows, each asset's row set from its last planned event, as
         dagster-postgres does for materializations; the rest goes its way, in order."""
