@@ -1,6 +1,6 @@
 """Great Expectations 1.x suites for the marts, defined in code.
 
-great_expectations is imported inside the functions: it takes about 3 s to
+great_expectations is imported inside the functions: it takes about 2 s to
 import, and only the mart checks need it.
 """
 
